@@ -1,0 +1,127 @@
+"""Customer: a person or company, with profile, tags, owner, consents and linked records."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from services.command.domain.aggregate import AggregateRoot, CommandContext
+from services.command.domain.errors import RuleViolation
+from services.common.events.customer import (
+    CustomerConsentChanged,
+    CustomerOwnerChanged,
+    CustomerPersonal,
+    CustomerProfileChanged,
+    CustomerRecordLinked,
+    CustomerRegistered,
+    CustomerTagged,
+    CustomerUntagged,
+    LinkedKind,
+)
+
+MAX_TAGS = 100
+
+
+class Customer(AggregateRoot):
+    kind = "customer"
+    created_by = CustomerRegistered
+
+    personal: dict[str, Any]
+    tags: list[str]
+    owner: str | None
+    consents: dict[str, bool]
+
+    @classmethod
+    def register(
+        cls, customer_id: UUID, ctx: CommandContext, *, personal: CustomerPersonal,
+        company: str | None = None, region: str | None = None, industry: str | None = None,
+        source: str | None = None, owner: str | None = None, tags: list[str] | None = None,
+        external_ref: str | None = None,
+    ) -> Customer:
+        unique_tags = list(dict.fromkeys(tags or []))
+        if len(unique_tags) > MAX_TAGS:
+            raise RuleViolation("too_many_tags", f"a customer has at most {MAX_TAGS} tags")
+        customer = cls(customer_id)
+        customer._record(
+            CustomerRegistered, ctx, customer_id=customer_id, personal=personal, company=company,
+            region=region, industry=industry, source=source, owner=owner, tags=unique_tags,
+            external_ref=external_ref,
+        )
+        return customer
+
+    def change_profile(
+        self, ctx: CommandContext, *, personal: CustomerPersonal | None,
+        company: str | None, region: str | None, industry: str | None,
+    ) -> None:
+        changed_personal = None
+        if personal is not None:
+            diff = {k: v for k, v in personal.model_dump(exclude_none=True).items()
+                    if self.personal.get(k) != v}
+            changed_personal = CustomerPersonal(**diff) if diff else None
+        changes = {
+            key: value for key, value in
+            (("company", company), ("region", region), ("industry", industry))
+            if value is not None and getattr(self, key) != value
+        }
+        if changed_personal is None and not changes:
+            raise RuleViolation("no_change", "the profile already has these values")
+        self._record(CustomerProfileChanged, ctx, personal=changed_personal, **changes)
+
+    def tag(self, ctx: CommandContext, tag: str) -> None:
+        if tag in self.tags:
+            raise RuleViolation("tag_already_present", f"the customer is already tagged '{tag}'",
+                                tag=tag)
+        if len(self.tags) >= MAX_TAGS:
+            raise RuleViolation("too_many_tags", f"a customer has at most {MAX_TAGS} tags")
+        self._record(CustomerTagged, ctx, tag=tag)
+
+    def untag(self, ctx: CommandContext, tag: str) -> None:
+        if tag not in self.tags:
+            raise RuleViolation("tag_not_present", f"the customer is not tagged '{tag}'", tag=tag)
+        self._record(CustomerUntagged, ctx, tag=tag)
+
+    def change_owner(self, ctx: CommandContext, owner: str | None) -> None:
+        if owner == self.owner:
+            raise RuleViolation("no_change", f"the customer is already owned by {owner!r}")
+        self._record(CustomerOwnerChanged, ctx, from_owner=self.owner, to_owner=owner)
+
+    def change_consent(self, ctx: CommandContext, channel: str, granted: bool) -> None:
+        if self.consents.get(channel) is granted:
+            raise RuleViolation("no_change", f"consent for {channel} is already {granted}")
+        self._record(CustomerConsentChanged, ctx, channel=channel, granted=granted)
+
+    def link(self, ctx: CommandContext, kind: LinkedKind, record_id: UUID) -> None:
+        self._record(CustomerRecordLinked, ctx, kind=kind, record_id=record_id)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _when_CustomerRegistered(self, event: CustomerRegistered) -> None:
+        self._when_created(event)
+        self.personal = event.personal.model_dump(exclude_none=True)
+        self.company, self.region, self.industry = event.company, event.region, event.industry
+        self.source, self.owner = event.source, event.owner
+        self.tags = list(event.tags)
+        self.consents = {}
+
+    def _when_CustomerProfileChanged(self, event: CustomerProfileChanged) -> None:
+        if event.personal is not None:
+            self.personal.update(event.personal.model_dump(exclude_none=True))
+        for key in ("company", "region", "industry"):
+            value = getattr(event, key)
+            if value is not None:
+                setattr(self, key, value)
+
+    def _when_CustomerTagged(self, event: CustomerTagged) -> None:
+        self.tags.append(event.tag)
+
+    def _when_CustomerUntagged(self, event: CustomerUntagged) -> None:
+        self.tags.remove(event.tag)
+
+    def _when_CustomerOwnerChanged(self, event: CustomerOwnerChanged) -> None:
+        self.owner = event.to_owner
+
+    def _when_CustomerConsentChanged(self, event: CustomerConsentChanged) -> None:
+        self.consents[event.channel] = event.granted
+
+    def _when_CustomerRecordLinked(self, event: CustomerRecordLinked) -> None:
+        pass  # links matter to the audit history, not to any customer rule

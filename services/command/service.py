@@ -1,0 +1,500 @@
+"""The command side's application service: load, decide, save — and return ids and positions.
+
+Each public method is one command. It loads the aggregates it needs from the event store,
+lets them apply the domain rules, and saves every new event in one atomic write. It never
+reads a read model.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from services.command.domain.aggregate import AggregateRoot, CommandContext
+from services.command.domain.customer import Customer
+from services.command.domain.errors import (
+    Duplicate,
+    IdempotencyKeyReused,
+    NotFound,
+    VersionConflict,
+)
+from services.command.domain.idempotency import IdempotencyRecord, idempotency_record_id
+from services.command.domain.interaction import Interaction
+from services.command.domain.lead import Lead
+from services.command.domain.pipeline import Pipeline, TenantRules
+from services.command.domain.purchase import Purchase
+from services.command.domain.ticket import Ticket
+from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
+from services.common.events.customer import CustomerPersonal, CustomerRegistered
+from services.common.events.purchase import PurchaseItem
+from services.common.settings import Settings
+
+A = TypeVar("A", bound=AggregateRoot)
+
+_REFERENCE_NAMESPACE = UUID("0b7e8a52-0a43-4f4c-8d3b-0e6f4a7a9c21")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An `Idempotency-Key` and a fingerprint of the request it was first used with."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ids: dict[str, str]
+    version: int
+    position: int
+    status_code: int = 200
+    replayed: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {**self.ids, "version": self.version, "position": self.position}
+
+
+@dataclass
+class Decision:
+    """What a command decided: the aggregates to save and what to answer."""
+
+    target: AggregateRoot
+    ids: dict[str, str]
+    also_save: list[AggregateRoot] = field(default_factory=list)
+    status_code: int = 200
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    personal: CustomerPersonal
+    company: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    source: str | None = None
+    owner: str | None = None
+    tags: list[str] = field(default_factory=list)
+    external_ref: str | None = None
+
+
+class CommandService:
+    def __init__(self, store: ChronicleStore, settings: Settings) -> None:
+        self.store = store
+        self.log = EventLog(store)
+        self._settings = settings
+        self._rules = TenantRules(
+            pipeline=Pipeline(),
+            discount_approval_threshold_percent=settings.discount_approval_threshold_percent,
+        )
+
+    def rules_for(self, tenant_id: str) -> TenantRules:
+        return self._rules
+
+    # -- the command loop ---------------------------------------------------------------------
+
+    def _execute(
+        self, ctx: CommandContext, idempotency: Idempotency | None,
+        decide: Callable[[], Decision], expected_version: int | None = None,
+    ) -> CommandResult:
+        if idempotency is not None:
+            earlier = self._earlier_result(ctx, idempotency)
+            if earlier is not None:
+                return earlier
+        attempt = 0
+        while True:
+            decision = decide()
+            target = decision.target
+            to_save: list[AggregateRoot] = [target, *decision.also_save]
+            if idempotency is not None:
+                to_save.append(
+                    IdempotencyRecord.remember(
+                        ctx, key=idempotency.key, fingerprint=idempotency.fingerprint,
+                        customer_id=target.customer_id, status_code=decision.status_code,
+                        response={**decision.ids, "version": target.version},
+                    )
+                )
+            try:
+                recordings = self.store.save(*to_save)
+            except IntegrityError:
+                if idempotency is not None:
+                    earlier = self._earlier_result(ctx, idempotency)
+                    if earlier is not None:
+                        return earlier
+                current = self._current_version(target)
+                if expected_version is not None or attempt >= self._settings.conflict_retries:
+                    raise VersionConflict(target.kind, target.id, expected_version, current) from None
+                attempt += 1
+                time.sleep(random.uniform(0, 0.002 * attempt))
+                continue
+            return CommandResult(
+                ids=decision.ids, version=target.version,
+                position=recordings[-1].notification.id, status_code=decision.status_code,
+            )
+
+    def _earlier_result(self, ctx: CommandContext, idempotency: Idempotency) -> CommandResult | None:
+        record_id = idempotency_record_id(ctx.tenant_id, idempotency.key)
+        try:
+            record: IdempotencyRecord = self.store.repository.get(
+                record_id, projector_func=IdempotencyRecord.project
+            )
+        except AggregateNotFoundError:
+            return None
+        if record.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different request",
+                idempotency_key=idempotency.key,
+            )
+        response = dict(record.response)
+        version = int(response.pop("version"))
+        position = self.log.position_of(record_id, 1) or 0
+        return CommandResult(
+            ids=response, version=version, position=position,
+            status_code=record.status_code, replayed=True,
+        )
+
+    def _current_version(self, aggregate: AggregateRoot) -> int:
+        latest = list(self.store.events.get(aggregate.id, desc=True, limit=1))
+        return latest[0].originator_version if latest else 0
+
+    def _load(
+        self, cls: type[A], aggregate_id: UUID, ctx: CommandContext,
+        expected_version: int | None = None,
+    ) -> A:
+        """Load an aggregate of this tenant; refuse if it is not at the expected version."""
+        try:
+            aggregate: A = self.store.repository.get(aggregate_id, projector_func=cls.project)
+        except AggregateNotFoundError:
+            raise NotFound(cls.kind, aggregate_id) from None
+        if aggregate.tenant_id != ctx.tenant_id:
+            raise NotFound(cls.kind, aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise VersionConflict(cls.kind, aggregate_id, expected_version, aggregate.version)
+        return aggregate
+
+    def _customer_head(self, customer_id: UUID, ctx: CommandContext) -> Customer:
+        """The customer at its current version, without replaying its whole history.
+
+        Enough to link a new record to it; no rule needs the customer's full state.
+        """
+        first = list(self.store.events.get(customer_id, lte=1))
+        if not first or not isinstance(first[0], CustomerRegistered):
+            raise NotFound("customer", customer_id)
+        registered: CustomerRegistered = first[0]
+        if registered.tenant_id != ctx.tenant_id:
+            raise NotFound("customer", customer_id)
+        customer = Customer(customer_id)
+        customer.customer_id, customer.tenant_id = customer_id, registered.tenant_id
+        customer.region, customer.industry = registered.region, registered.industry
+        customer.version = self._current_version(customer)
+        return customer
+
+    # -- customers ----------------------------------------------------------------------------
+
+    def register_customer(
+        self, ctx: CommandContext, new: NewCustomer, idempotency: Idempotency | None = None
+    ) -> CommandResult:
+        def decide() -> Decision:
+            customer = self._new_customer(ctx, new)
+            return Decision(customer, {"customer_id": str(customer.id)}, status_code=201)
+
+        return self._execute(ctx, idempotency, decide)
+
+    def _new_customer(self, ctx: CommandContext, new: NewCustomer) -> Customer:
+        return Customer.register(
+            uuid4(), ctx, personal=new.personal, company=new.company, region=new.region,
+            industry=new.industry, source=new.source, owner=new.owner, tags=new.tags,
+            external_ref=new.external_ref,
+        )
+
+    def _customer_command(
+        self, ctx: CommandContext, customer_id: UUID, act: Callable[[Customer], None],
+        idempotency: Idempotency | None, expected_version: int | None,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            customer = self._load(Customer, customer_id, ctx, expected_version)
+            act(customer)
+            return Decision(customer, {"customer_id": str(customer_id)})
+
+        return self._execute(ctx, idempotency, decide, expected_version)
+
+    def change_customer_profile(
+        self, ctx: CommandContext, customer_id: UUID, *, personal: CustomerPersonal | None,
+        company: str | None, region: str | None, industry: str | None,
+        idempotency: Idempotency | None = None, expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            ctx, customer_id,
+            lambda c: c.change_profile(ctx, personal=personal, company=company, region=region,
+                                       industry=industry),
+            idempotency, expected_version,
+        )
+
+    def tag_customer(self, ctx: CommandContext, customer_id: UUID, tag: str,
+                     idempotency: Idempotency | None = None,
+                     expected_version: int | None = None) -> CommandResult:
+        return self._customer_command(ctx, customer_id, lambda c: c.tag(ctx, tag), idempotency,
+                                      expected_version)
+
+    def untag_customer(self, ctx: CommandContext, customer_id: UUID, tag: str,
+                       idempotency: Idempotency | None = None,
+                       expected_version: int | None = None) -> CommandResult:
+        return self._customer_command(ctx, customer_id, lambda c: c.untag(ctx, tag), idempotency,
+                                      expected_version)
+
+    def change_customer_owner(self, ctx: CommandContext, customer_id: UUID, owner: str | None,
+                              idempotency: Idempotency | None = None,
+                              expected_version: int | None = None) -> CommandResult:
+        return self._customer_command(ctx, customer_id, lambda c: c.change_owner(ctx, owner),
+                                      idempotency, expected_version)
+
+    def change_customer_consent(self, ctx: CommandContext, customer_id: UUID, channel: str,
+                                granted: bool, idempotency: Idempotency | None = None,
+                                expected_version: int | None = None) -> CommandResult:
+        return self._customer_command(
+            ctx, customer_id, lambda c: c.change_consent(ctx, channel, granted), idempotency,
+            expected_version,
+        )
+
+    def history(self, ctx: CommandContext, customer_id: UUID) -> list[PositionedEvent]:
+        """Every stored event of the customer and of every record linked to it, in store order."""
+        own = self.log.events_of([customer_id])
+        if not own or not isinstance(own[0].event, CustomerRegistered) \
+                or own[0].event.tenant_id != ctx.tenant_id:
+            raise NotFound("customer", customer_id)
+        linked = [e.event.record_id for e in own if hasattr(e.event, "record_id")]
+        merged = own + self.log.events_of(linked)
+        merged.sort(key=lambda e: e.position)
+        return merged
+
+    # -- records linked to a customer ---------------------------------------------------------
+
+    def _create_for_customer(
+        self, ctx: CommandContext, customer_id: UUID, kind: str,
+        create: Callable[[], AggregateRoot], id_name: str,
+        idempotency: Idempotency | None,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            customer = self._customer_head(customer_id, ctx)
+            record = create()
+            customer.link(ctx, kind, record.id)  # type: ignore[arg-type]
+            result_ids = {id_name: str(record.id), "customer_id": str(customer_id)}
+            return Decision(record, result_ids, also_save=[customer], status_code=201)
+
+        return self._execute(ctx, idempotency, decide)
+
+    def create_lead(
+        self, ctx: CommandContext, *, customer_id: UUID | None, new_customer: NewCustomer | None,
+        title: str, source: str | None = None, channel: str | None = None,
+        region: str | None = None, industry: str | None = None, amount: str | None = None,
+        currency: str | None = None, owner: str | None = None, external_ref: str | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        rules = self.rules_for(ctx.tenant_id)
+
+        def decide() -> Decision:
+            if new_customer is not None:
+                customer = self._new_customer(ctx, new_customer)
+            else:
+                assert customer_id is not None
+                customer = self._customer_head(customer_id, ctx)
+            lead = Lead.create(
+                uuid4(), ctx, customer_id=customer.id, title=title, source=source,
+                channel=channel, region=region or getattr(customer, "region", None),
+                industry=industry or getattr(customer, "industry", None), amount=amount,
+                currency=currency, owner=owner, external_ref=external_ref, rules=rules,
+            )
+            customer.link(ctx, "lead", lead.id)
+            ids = {"lead_id": str(lead.id), "customer_id": str(customer.id)}
+            return Decision(lead, ids, also_save=[customer], status_code=201)
+
+        return self._execute(ctx, idempotency, decide)
+
+    def log_interaction(
+        self, ctx: CommandContext, customer_id: UUID, *, channel: str, direction: str,
+        subject: str | None = None, duration_s: int | None = None, lead_id: UUID | None = None,
+        body: str | None = None, external_ref: str | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        def create() -> AggregateRoot:
+            if lead_id is not None:
+                self._check_lead_of_customer(ctx, lead_id, customer_id)
+            return Interaction.log(
+                uuid4(), ctx, customer_id=customer_id, channel=channel, direction=direction,
+                subject=subject, duration_s=duration_s, lead_id=lead_id, body=body,
+                external_ref=external_ref,
+            )
+
+        return self._create_for_customer(ctx, customer_id, "interaction", create,
+                                         "interaction_id", idempotency)
+
+    def _check_lead_of_customer(self, ctx: CommandContext, lead_id: UUID, customer_id: UUID) -> None:
+        lead = self._load(Lead, lead_id, ctx)
+        if lead.customer_id != customer_id:
+            raise NotFound("lead", lead_id)
+
+    def open_ticket(
+        self, ctx: CommandContext, customer_id: UUID, *, subject: str, priority: str,
+        channel: str | None = None, assignee: str | None = None, lead_id: UUID | None = None,
+        external_ref: str | None = None, idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        def create() -> AggregateRoot:
+            if lead_id is not None:
+                self._check_lead_of_customer(ctx, lead_id, customer_id)
+            return Ticket.open(
+                uuid4(), ctx, customer_id=customer_id, subject=subject, priority=priority,
+                channel=channel, assignee=assignee, lead_id=lead_id, external_ref=external_ref,
+            )
+
+        return self._create_for_customer(ctx, customer_id, "ticket", create, "ticket_id",
+                                         idempotency)
+
+    def record_purchase(
+        self, ctx: CommandContext, customer_id: UUID, *, amount: str, currency: str,
+        reference: str | None = None, items: list[PurchaseItem] | None = None,
+        lead_id: UUID | None = None, idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        """A purchase with an external reference gets an id derived from it, so the same
+        order can never be recorded twice for a customer."""
+
+        def create() -> AggregateRoot:
+            if reference is not None:
+                purchase_id = uuid5(_REFERENCE_NAMESPACE,
+                                    f"{ctx.tenant_id}\x1f{customer_id}\x1f{reference}")
+                if self._current_version(Purchase(purchase_id)) > 0:
+                    raise Duplicate(
+                        f"purchase {reference!r} is already recorded for this customer",
+                        purchase_id=str(purchase_id), reference=reference,
+                    )
+            else:
+                purchase_id = uuid4()
+            if lead_id is not None:
+                self._check_lead_of_customer(ctx, lead_id, customer_id)
+            return Purchase.record(
+                purchase_id, ctx, customer_id=customer_id, amount=amount, currency=currency,
+                reference=reference, items=items, lead_id=lead_id,
+            )
+
+        return self._create_for_customer(ctx, customer_id, "purchase", create, "purchase_id",
+                                         idempotency)
+
+    # -- leads --------------------------------------------------------------------------------
+
+    def _lead_command(
+        self, ctx: CommandContext, lead_id: UUID, act: Callable[[Lead], dict[str, str] | None],
+        idempotency: Idempotency | None, expected_version: int | None, status_code: int = 200,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            lead = self._load(Lead, lead_id, ctx, expected_version)
+            extra = act(lead) or {}
+            return Decision(lead, {"lead_id": str(lead_id), **extra}, status_code=status_code)
+
+        return self._execute(ctx, idempotency, decide, expected_version)
+
+    def change_lead_stage(
+        self, ctx: CommandContext, lead_id: UUID, stage: str, *, reason: str | None = None,
+        budget_confirmed: bool | None = None, idempotency: Idempotency | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        rules = self.rules_for(ctx.tenant_id)
+        return self._lead_command(
+            ctx, lead_id,
+            lambda lead: lead.change_stage(ctx, stage, rules=rules, reason=reason,
+                                           budget_confirmed=budget_confirmed),
+            idempotency, expected_version,
+        )
+
+    def assign_lead(self, ctx: CommandContext, lead_id: UUID, owner: str,
+                    idempotency: Idempotency | None = None,
+                    expected_version: int | None = None) -> CommandResult:
+        return self._lead_command(ctx, lead_id, lambda lead: lead.assign(ctx, owner), idempotency,
+                                  expected_version)
+
+    def change_lead_amount(self, ctx: CommandContext, lead_id: UUID, amount: str, currency: str,
+                           idempotency: Idempotency | None = None,
+                           expected_version: int | None = None) -> CommandResult:
+        return self._lead_command(ctx, lead_id,
+                                  lambda lead: lead.change_amount(ctx, amount, currency),
+                                  idempotency, expected_version)
+
+    def request_discount(self, ctx: CommandContext, lead_id: UUID, percent: str,
+                         reason: str | None = None, idempotency: Idempotency | None = None,
+                         expected_version: int | None = None) -> CommandResult:
+        rules = self.rules_for(ctx.tenant_id)
+
+        def act(lead: Lead) -> dict[str, str]:
+            discount_id = uuid4()
+            lead.request_discount(ctx, discount_id, percent, reason, rules)
+            return {"discount_id": str(discount_id),
+                    "status": lead.discounts[discount_id].status}
+
+        return self._lead_command(ctx, lead_id, act, idempotency, expected_version, 201)
+
+    def approve_discount(self, ctx: CommandContext, lead_id: UUID, discount_id: UUID,
+                         note: str | None = None, idempotency: Idempotency | None = None,
+                         expected_version: int | None = None) -> CommandResult:
+        return self._lead_command(
+            ctx, lead_id, lambda lead: lead.approve_discount(ctx, discount_id, note),
+            idempotency, expected_version,
+        )
+
+    def reject_discount(self, ctx: CommandContext, lead_id: UUID, discount_id: UUID,
+                        reason: str | None = None, idempotency: Idempotency | None = None,
+                        expected_version: int | None = None) -> CommandResult:
+        return self._lead_command(
+            ctx, lead_id, lambda lead: lead.reject_discount(ctx, discount_id, reason),
+            idempotency, expected_version,
+        )
+
+    def receive_payment(self, ctx: CommandContext, lead_id: UUID, amount: str, currency: str,
+                        reference: str | None = None, idempotency: Idempotency | None = None,
+                        expected_version: int | None = None) -> CommandResult:
+        def act(lead: Lead) -> dict[str, str]:
+            payment_id = uuid4()
+            lead.receive_payment(ctx, payment_id, amount, currency, reference)
+            return {"payment_id": str(payment_id)}
+
+        return self._lead_command(ctx, lead_id, act, idempotency, expected_version, 201)
+
+    # -- tickets ------------------------------------------------------------------------------
+
+    def _ticket_command(
+        self, ctx: CommandContext, ticket_id: UUID, act: Callable[[Ticket], dict[str, str] | None],
+        idempotency: Idempotency | None, expected_version: int | None, status_code: int = 200,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            ticket = self._load(Ticket, ticket_id, ctx, expected_version)
+            extra = act(ticket) or {}
+            return Decision(ticket, {"ticket_id": str(ticket_id), **extra}, status_code=status_code)
+
+        return self._execute(ctx, idempotency, decide, expected_version)
+
+    def change_ticket_status(self, ctx: CommandContext, ticket_id: UUID, status: str,
+                             reason: str | None = None, idempotency: Idempotency | None = None,
+                             expected_version: int | None = None) -> CommandResult:
+        return self._ticket_command(
+            ctx, ticket_id, lambda t: t.change_status(ctx, status, reason), idempotency,
+            expected_version,
+        )
+
+    def assign_ticket(self, ctx: CommandContext, ticket_id: UUID, assignee: str,
+                      idempotency: Idempotency | None = None,
+                      expected_version: int | None = None) -> CommandResult:
+        return self._ticket_command(ctx, ticket_id, lambda t: t.assign(ctx, assignee),
+                                    idempotency, expected_version)
+
+    def comment_on_ticket(self, ctx: CommandContext, ticket_id: UUID, body: str,
+                          author_type: str = "agent", public: bool = True,
+                          idempotency: Idempotency | None = None,
+                          expected_version: int | None = None) -> CommandResult:
+        def act(ticket: Ticket) -> dict[str, str]:
+            comment_id = uuid4()
+            ticket.comment(ctx, comment_id, body, author_type, public)
+            return {"comment_id": str(comment_id)}
+
+        return self._ticket_command(ctx, ticket_id, act, idempotency, expected_version, 201)

@@ -1,0 +1,189 @@
+"""The event store: the `eventsourcing` library's application, recorders and notification log,
+storing catalog events (pydantic models) as JSON.
+
+Everything that reads or writes events goes through `open_event_store(settings)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from services.common.events.envelope import CrmEvent
+from services.common.settings import Settings
+
+
+class CatalogEventMapper(Mapper[UUID]):
+    """Maps catalog events to stored events as UTF-8 JSON, upcasting old versions on the way in.
+
+    The stored state is the event's full JSON document; `schema_version` is added when above 1.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        event: CrmEvent = domain_event
+        version = type(event).schema_version
+        if version > 1:
+            state = event.model_dump(mode="json")
+            state["schema_version"] = version
+            payload = json.dumps(state, separators=(",", ":")).encode()
+        else:
+            payload = event.model_dump_json().encode()
+        if self.compressor:
+            payload = self.compressor.compress(payload)
+        if self.cipher:
+            payload = self.cipher.encrypt(payload)
+        return StoredEvent(
+            originator_id=event.aggregate_id,
+            originator_version=event.aggregate_version,
+            topic=get_topic(type(event)),
+            state=payload,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls: type[CrmEvent] = resolve_topic(stored_event.topic)
+        payload = stored_event.state
+        if self.cipher:
+            payload = self.cipher.decrypt(payload)
+        if self.compressor:
+            payload = self.compressor.decompress(payload)
+        state: dict[str, Any] = json.loads(payload)
+        from_version = state.pop("schema_version", 1)
+        while from_version < cls.schema_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        return cls.model_validate(state)
+
+
+class ChronicleStore(Application[UUID]):
+    """The one event-sourced application holding every Chronicle aggregate."""
+
+    name = "chronicle"
+    env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(CatalogEventMapper)}
+
+
+def open_event_store(settings: Settings) -> ChronicleStore:
+    """Open (and create on first use) the event store the settings point at."""
+    return ChronicleStore(env=settings.event_store_env())
+
+
+@dataclass(frozen=True)
+class PositionedEvent:
+    """A stored event with its global position in the notification log."""
+
+    position: int
+    event: CrmEvent
+
+
+class EventLog:
+    """Reads events together with their global positions (the library's notification ids).
+
+    The library's aggregate reads do not return positions; the audit history and idempotent
+    replays need them, so this reads the recorder's table directly.
+    """
+
+    def __init__(self, store: ChronicleStore) -> None:
+        self._store = store
+        self._recorder = store.recorder
+
+    def events_of(self, aggregate_ids: Sequence[UUID]) -> list[PositionedEvent]:
+        """Every event of the given aggregates, in store (position) order."""
+        if not aggregate_ids:
+            return []
+        rows = self._select(aggregate_ids)
+        mapper = self._store.mapper
+        return [
+            PositionedEvent(position, mapper.to_domain_event(stored))
+            for position, stored in sorted(rows, key=lambda row: row[0])
+        ]
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        for position, stored in self._select([aggregate_id]):
+            if stored.originator_version == version:
+                return position
+        return None
+
+    def max_position(self) -> int:
+        return self._recorder.max_notification_id() or 0
+
+    def _select(self, aggregate_ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
+        recorder = self._recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            return self._select_postgres(recorder, aggregate_ids)
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            return self._select_sqlite(recorder, aggregate_ids)
+        if isinstance(recorder, POPOApplicationRecorder):
+            return self._select_memory(recorder, aggregate_ids)
+        raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+
+    @staticmethod
+    def _select_postgres(
+        recorder: PostgresApplicationRecorder, aggregate_ids: Sequence[UUID]
+    ) -> list[tuple[int, StoredEvent]]:
+        from psycopg import sql
+
+        statement = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {}.{} WHERE originator_id = ANY(%s) ORDER BY notification_id"
+        ).format(sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(aggregate_ids),))
+            return [
+                (
+                    row["notification_id"],
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    ),
+                )
+                for row in curs.fetchall()
+            ]
+
+    @staticmethod
+    def _select_sqlite(
+        recorder: SQLiteApplicationRecorder, aggregate_ids: Sequence[UUID]
+    ) -> list[tuple[int, StoredEvent]]:
+        results: list[tuple[int, StoredEvent]] = []
+        ids = [i.hex for i in aggregate_ids]  # the library stores UUIDs as hex text
+        for start in range(0, len(ids), 500):  # SQLite caps bound parameters
+            chunk = ids[start : start + 500]
+            statement = (
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {recorder.events_table_name} "
+                f"WHERE originator_id IN ({','.join('?' * len(chunk))})"
+            )
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(statement, chunk)
+                results.extend(
+                    (
+                        row["rowid"],
+                        StoredEvent(
+                            originator_id=UUID(row["originator_id"]),
+                            originator_version=row["originator_version"],
+                            topic=row["topic"],
+                            state=row["state"],
+                        ),
+                    )
+                    for row in curs.fetchall()
+                )
+        return results
+
+    @staticmethod
+    def _select_memory(
+        recorder: POPOApplicationRecorder, aggregate_ids: Iterable[UUID]
+    ) -> list[tuple[int, StoredEvent]]:
+        wanted = set(aggregate_ids)
+        last = recorder.max_notification_id() or 0
+        notifications = recorder.select_notifications(start=1, limit=last + 1)
+        return [(n.id, n) for n in notifications if n.originator_id in wanted]

@@ -1,0 +1,1 @@
+"""The Chronicle event catalog (DESIGN.md §4)."""

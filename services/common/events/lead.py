@@ -1,0 +1,112 @@
+"""Lead events: one sales opportunity of a customer, moving through the pipeline."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from services.common.events.envelope import CrmEvent, amount_field, currency_field
+
+Stage = str
+"""A pipeline stage name; the default pipeline is new, contacted, qualified, proposal,
+negotiation, won, lost (tenants may configure others)."""
+
+
+class LeadCreated(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.created"
+
+    title: str
+    source: str | None = None
+    channel: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    amount: str | None = amount_field()
+    currency: str | None = currency_field()
+    owner: str | None = None
+    stage: Stage = "new"
+    external_ref: str | None = None
+
+
+class LeadAssigned(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.assigned"
+
+    from_owner: str | None
+    to_owner: str
+
+
+class LeadStageChanged(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.stage_changed"
+
+    from_stage: Stage
+    to_stage: Stage
+    reason: str | None = None
+    budget_confirmed: bool | None = None
+
+
+class LeadAmountChanged(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.amount_changed"
+
+    amount: str = amount_field()
+    currency: str = currency_field()
+    previous_amount: str | None = amount_field()
+    previous_currency: str | None = currency_field()
+
+
+class DiscountRequested(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.discount_requested"
+
+    discount_id: UUID
+    percent: str
+    reason: str | None = None
+    requires_approval: bool
+    threshold_percent: str
+
+
+class DiscountApproved(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.discount_approved"
+
+    discount_id: UUID
+    approver: str
+    note: str | None = None
+
+
+class DiscountRejected(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.discount_rejected"
+
+    discount_id: UUID
+    approver: str
+    reason: str | None = None
+
+
+class LeadWon(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.won"
+
+    amount: str | None = amount_field()
+    currency: str | None = currency_field()
+    discount_percent: str | None = None
+
+
+class LeadLost(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.lost"
+
+    reason: str
+    from_stage: Stage
+
+
+class PaymentReceived(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.payment_received"
+
+    payment_id: UUID
+    amount: str = amount_field()
+    currency: str = currency_field()
+    reference: str | None = None
+
+
+class FollowUpOverdue(CrmEvent):
+    event_type: ClassVar[str] = "crm.lead.follow_up_overdue"
+
+    owner: str | None
+    manager: str | None = None
+    stage: Stage
+    days_without_contact: int
+    window: Literal["first", "repeat"] = "first"

@@ -1,0 +1,111 @@
+"""One typed settings object for every service, read from `CRM_*` environment variables."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+StoreKind = Literal["sqlite", "postgres", "memory"]
+
+
+class Settings(BaseSettings):
+    """Chronicle CRM configuration. Every field maps to a `CRM_<NAME>` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("crm-data"),
+        description="Directory holding the embedded SQLite event store and local read models.",
+    )
+    postgres_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db). Set: events go to PostgreSQL.",
+    )
+    postgres_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    postgres_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers.")
+    memory_store: bool = Field(
+        default=False, description="Keep events in memory only (unit tests, throwaway demos)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    default_tenant: str = "default"
+    discount_approval_threshold_percent: Decimal = Field(
+        default=Decimal("10"),
+        ge=0,
+        le=100,
+        description="Discounts above this percentage need an approval before a lead is won.",
+    )
+    conflict_retries: int = Field(
+        default=5, ge=0, le=50,
+        description="Retries of an unconditional command that lost an optimistic-concurrency race.",
+    )
+    log_level: str = "info"
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres_url_is_parseable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            try:
+                conninfo_to_dict(value.get_secret_value())
+            except Exception as exc:  # psycopg raises ProgrammingError for bad conninfo
+                raise ValueError(f"CRM_POSTGRES_URL is not a valid PostgreSQL URL: {exc}") from None
+        return value
+
+    @property
+    def store(self) -> StoreKind:
+        if self.memory_store:
+            return "memory"
+        if self.postgres_url is not None and self.postgres_url.get_secret_value():
+            return "postgres"
+        return "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "events.sqlite"
+
+    def describe_store(self) -> str:
+        """Where events are kept, without secrets."""
+        if self.store == "postgres":
+            assert self.postgres_url is not None
+            parts = conninfo_to_dict(self.postgres_url.get_secret_value())
+            return (
+                f"PostgreSQL {parts.get('host', 'localhost')}:{parts.get('port', 5432)}"
+                f"/{parts.get('dbname', '')} schema {self.postgres_schema}"
+            )
+        if self.store == "memory":
+            return "memory (nothing is kept)"
+        return f"SQLite {self.sqlite_path}"
+
+    def event_store_env(self) -> dict[str, str]:
+        """Translate our settings into the `eventsourcing` library's environment mapping."""
+        if self.store == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.store == "sqlite":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        assert self.postgres_url is not None
+        parts = conninfo_to_dict(self.postgres_url.get_secret_value())
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
+            "POSTGRES_HOST": str(parts.get("host", "localhost")),
+            "POSTGRES_PORT": str(parts.get("port", "5432")),
+            "POSTGRES_USER": str(parts.get("user", "postgres")),
+            "POSTGRES_PASSWORD": str(parts.get("password", "")),
+            "POSTGRES_SCHEMA": self.postgres_schema,
+            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.postgres_pool_size),
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
