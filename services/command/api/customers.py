@@ -1,0 +1,164 @@
+"""Routes on customers and the records created for them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from services.command.api.deps import (
+    Context,
+    IdempotencyHeader,
+    IfMatch,
+    Service,
+    accepted,
+    expected_version,
+)
+from services.command.api.models import (
+    CommandAccepted,
+    ConsentIn,
+    CustomerIn,
+    History,
+    HistoryItem,
+    InteractionIn,
+    OwnerIn,
+    ProfileIn,
+    PurchaseIn,
+    TagIn,
+    TicketIn,
+)
+from services.command.service import NewCustomer
+from services.common.events.customer import CustomerPersonal
+from services.common.events.purchase import PurchaseItem
+from services.common.events.types import Tag
+from services.common.web import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
+CustomerId = Annotated[UUID, Path(description="Customer id")]
+
+
+def new_customer(body: CustomerIn) -> NewCustomer:
+    return NewCustomer(
+        personal=CustomerPersonal(**body.personal.model_dump()), company=body.company,
+        region=body.region, industry=body.industry, source=body.source, owner=body.owner,
+        tags=list(body.tags), external_ref=body.external_ref,
+    )
+
+
+@router.post("", status_code=201, response_model=CommandAccepted, summary="Register a customer")
+def register_customer(body: CustomerIn, service: Service, ctx: Context,
+                      idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(service.register_customer(ctx.with_occurred_at(body.occurred_at),
+                                              new_customer(body), idempotency))
+
+
+@router.post("/{customer_id}/profile", response_model=CommandAccepted,
+             summary="Change profile fields (only those given)")
+def change_profile(customer_id: CustomerId, body: ProfileIn, service: Service, ctx: Context,
+                   idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    personal = (CustomerPersonal(**body.personal.model_dump()) if body.personal else None)
+    return accepted(service.change_customer_profile(
+        ctx.with_occurred_at(body.occurred_at), customer_id, personal=personal,
+        company=body.company, region=body.region, industry=body.industry,
+        idempotency=idempotency, expected_version=expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{customer_id}/tags", response_model=CommandAccepted, summary="Tag a customer")
+def tag_customer(customer_id: CustomerId, body: TagIn, service: Service, ctx: Context,
+                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.tag_customer(
+        ctx.with_occurred_at(body.occurred_at), customer_id, body.tag, idempotency,
+        expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.delete("/{customer_id}/tags/{tag}", response_model=CommandAccepted,
+               summary="Remove a tag")
+def untag_customer(customer_id: CustomerId, tag: Annotated[Tag, Path()], service: Service,
+                   ctx: Context, idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.untag_customer(ctx, customer_id, tag, idempotency, if_match))
+
+
+@router.post("/{customer_id}/owner", response_model=CommandAccepted, summary="Change the owner")
+def change_owner(customer_id: CustomerId, body: OwnerIn, service: Service, ctx: Context,
+                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.change_customer_owner(
+        ctx.with_occurred_at(body.occurred_at), customer_id, body.owner, idempotency,
+        expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{customer_id}/consents", response_model=CommandAccepted,
+             summary="Grant or withdraw a consent")
+def change_consent(customer_id: CustomerId, body: ConsentIn, service: Service, ctx: Context,
+                   idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.change_customer_consent(
+        ctx.with_occurred_at(body.occurred_at), customer_id, body.channel, body.granted,
+        idempotency, expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{customer_id}/interactions", status_code=201, response_model=CommandAccepted,
+             summary="Log an interaction")
+def log_interaction(customer_id: CustomerId, body: InteractionIn, service: Service, ctx: Context,
+                    idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(service.log_interaction(
+        ctx.with_occurred_at(body.occurred_at), customer_id, channel=body.channel,
+        direction=body.direction, subject=body.subject, duration_s=body.duration_s,
+        lead_id=body.lead_id, body=body.personal.body if body.personal else None,
+        external_ref=body.external_ref, idempotency=idempotency,
+    ))
+
+
+@router.post("/{customer_id}/tickets", status_code=201, response_model=CommandAccepted,
+             summary="Open a ticket")
+def open_ticket(customer_id: CustomerId, body: TicketIn, service: Service, ctx: Context,
+                idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(service.open_ticket(
+        ctx.with_occurred_at(body.occurred_at), customer_id, subject=body.subject,
+        priority=body.priority, channel=body.channel, assignee=body.assignee,
+        lead_id=body.lead_id, external_ref=body.external_ref, idempotency=idempotency,
+    ))
+
+
+@router.post("/{customer_id}/purchases", status_code=201, response_model=CommandAccepted,
+             summary="Record a purchase")
+def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Service, ctx: Context,
+                    idempotency: IdempotencyHeader) -> JSONResponse:
+    items = [PurchaseItem(**item.model_dump()) for item in body.items]
+    return accepted(service.record_purchase(
+        ctx.with_occurred_at(body.occurred_at), customer_id, amount=body.amount,
+        currency=body.currency, reference=body.reference, items=items, lead_id=body.lead_id,
+        idempotency=idempotency,
+    ))
+
+
+@router.get("/{customer_id}/history", response_model=History,
+            summary="Audit history: every stored event of the customer and its records")
+def history(
+    customer_id: CustomerId, service: Service, ctx: Context,
+    after_position: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> History:
+    events = [e for e in service.history(ctx, customer_id) if e.position > after_position]
+    page = events[:limit]
+    items = [
+        HistoryItem(
+            position=e.position, type=e.event.event_type, version=e.event.schema_version,
+            event_id=e.event.event_id, aggregate_id=e.event.aggregate_id,
+            aggregate_version=e.event.aggregate_version, actor=e.event.actor,
+            occurred_at=e.event.occurred_at.isoformat(),
+            recorded_at=e.event.recorded_at.isoformat(),
+            correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
+            data=e.event.data(),
+        )
+        for e in page
+    ]
+    more = len(events) > limit
+    return History(customer_id=customer_id, events=items,
+                   next_after_position=page[-1].position if more and page else None)
+
+

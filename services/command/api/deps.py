@@ -1,0 +1,109 @@
+"""FastAPI dependencies of the command API: the service, the caller's context, conditions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from services.command.domain.aggregate import CommandContext
+from services.command.service import CommandResult, CommandService, Idempotency
+from services.common.web import ApiError
+
+_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
+
+
+def _service(request: Request) -> CommandService:
+    return request.app.state.command_service  # type: ignore[no-any-return]
+
+
+def _uuid_header(name: str, value: str | None) -> UUID | None:
+    if value is None:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ApiError(400, "invalid_header", f"{name} must be a UUID", header=name) from None
+
+
+def _context(
+    request: Request,
+    x_actor: Annotated[str | None, Header(description="Who issues the command.")] = None,
+    x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")] = None,
+    x_correlation_id: Annotated[str | None, Header()] = None,
+    x_causation_id: Annotated[str | None, Header()] = None,
+) -> CommandContext:
+    actor = x_actor if x_actor is not None else "anonymous"
+    if not _ACTOR.match(actor):
+        raise ApiError(400, "invalid_header", "X-Actor must be 1-128 characters of "
+                       "letters, digits and . _ : @ / + -", header="X-Actor")
+    tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
+    if not _TENANT.match(tenant):
+        raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
+                       "digits, _ or -", header="X-Tenant-ID")
+    correlation = _uuid_header("X-Correlation-ID", x_correlation_id)
+    kwargs = {"correlation_id": correlation} if correlation else {}
+    return CommandContext(
+        actor=actor, tenant_id=tenant,
+        causation_id=_uuid_header("X-Causation-ID", x_causation_id), **kwargs,
+    )
+
+
+async def _idempotency(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Retrying with the same key returns the first result, writes nothing."),
+    ] = None,
+) -> Idempotency | None:
+    if idempotency_key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise ApiError(400, "invalid_header",
+                       "Idempotency-Key must be 1-255 printable ASCII characters",
+                       header="Idempotency-Key")
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\0" + request.url.path.encode() + b"\0")
+    digest.update(await request.body())
+    return Idempotency(idempotency_key, digest.hexdigest())
+
+
+def _if_match(
+    if_match: Annotated[str | None, Header(description="Expected aggregate version (ETag).")] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    found = _ETAG.match(if_match.strip())
+    if not found:
+        raise ApiError(400, "invalid_header", "If-Match must be an aggregate version such as \"3\"",
+                       header="If-Match")
+    return int(found.group(2))
+
+
+Service = Annotated[CommandService, Depends(_service)]
+Context = Annotated[CommandContext, Depends(_context)]
+IdempotencyHeader = Annotated[Idempotency | None, Depends(_idempotency)]
+IfMatch = Annotated[int | None, Depends(_if_match)]
+
+
+def expected_version(body_version: int | None, if_match: int | None) -> int | None:
+    if body_version is not None and if_match is not None and body_version != if_match:
+        raise ApiError(400, "conflicting_conditions",
+                       "expected_version and If-Match name different versions",
+                       expected_version=body_version, if_match=if_match)
+    return body_version if body_version is not None else if_match
+
+
+def accepted(result: CommandResult) -> JSONResponse:
+    headers = {"ETag": f'"{result.version}"'}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(result.body(), status_code=result.status_code, headers=headers)

@@ -1,0 +1,57 @@
+"""Routes on tickets: status, assignment and comments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from services.command.api.deps import (
+    Context,
+    IdempotencyHeader,
+    IfMatch,
+    Service,
+    accepted,
+    expected_version,
+)
+from services.command.api.models import (
+    CommandAccepted,
+    TicketAssignIn,
+    TicketCommentIn,
+    TicketStatusIn,
+)
+from services.common.web import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=ERROR_RESPONSES)
+TicketId = Annotated[UUID, Path(description="Ticket id")]
+
+
+@router.post("/{ticket_id}/status", response_model=CommandAccepted,
+             summary="Move the ticket (open → pending → resolved → closed; reopen)")
+def change_status(ticket_id: TicketId, body: TicketStatusIn, service: Service, ctx: Context,
+                  idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.change_ticket_status(
+        ctx.with_occurred_at(body.occurred_at), ticket_id, body.status, body.reason, idempotency,
+        expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{ticket_id}/assign", response_model=CommandAccepted, summary="Assign the ticket")
+def assign(ticket_id: TicketId, body: TicketAssignIn, service: Service, ctx: Context,
+           idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.assign_ticket(
+        ctx.with_occurred_at(body.occurred_at), ticket_id, body.assignee, idempotency,
+        expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{ticket_id}/comments", status_code=201, response_model=CommandAccepted,
+             summary="Comment on the ticket (an agent's first public comment is the first response)")
+def comment(ticket_id: TicketId, body: TicketCommentIn, service: Service, ctx: Context,
+            idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(service.comment_on_ticket(
+        ctx.with_occurred_at(body.occurred_at), ticket_id, body.personal.body, body.author_type,
+        body.public, idempotency, expected_version(body.expected_version, if_match),
+    ))

@@ -1,0 +1,157 @@
+"""HTTP pieces every Chronicle API shares: one error shape, a body-size limit, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("chronicle.http")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every 4xx/5xx answer."""
+
+    code: str = Field(examples=["rule_violation"])
+    message: str = Field(examples=["a lost lead needs a reason"])
+    details: dict[str, Any] = Field(default_factory=dict, examples=[{"rule": "lost_requires_reason"}])
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request to answer with the error shape."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, details=details or {})
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Malformed request (bad JSON, bad header)"),
+        (404, "Unknown id"),
+        (409, "Stale expected_version / If-Match, or a concurrent change"),
+        (413, "Body too large"),
+        (422, "Invalid body, or a domain rule refused the command"),
+    )
+}
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+                 415: "unsupported_media_type"}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    cleaned = []
+    for error in exc.errors():
+        cleaned.append({
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        })
+    return cleaned
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "the body is not valid JSON",
+                                  {"errors": errors})
+        return error_response(422, "invalid_request", "the request is not valid",
+                              {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "an unexpected error occurred")
+
+
+class BodySizeLimit:
+    """Refuse request bodies above `max_bytes` with 413, whether or not Content-Length is sent.
+
+    The body is read (up to the limit) before the application sees it, so an oversized
+    request never reaches a handler.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await self._refuse(send, 400, "bad_request", "invalid Content-Length")
+                    return
+                if declared > self.max_bytes:
+                    await self._refuse(send, 413, "payload_too_large",
+                                       f"the body is larger than {self.max_bytes} bytes")
+                    return
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._refuse(send, 413, "payload_too_large",
+                                   f"the body is larger than {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, status: int, code: str, message: str) -> None:
+        body = json.dumps({"code": code, "message": message, "details": {}}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_health(app: FastAPI) -> None:
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
