@@ -17,7 +17,11 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from services.command.domain.aggregate import AggregateRoot, CommandContext
+from services.command.domain.aggregate import (
+    AggregateRoot,
+    CommandContext,
+    events_in_decision_order,
+)
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
     Duplicate,
@@ -120,7 +124,7 @@ class CommandService:
                     )
                 )
             try:
-                recordings = self.store.save(*to_save)
+                recordings = self.store.save(*events_in_decision_order(*to_save))
             except IntegrityError:
                 if idempotency is not None:
                     earlier = self._earlier_result(ctx, idempotency)

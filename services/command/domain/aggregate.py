@@ -6,6 +6,7 @@ Aggregates are saved and loaded by the `eventsourcing` library's application (it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
 
 from services.common.events.envelope import CrmEvent
+
+_decision_order = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class AggregateRoot:
     def __init__(self, aggregate_id: UUID) -> None:
         self.id = aggregate_id
         self.version = 0
-        self._pending: list[CrmEvent] = []
+        self._pending: list[tuple[int, CrmEvent]] = []
 
     def _record(self, event_class: type[CrmEvent], ctx: CommandContext, **data: Any) -> CrmEvent:
         """Decide: make the next event, apply it, and keep it until the aggregate is saved."""
@@ -68,7 +71,7 @@ class AggregateRoot:
             **data,
         )
         self._apply(event)
-        self._pending.append(event)
+        self._pending.append((next(_decision_order), event))
         return event
 
     def _apply(self, event: CrmEvent) -> None:
@@ -84,6 +87,10 @@ class AggregateRoot:
         self.created_at = event.occurred_at
 
     def collect_events(self) -> list[CrmEvent]:
+        return [event for _, event in self.collect_ordered_events()]
+
+    def collect_ordered_events(self) -> list[tuple[int, CrmEvent]]:
+        """Pending events with the order in which they were decided (across aggregates)."""
         pending, self._pending = self._pending, []
         return pending
 
@@ -97,3 +104,10 @@ class AggregateRoot:
                 aggregate = cls(event.aggregate_id)
             aggregate._apply(event)
         return aggregate
+
+
+def events_in_decision_order(*aggregates: AggregateRoot) -> list[CrmEvent]:
+    """The pending events of several aggregates, in the order they were decided, so that a
+    multi-aggregate write stores e.g. CustomerRegistered, LeadCreated, CustomerRecordLinked."""
+    ordered = [item for aggregate in aggregates for item in aggregate.collect_ordered_events()]
+    return [event for _, event in sorted(ordered, key=lambda item: item[0])]
