@@ -8,9 +8,10 @@ import pytest
 
 from services.common.settings import Settings
 from tests.contract.command_api import CommandApiContract
+from tests.contract.hostile_input import HostileInputContract
 
 
-class TestCommandApiOnSQLite(CommandApiContract):
+class TestCommandApiOnSQLite(CommandApiContract, HostileInputContract):
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
         return Settings(data_dir=tmp_path / "crm-data")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from services.common.events.types import (
     Amount,
@@ -20,9 +20,6 @@ from services.common.events.types import (
     Tag,
 )
 
-Version = int
-
-
 class Body(BaseModel):
     """Every command body may say when the fact happened; `recorded_at` is never accepted."""
 
@@ -34,7 +31,7 @@ class Body(BaseModel):
 
 
 class ConditionalBody(Body):
-    expected_version: int | None = Field(
+    expected_version: StrictInt | None = Field(
         default=None, ge=0, le=1_000_000_000,
         description="Apply only if the aggregate is at this version (or use If-Match); else 409.",
     )
@@ -67,6 +64,13 @@ class CustomerIn(Body):
             "tags": ["vip"],
         }]},
     )
+
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> CustomerIn:
+        if not (self.personal.name or self.personal.email):
+            raise ValueError("a customer needs a personal name or e-mail address")
+        return self
 
 
 class ProfileIn(ConditionalBody):
@@ -172,7 +176,7 @@ class InteractionIn(Body):
     channel: Literal["call", "email", "meeting", "chat", "note", "visit"]
     direction: Literal["inbound", "outbound", "internal"] = "outbound"
     subject: Name | None = None
-    duration_s: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    duration_s: StrictInt | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     lead_id: UUID | None = None
     personal: BodyPersonalIn | None = None
     external_ref: Code | None = None
@@ -222,7 +226,7 @@ class PurchaseItemIn(BaseModel):
 
     sku: Code | None = None
     name: Name
-    quantity: int = Field(ge=1, le=1_000_000)
+    quantity: StrictInt = Field(ge=1, le=1_000_000)
     unit_price: Amount
 
 

@@ -1,0 +1,163 @@
+"""Malformed and extreme payloads: always a 4xx in the one error shape, never a 500, and never
+a stored event. Written once, run against every backend."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.contract.command_api import ADA, Api
+
+# Values that no field of any command accepts as valid in the position they are put in.
+ABSURD_VALUES: list[Any] = [
+    None, True, 10**30, -(10**30), 1e308, -1, 0.1, "", " ", "\x00", "\ud800", "a\nb" * 3,
+    "x" * 5000, [], [1, 2], {}, {"nested": {"deeper": [None]}},
+]
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=20), children, max_size=5),
+    max_leaves=20,
+)
+
+
+def _targets(api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
+    """One valid body per command endpoint; mutations of these must be refused."""
+    customer_id = api.customer()
+    lead_id = api.lead()
+    ticket = api.post(f"/v1/customers/{customer_id}/tickets", {"subject": "Broken"}).json()
+    ticket_id = ticket["ticket_id"]
+    return {
+        "customer": ("/v1/customers", dict(ADA)),
+        "lead": ("/v1/leads", {"customer_id": customer_id, "title": "Upgrade", "source": "web",
+                               "amount": "12000.00", "currency": "EUR", "owner": "rep-7"}),
+        "stage": (f"/v1/leads/{lead_id}/stage", {"stage": "contacted", "expected_version": 1}),
+        "discount": (f"/v1/leads/{lead_id}/discounts", {"percent": "15", "reason": "volume"}),
+        "payment": (f"/v1/leads/{lead_id}/payments", {"amount": "10.00", "currency": "EUR"}),
+        "interaction": (f"/v1/customers/{customer_id}/interactions",
+                        {"channel": "call", "direction": "outbound", "subject": "Discovery call",
+                         "duration_s": 900, "personal": {"body": "notes"},
+                         "occurred_at": "2026-03-02T10:00:00Z"}),
+        "ticket": (f"/v1/customers/{customer_id}/tickets",
+                   {"subject": "Cannot log in", "priority": "high", "channel": "email"}),
+        "purchase": (f"/v1/customers/{customer_id}/purchases",
+                     {"amount": "99.90", "currency": "EUR", "occurred_at": "2026-01-05T10:00:00Z",
+                      "reference": "INV-1"}),
+        "tag": (f"/v1/customers/{customer_id}/tags", {"tag": "gold"}),
+        "ticket_status": (f"/v1/tickets/{ticket_id}/status", {"status": "pending"}),
+        "ticket_comment": (f"/v1/tickets/{ticket_id}/comments", {"personal": {"body": "on it"}}),
+    }
+
+
+# Field-specific values that look plausible but must be refused.
+SPECIFIC: list[tuple[str, str, Any]] = [
+    ("lead", "amount", "1e309"), ("lead", "amount", "NaN"), ("lead", "amount", "-5.00"),
+    ("lead", "amount", "99999999999999999999"), ("lead", "amount", 12000.5),
+    ("lead", "amount", "1.23456"), ("lead", "currency", "XXY"), ("lead", "currency", "eu"),
+    ("purchase", "amount", "Infinity"), ("purchase", "occurred_at", "0001-01-01T00:00:00Z"),
+    ("purchase", "occurred_at", "9999-12-31T00:00:00Z"),
+    ("purchase", "occurred_at", "2026-01-05T10:00:00"),  # no timezone
+    ("purchase", "occurred_at", "yesterday"), ("purchase", "recorded_at", "2026-01-05T10:00:00Z"),
+    ("interaction", "duration_s", 10**20), ("interaction", "duration_s", -1),
+    ("interaction", "channel", "telepathy"), ("stage", "expected_version", -1),
+    ("stage", "expected_version", 2**70), ("stage", "budget_confirmed", "yes"),
+    ("customer", "tags", ["ok"] * 101), ("customer", "tags", ["Not A Tag!"]),
+    ("customer", "personal", {"name": "Ada\x00"}), ("customer", "personal", {"email": "nope"}),
+    ("customer", "personal", {"name": "A", "ssn": "123"}), ("discount", "percent", "0"),
+    ("discount", "percent", "100.5"), ("discount", "percent", 15.5),
+    ("ticket", "priority", "whenever"), ("ticket_status", "status", "deleted"),
+]
+
+
+class HostileInputContract:
+    @pytest.fixture
+    def targets(self, api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
+        return _targets(api)
+
+    def _assert_refused_and_nothing_stored(self, api: Api, path: str, content: bytes,
+                                           content_type: str = "application/json") -> int:
+        before = api.stored()
+        response = api.client.post(path, content=content,
+                                   headers={"X-Actor": "fuzz", "Content-Type": content_type})
+        assert 400 <= response.status_code < 500, (path, content[:200], response.text)
+        body = response.json()
+        assert set(body) == {"code", "message", "details"}
+        assert api.stored() == before, "a refused request stored an event"
+        return response.status_code
+
+    @pytest.mark.parametrize(("target", "field", "value"), SPECIFIC)
+    def test_plausible_but_invalid_values_are_refused(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]], target: str, field: str,
+        value: Any,
+    ) -> None:
+        path, body = targets[target]
+        hostile = {**body, field: value}
+        status = self._assert_refused_and_nothing_stored(api, path, json.dumps(hostile).encode())
+        assert status in (400, 422)
+
+    def test_every_absurd_value_in_every_field_is_refused(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]]
+    ) -> None:
+        for name, (path, body) in targets.items():
+            for field in body:
+                for value in ABSURD_VALUES:
+                    if value is None and field not in _REQUIRED_FIELDS.get(name, ()):
+                        continue  # null means "not given" for optional fields
+                    if value in ([], {}) and type(value) is type(body[field]):
+                        continue  # an empty list or object can be a valid value there
+                    hostile = {**body, field: value}
+                    self._assert_refused_and_nothing_stored(
+                        api, path, json.dumps(hostile).encode())
+
+    def test_non_json_and_wrong_shapes_are_refused(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]]
+    ) -> None:
+        for path, _ in targets.values():
+            for raw in (b"", b"{", b"null", b"[]", b"42", b'"text"', b"\xff\xfe", b'{"a":1}{',
+                        b"NaN", b'{"stage": NaN}'):
+                self._assert_refused_and_nothing_stored(api, path, raw)
+            self._assert_refused_and_nothing_stored(api, path, b"stage=won", "text/plain")
+
+    def test_oversized_bodies_get_413(self, api: Api,
+                                      targets: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        path, body = targets["interaction"]
+        huge = {**body, "personal": {"body": "x" * 400_000}}
+        assert self._assert_refused_and_nothing_stored(api, path, json.dumps(huge).encode()) == 413
+
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow])
+    @given(data=st.data())
+    def test_random_payloads_never_cause_a_500_or_a_partial_write(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]], data: st.DataObject
+    ) -> None:
+        name = data.draw(st.sampled_from(sorted(targets)))
+        path, body = targets[name]
+        payload = data.draw(st.one_of(
+            JSON,
+            st.fixed_dictionaries({key: st.one_of(st.just(value), JSON)
+                                   for key, value in body.items()}),
+        ))
+        before = api.stored()
+        response = api.client.post(path, json=payload, headers={"X-Actor": "fuzz"})
+        assert response.status_code != 500, response.text
+        assert response.status_code < 500
+        if response.status_code >= 400:
+            assert set(response.json()) == {"code", "message", "details"}
+            assert api.stored() == before
+        else:
+            # Some mutations keep a body valid: then it is written whole, as one command.
+            assert response.json()["position"] == api.stored() > before
+
+
+_REQUIRED_FIELDS: dict[str, set[str]] = {
+    "customer": {"personal"}, "lead": {"customer_id", "title"}, "stage": {"stage"},
+    "discount": {"percent"}, "payment": {"amount", "currency"}, "interaction": {"channel"},
+    "ticket": {"subject"}, "purchase": {"amount", "currency"}, "tag": {"tag"},
+    "ticket_status": {"status"}, "ticket_comment": {"personal"},
+}
