@@ -1,0 +1,114 @@
+"""`crm serve` as a user runs it: a real process, real HTTP, a real store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness.services import free_port
+
+CRM = shutil.which("crm", path=str(Path(sys.executable).parent)) or "crm"
+
+
+@contextmanager
+def crm_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"crm-serve-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [CRM, "serve", "--port", str(port), *args], stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "CRM_LOG_LEVEL": "warning", **(env or {})},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"crm serve exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"crm serve did not answer: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield base, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.unlink(missing_ok=True)
+
+
+def _event_count(data_dir: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "events.sqlite") as db:
+        return int(db.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0])
+
+
+def test_serve_on_a_fresh_data_dir_starts_empty_and_records_commands(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    with crm_serve("--data-dir", str(data_dir)) as (base, log):
+        assert f"listening on {base}" in log.read_text()
+        assert _event_count(data_dir) == 0
+        created = httpx.post(f"{base}/v1/customers", headers={"X-Actor": "rep-1"},
+                             json={"personal": {"name": "Ada Lovelace"}})
+        assert created.status_code == 201
+        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history")
+        assert [e["actor"] for e in history.json()["events"]] == ["rep-1"]
+    with crm_serve("--data-dir", str(data_dir)) as (base, _):
+        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history")
+        assert history.status_code == 200, "events must survive a restart"
+
+
+def test_serve_demo_loads_sample_data_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    with crm_serve("--data-dir", str(data_dir), "--demo") as (_, log):
+        assert "loaded sample data" in log.read_text()
+    seeded = _event_count(data_dir)
+    assert seeded > 100
+    with crm_serve("--data-dir", str(data_dir), "--demo") as (_, log):
+        assert "sample data not loaded again" in log.read_text()
+    assert _event_count(data_dir) == seeded
+
+
+@pytest.mark.postgres
+def test_serve_on_postgres(postgres_url: str, fresh_postgres_schema: str) -> None:
+    with crm_serve("--postgres-url", postgres_url,
+                   env={"CRM_POSTGRES_SCHEMA": fresh_postgres_schema}) as (base, log):
+        assert "PostgreSQL" in log.read_text() and "crm:crm@" not in log.read_text()
+        created = httpx.post(f"{base}/v1/leads", headers={"X-Actor": "rep-2"},
+                             json={"customer": {"personal": {"email": "grace@example.com"}},
+                                   "title": "Compiler licence", "amount": "100", "currency": "USD"})
+        assert created.status_code == 201, created.text
+        lead_id = created.json()["lead_id"]
+        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers={"X-Actor": "rep-2"},
+                           json={"stage": "contacted", "expected_version": 1})
+        assert moved.status_code == 200 and moved.json()["version"] == 2
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(postgres_url) as conn:
+        count = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}.chronicle_events").format(
+            sql.Identifier(fresh_postgres_schema))).fetchone()
+    assert count is not None and count[0] == 4
+
+
+def test_invalid_configuration_exits_with_a_reason(tmp_path: Path) -> None:
+    result = subprocess.run([CRM, "serve", "--port", "99999", "--data-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr and "port" in result.stderr
