@@ -47,7 +47,7 @@ def seed_demo(service: CommandService, *, customers: int = 24, rng_seed: int = 7
         first, last = rng.choice(FIRST), rng.choice(LAST)
         rep = rng.choice(REPS)
 
-        def ctx(actor: str = rep) -> CommandContext:
+        def ctx(actor: str = rep, clock: _Clock = clock) -> CommandContext:
             return CommandContext(actor=actor, tenant_id=tenant_id, occurred_at=clock.tick())
 
         new = NewCustomer(

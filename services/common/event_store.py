@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -102,7 +102,7 @@ class EventLog:
         rows = self._select(aggregate_ids)
         mapper = self._store.mapper
         return [
-            PositionedEvent(position, mapper.to_domain_event(stored))
+            PositionedEvent(position, cast(CrmEvent, mapper.to_domain_event(stored)))
             for position, stored in sorted(rows, key=lambda row: row[0])
         ]
 

@@ -17,7 +17,12 @@ from services.command.domain.errors import (
 from services.command.service import CommandService
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
-from services.common.web import BodySizeLimit, error_response, install_error_handlers, install_health
+from services.common.web import (
+    BodySizeLimit,
+    error_response,
+    install_error_handlers,
+    install_health,
+)
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Annotated
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -48,11 +48,10 @@ def _context(
     if not _TENANT.match(tenant):
         raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
                        "digits, _ or -", header="X-Tenant-ID")
-    correlation = _uuid_header("X-Correlation-ID", x_correlation_id)
-    kwargs = {"correlation_id": correlation} if correlation else {}
     return CommandContext(
         actor=actor, tenant_id=tenant,
-        causation_id=_uuid_header("X-Causation-ID", x_causation_id), **kwargs,
+        correlation_id=_uuid_header("X-Correlation-ID", x_correlation_id) or uuid4(),
+        causation_id=_uuid_header("X-Causation-ID", x_causation_id),
     )
 
 

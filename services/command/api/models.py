@@ -20,6 +20,7 @@ from services.common.events.types import (
     Tag,
 )
 
+
 class Body(BaseModel):
     """Every command body may say when the fact happened; `recorded_at` is never accepted."""
 

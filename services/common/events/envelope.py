@@ -68,7 +68,7 @@ class CrmEvent(BaseModel):
 
     def data(self) -> dict[str, Any]:
         """The event's own fields (everything but the envelope), JSON-ready."""
-        return self.model_dump(mode="json", exclude=ENVELOPE_FIELDS)
+        return self.model_dump(mode="json", exclude=set(ENVELOPE_FIELDS))
 
 
 ENVELOPE_FIELDS: frozenset[str] = frozenset(CrmEvent.model_fields)
