@@ -8,6 +8,7 @@ reads a read model.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from services.command.domain.aggregate import (
 )
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
+    DomainError,
     Duplicate,
     IdempotencyKeyReused,
     NotFound,
@@ -96,6 +98,7 @@ class CommandService:
             pipeline=Pipeline(),
             discount_approval_threshold_percent=settings.discount_approval_threshold_percent,
         )
+        self._stream_locks = [threading.Lock() for _ in range(256)]
 
     def rules_for(self, tenant_id: str) -> TenantRules:
         return self._rules
@@ -105,6 +108,22 @@ class CommandService:
     def _execute(
         self, ctx: CommandContext, idempotency: Idempotency | None,
         decide: Callable[[], Decision], expected_version: int | None = None,
+        stream: UUID | None = None,
+    ) -> CommandResult:
+        """Decide and save, retrying an unconditional command that lost a concurrency race.
+
+        Commands on one `stream` (the aggregate whose next version they write) take turns in
+        this process, so they never race each other here; writers in other processes still can,
+        which the retries cover.
+        """
+        if stream is None:
+            return self._decide_and_save(ctx, idempotency, decide, expected_version)
+        with self._stream_locks[stream.int % len(self._stream_locks)]:
+            return self._decide_and_save(ctx, idempotency, decide, expected_version)
+
+    def _decide_and_save(
+        self, ctx: CommandContext, idempotency: Idempotency | None,
+        decide: Callable[[], Decision], expected_version: int | None,
     ) -> CommandResult:
         if idempotency is not None:
             earlier = self._earlier_result(ctx, idempotency)
@@ -112,7 +131,16 @@ class CommandService:
                 return earlier
         attempt = 0
         while True:
-            decision = decide()
+            try:
+                decision = decide()
+            except DomainError:
+                # A concurrent request with the same key may have committed between the check
+                # above and this decision, changing the state the decision saw: its answer wins.
+                if idempotency is not None:
+                    earlier = self._earlier_result(ctx, idempotency)
+                    if earlier is not None:
+                        return earlier
+                raise
             target = decision.target
             to_save: list[AggregateRoot] = [target, *decision.also_save]
             if idempotency is not None:
@@ -134,7 +162,7 @@ class CommandService:
                 if expected_version is not None or attempt >= self._settings.conflict_retries:
                     raise VersionConflict(target.kind, target.id, expected_version, current) from None
                 attempt += 1
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))
                 continue
             return CommandResult(
                 ids=decision.ids, version=target.version,
@@ -225,7 +253,7 @@ class CommandService:
             act(customer)
             return Decision(customer, {"customer_id": str(customer_id)})
 
-        return self._execute(ctx, idempotency, decide, expected_version)
+        return self._execute(ctx, idempotency, decide, expected_version, stream=customer_id)
 
     def change_customer_profile(
         self, ctx: CommandContext, customer_id: UUID, *, personal: CustomerPersonal | None,
@@ -290,7 +318,7 @@ class CommandService:
             result_ids = {id_name: str(record.id), "customer_id": str(customer_id)}
             return Decision(record, result_ids, also_save=[customer], status_code=201)
 
-        return self._execute(ctx, idempotency, decide)
+        return self._execute(ctx, idempotency, decide, stream=customer_id)
 
     def create_lead(
         self, ctx: CommandContext, *, customer_id: UUID | None, new_customer: NewCustomer | None,
@@ -317,7 +345,7 @@ class CommandService:
             ids = {"lead_id": str(lead.id), "customer_id": str(customer.id)}
             return Decision(lead, ids, also_save=[customer], status_code=201)
 
-        return self._execute(ctx, idempotency, decide)
+        return self._execute(ctx, idempotency, decide, stream=customer_id)
 
     def log_interaction(
         self, ctx: CommandContext, customer_id: UUID, *, channel: str, direction: str,
@@ -398,7 +426,7 @@ class CommandService:
             extra = act(lead) or {}
             return Decision(lead, {"lead_id": str(lead_id), **extra}, status_code=status_code)
 
-        return self._execute(ctx, idempotency, decide, expected_version)
+        return self._execute(ctx, idempotency, decide, expected_version, stream=lead_id)
 
     def change_lead_stage(
         self, ctx: CommandContext, lead_id: UUID, stage: str, *, reason: str | None = None,
@@ -476,7 +504,7 @@ class CommandService:
             extra = act(ticket) or {}
             return Decision(ticket, {"ticket_id": str(ticket_id), **extra}, status_code=status_code)
 
-        return self._execute(ctx, idempotency, decide, expected_version)
+        return self._execute(ctx, idempotency, decide, expected_version, stream=ticket_id)
 
     def change_ticket_status(self, ctx: CommandContext, ticket_id: UUID, status: str,
                              reason: str | None = None, idempotency: Idempotency | None = None,
