@@ -14,7 +14,8 @@ Mixes:
   100 tags (domain rule), so each client walks through its own pool of pre-registered
   customers, 100 tags each;
 - `interaction`: `POST /v1/customers/{id}/interactions {"channel": "note"}` — two events
-  (the interaction and a link on the customer), one customer per client.
+  (the interaction and a link on the customer), one customer per client;
+- `health`: `GET /health` — no store at all: the floor cost of the HTTP stack (diagnostic).
 """
 
 from __future__ import annotations
@@ -60,23 +61,27 @@ class RawClient:
                 pass
             self.reader = self.writer = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post(self, path: str, body: bytes | None) -> tuple[int, bytes]:
         try:
             return await asyncio.wait_for(self._post(path, body), self.timeout)
         except BaseException:
             await self.close()  # the connection's state is unknown now
             raise
 
-    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def _post(self, path: str, body: bytes | None) -> tuple[int, bytes]:
+        """POST `body` as JSON, or GET when `body` is None."""
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            f"Content-Type: application/json\r\nX-Actor: bench\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
+        if body is None:
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode()
+        else:
+            request = (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Content-Type: application/json\r\nX-Actor: bench\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+        self.writer.write(request)
         await self.writer.drain()
         raw_head = await self.reader.readuntil(b"\r\n\r\n")
         lines = raw_head.decode("latin-1").split("\r\n")
@@ -105,7 +110,10 @@ class HttpxClient:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post(self, path: str, body: bytes | None) -> tuple[int, bytes]:
+        if body is None:
+            response = await self.client.get(path)
+            return response.status_code, response.content
         response = await self.client.post(
             path, content=body,
             headers={"Content-Type": "application/json", "X-Actor": "bench"},
@@ -141,6 +149,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     warmup, seconds, timeout = float(config["warmup"]), float(config["seconds"]), float(
         config.get("timeout", 30.0))
 
+    if mix not in ("tag", "interaction", "health"):
+        raise ValueError(f"unknown mix {mix!r}")
     httpx_client = None
     if impl == "httpx":
         import httpx
@@ -162,7 +172,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                     for j in range(per_client)]
 
         setup_started = time.perf_counter()
-        pools = await asyncio.gather(*(register_all(i) for i in range(clients)))
+        pools = await asyncio.gather(*(register_all(i) for i in range(clients))) \
+            if mix != "health" else [[] for _ in range(clients)]
         setup_seconds = time.perf_counter() - setup_started
 
         started = time.perf_counter()
@@ -188,9 +199,11 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                     tags_on_customer += 1
                     path = f"/v1/customers/{pool[customer_index]}/tags"
                     body = b'{"tag":"t%d"}' % tags_on_customer
-                else:
+                elif mix == "interaction":
                     path = f"/v1/customers/{pool[0]}/interactions"
                     body = b'{"channel":"note"}'
+                else:  # "health": the HTTP stack alone, no store
+                    path, body = "/health", None
                 sent += 1
                 try:
                     status, payload = await client.post(path, body)
@@ -202,7 +215,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                 outcome.latencies.append(ended - began)
                 outcome.statuses[status] += 1
                 outcome.last_completion = max(outcome.last_completion, ended)
-                if 200 <= status < 300:
+                if 200 <= status < 300 and mix != "health":
                     position = int(json.loads(payload)["position"])
                     if outcome.first_position is None or position < outcome.first_position:
                         outcome.first_position = position
@@ -246,6 +259,9 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         "inline_registrations": outcome.inline_registrations,
         "first_position": outcome.first_position,
         "last_position": outcome.last_position,
+        "position_span": (outcome.last_position - outcome.first_position + 1
+                          if outcome.first_position is not None
+                          and outcome.last_position is not None else None),
         "latency_ms": latency_summary(outcome.latencies),
         "loadgen_cpu_seconds": round(marks["cpu_seconds"], 3),
     }

@@ -47,6 +47,24 @@ def _version(package: str) -> str | None:
         return None
 
 
+def code_version(root: str) -> dict[str, Any]:
+    """The commit measured, and whether services/ had uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=10, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    changes = git("status", "--porcelain", "--", "services")
+    return {"commit": commit, "services_uncommitted_changes": bool(changes) if changes is not None
+            else None}
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
