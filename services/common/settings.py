@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="Retries of an unconditional command that lost an optimistic-concurrency race.",
     )
     log_level: str = "info"
+    lifecycle_dormant_days: int = Field(
+        default=90, ge=1, le=3650,
+        description="A customer with no purchase or interaction for this many days is dormant.")
+    lifecycle_loyal_count: int = Field(
+        default=3, ge=2, le=1000,
+        description="Purchases or won leads within the loyalty window that make a customer loyal.")
+    lifecycle_loyal_window_days: int = Field(default=365, ge=1, le=3650)
 
     @field_validator("postgres_url")
     @classmethod

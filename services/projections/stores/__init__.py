@@ -1,0 +1,1 @@
+"""Where read models live: PostgreSQL or SQLite (`sql`), DuckDB (`analytics`)."""
