@@ -54,6 +54,24 @@ class Settings(BaseSettings):
         default=3, ge=2, le=1000,
         description="Purchases or won leads within the loyalty window that make a customer loyal.")
     lifecycle_loyal_window_days: int = Field(default=365, ge=1, le=3650)
+    kafka_topic: str = Field(default="crm.events", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    kafka_partitions: int = Field(default=4, ge=1, le=1000,
+                                  description="Partitions of the topic when the relay creates it.")
+    analytics_path: Path | None = Field(
+        default=None, description="DuckDB file of the analytics read models "
+        "[default <data_dir>/analytics.duckdb].")
+    projector_session_timeout_ms: int = Field(
+        default=10_000, ge=1000, le=300_000,
+        description="Kafka consumer-group session timeout of the projectors.")
+
+    @property
+    def readmodels_sqlite_path(self) -> Path:
+        """The embedded read models (customer-360, timeline, lifecycle) without PostgreSQL."""
+        return self.data_dir / "readmodels.sqlite"
+
+    @property
+    def analytics_file(self) -> Path:
+        return self.analytics_path or self.data_dir / "analytics.duckdb"
 
     @field_validator("postgres_url")
     @classmethod

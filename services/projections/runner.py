@@ -68,6 +68,7 @@ class ProjectionRunner:
         self.dead_letter_sink = dead_letter_sink
         self.stats = RunnerStats()
         self._progress: dict[int, Progress] = {}
+        source.bind(self.stored_next_offsets)
         self.resync()
 
     @property

@@ -45,6 +45,10 @@ class Source(ABC):
     def lag(self, applied_offsets: dict[int, int]) -> int | None:
         """Events published but not yet applied, if known."""
 
+    def bind(self, stored_offsets: Callable[[], dict[int, int]]) -> None:
+        """Tell the source how to read the runner's stored next offsets (on assignment)."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -109,13 +113,14 @@ class KafkaSource(Source):
 
     def __init__(
         self, bootstrap: str, topic: str, *, group_id: str | None,
-        stored_offsets: Callable[[], dict[int, int]], session_timeout_ms: int = 10_000,
-        client_id: str = "chronicle-projector",
+        session_timeout_ms: int = 10_000, client_id: str = "chronicle-projector",
     ) -> None:
         from kafka import KafkaConsumer
 
         self.topic = topic
-        self._stored_offsets = stored_offsets
+        self._group_id = group_id
+        self._stored_offsets: Callable[[], dict[int, int]] = dict
+        self._started = False
         self._consumer: Any = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -124,10 +129,16 @@ class KafkaSource(Source):
             max_poll_interval_ms=300_000, fetch_max_wait_ms=200,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        if group_id is None:
+
+    def bind(self, stored_offsets: Callable[[], dict[int, int]]) -> None:
+        self._stored_offsets = stored_offsets
+
+    def _start(self) -> None:
+        if self._group_id is None:
             self._assign_all()
         else:
-            self._consumer.subscribe([topic], listener=_SeekOnAssign(self))
+            self._consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
+        self._started = True
 
     def _assign_all(self) -> None:
         from kafka import TopicPartition
@@ -156,11 +167,14 @@ class KafkaSource(Source):
         return sorted(tp.partition for tp in self._consumer.assignment())
 
     def seek(self, next_offsets: dict[int, int]) -> None:
-        self._seek_to_stored(list(self._consumer.assignment()))
+        if self._started:
+            self._seek_to_stored(list(self._consumer.assignment()))
 
     def poll(self, max_records: int, timeout_s: float) -> list[SourceRecord]:
         from services.common.cloudevents import InvalidCloudEvent, decode
 
+        if not self._started:
+            self._start()
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         records: list[SourceRecord] = []
         for tp, messages in batches.items():
