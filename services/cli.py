@@ -46,20 +46,34 @@ def serve(
     import uvicorn
 
     from services.command.api.app import create_command_app
+    from services.projections.host import ProjectorHost
+    from services.query.api.projections import include_projection_routes
 
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
     asgi = create_command_app(settings)
     store = asgi.app.state.store  # type: ignore[attr-defined]
+    projectors = ProjectorHost(settings, event_store=store)
+    include_projection_routes(asgi.app, projectors)  # type: ignore[arg-type]
     if demo:
         _seed_if_empty(asgi.app.state.command_service)  # type: ignore[attr-defined]
+    projectors.start()
     typer.echo(f"Chronicle CRM listening on http://{settings.host}:{settings.port} "
-               f"(events: {settings.describe_store()}; API docs at /docs)")
+               f"(events: {settings.describe_store()}; read models: "
+               f"{_describe_read_models(settings)}; API docs at /docs)")
     sys.stdout.flush()
     try:
         uvicorn.run(asgi, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
+        projectors.stop()
         store.close()
+
+
+def _describe_read_models(settings: Settings) -> str:
+    sql = ("PostgreSQL" if settings.store == "postgres"
+           else f"SQLite {settings.readmodels_sqlite_path}")
+    bus = f"Kafka topic {settings.kafka_topic}" if settings.kafka_bootstrap else "the event store"
+    return f"{sql} + DuckDB {settings.analytics_file}, fed from {bus}"
 
 
 @app.command("command-api")
@@ -79,6 +93,125 @@ def command_api(
                f"(events: {settings.describe_store()})")
     uvicorn.run(create_command_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level)
+
+
+ProjectionNames = Annotated[list[str] | None, typer.Argument(
+    help="Read models to run [default: all]: customer_360 timeline lifecycle funnel retention "
+    "service")]
+
+
+@app.command()
+def project(
+    names: ProjectionNames = None,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+) -> None:
+    """Run projectors on their own: from the Kafka topic (a consumer group per read model, so
+    several processes share the partitions), else from the event store."""
+    import signal
+    import threading
+
+    from services.common.event_store import open_event_store
+    from services.projections.host import ProjectorHost
+    from services.projections.registry import NAMES
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    chosen = names or list(NAMES)
+    event_store = None if settings.kafka_bootstrap else open_event_store(settings)
+    try:
+        host = ProjectorHost(settings, chosen, event_store=event_store)
+    except KeyError as exc:
+        typer.secho(str(exc.args[0]), fg="red", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    host.start()
+    typer.echo(f"projecting {', '.join(chosen)} into {_describe_read_models(settings)}")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        host.stop()
+        if event_store is not None:
+            event_store.close()
+
+
+@app.command()
+def replay(
+    projection: Annotated[list[str], typer.Option(
+        "--projection", "-p", help="Read model to rebuild (repeatable)")],
+    source: Annotated[str | None, typer.Option(
+        "--from", help="topic or store [default: topic with Kafka, else store]")] = None,
+    keep_previous: Annotated[bool, typer.Option(help="Keep the replaced generation's tables")] = False,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+) -> None:
+    """Rebuild read models into new tables and swap them in once caught up; the current
+    tables keep serving meanwhile."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from services.common.event_store import open_event_store
+    from services.projections.host import open_analytics_store, open_sql_store
+    from services.projections.rebuild import rebuild
+    from services.projections.registry import NAMES, build
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    unknown = [name for name in projection if name not in NAMES]
+    if unknown or source not in (None, "topic", "store"):
+        typer.secho(f"unknown projection(s) {unknown}; known: {', '.join(NAMES)}; "
+                    "--from is topic or store" if unknown else "--from is topic or store",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    event_store = open_event_store(settings) if source == "store" or not settings.kafka_bootstrap \
+        else None
+    try:
+        for name in projection:
+            model = build(name, settings)
+            try:
+                store = open_analytics_store(settings) if model.store_kind == "analytics" \
+                    else open_sql_store(settings)
+            except Exception as exc:  # duckdb.IOException: the file is open in another process
+                typer.secho(f"{name}: cannot open its store: {exc}", fg="red", err=True)
+                raise typer.Exit(1) from None
+            try:
+                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
+                              transient=False) as bar:
+                    task = bar.add_task(f"rebuilding {name}", total=None, rate="-")
+                    started = time.perf_counter()
+
+                    def show(done: int, remaining: int | None, task: Any = task,
+                             bar: Any = bar, started: float = started) -> None:
+                        elapsed = time.perf_counter() - started
+                        total = done + remaining if remaining is not None else None
+                        bar.update(task, completed=done, total=total,
+                                   rate=f"{done / elapsed:,.0f}" if elapsed > 0 else "-")
+
+                    result = rebuild(model, store, settings, source=source,  # type: ignore[arg-type]
+                                     event_store=event_store, keep_previous=keep_previous,
+                                     on_progress=show)
+            finally:
+                store.close()
+            typer.echo(f"{name}: generation {result.generation} active "
+                       f"({result.events} events from the {result.source} in "
+                       f"{result.seconds:.1f}s, {result.events_per_second:,.0f} events/s)")
+    finally:
+        if event_store is not None:
+            event_store.close()
 
 
 def _seed_if_empty(service: Any) -> None:
@@ -118,6 +251,55 @@ def seed(
         store.close()
 
 
+@app.command()
+def relay(
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    topic: Annotated[str | None, typer.Option(
+        "--topic", help="Kafka topic [env CRM_KAFKA_TOPIC, default crm.events]")] = None,
+    partitions: Annotated[int | None, typer.Option(
+        "--partitions", min=1, help="Partitions if the relay creates the topic "
+        "[env CRM_KAFKA_PARTITIONS, default 4]")] = None,
+) -> None:
+    """Publish stored events to Kafka (the outbox relay) until interrupted.
+
+    At least once, in order per customer. On PostgreSQL any number may run: one publishes,
+    the others stand by and take over when it stops.
+    """
+    import logging
+    import signal
+    import threading
+
+    from services.command.relay import Relay
+    from services.common.event_store import open_event_store
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
+                             kafka_partitions=partitions)
+    if not settings.kafka_bootstrap:
+        typer.secho("no Kafka bootstrap configured: pass --kafka-bootstrap host:port or set "
+                    "CRM_KAFKA_BOOTSTRAP", fg="red", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level.lower() != "debug":
+        # The relay logs one line per outage retry; the client would log a dozen.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    store = open_event_store(settings)
+    outbox = Relay(store, settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    typer.echo(f"relaying events from {settings.describe_store()} to Kafka topic "
+               f"{outbox.topic} at {settings.kafka_bootstrap}")
+    try:
+        outbox.run_until_stopped(stop)
+    finally:
+        outbox.close()
+        store.close()
+
+
 @schemas_app.command("export")
 def schemas_export(
     directory: Annotated[Path | None, typer.Option("--dir", help="Target directory")] = None,
@@ -140,15 +322,30 @@ def schemas_export(
 def schemas_check(
     directory: Annotated[Path | None, typer.Option("--dir", help="Schema directory")] = None,
 ) -> None:
-    """Exit 1 if the committed schemas differ from the event models."""
+    """Exit 1 if the committed schemas or asyncapi.json differ from the event models."""
+    from services.common.asyncapi import check_asyncapi
     from services.common.schemas import DEFAULT_DIR, check_schemas
 
-    problems = check_schemas(directory or DEFAULT_DIR)
+    schema_dir = directory or DEFAULT_DIR
+    problems = check_schemas(schema_dir) + check_asyncapi(schema_dir.parent / "asyncapi.json")
     for problem in problems:
         typer.echo(problem)
     if problems:
         raise typer.Exit(1)
     typer.echo("schemas match the event models")
+
+
+@schemas_app.command("asyncapi")
+def schemas_asyncapi(
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Target file [default schemas/asyncapi.json]")] = None,
+) -> None:
+    """Write the AsyncAPI document of the event topic, generated from the event catalog."""
+    from services.common.asyncapi import DEFAULT_PATH, write_asyncapi
+
+    path = output or DEFAULT_PATH
+    changed = write_asyncapi(path)
+    typer.echo(f"{'wrote' if changed else 'unchanged'} {path}")
 
 
 if __name__ == "__main__":

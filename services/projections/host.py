@@ -18,7 +18,7 @@ from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
 from services.projections.model import Projection
 from services.projections.registry import NAMES, build
-from services.projections.runner import DeadLetterSink, ProjectionRunner
+from services.projections.runner import ProjectionRunner
 from services.projections.sources import EventStoreSource, KafkaSource, Source
 from services.projections.stores.base import DeadLetter, ReadStore
 from services.projections.stores.duck import DuckReadStore
@@ -53,6 +53,9 @@ class KafkaDeadLetters:
     def __init__(self, bootstrap: str, topic: str, source_topic: str) -> None:
         from kafka import KafkaProducer
 
+        from services.common.kafka_topics import ensure_topic
+
+        ensure_topic(bootstrap, topic, 1)  # low volume; one partition keeps arrival order
         self.topic = topic
         self.source_topic = source_topic
         self._producer: Any = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)

@@ -89,15 +89,9 @@ class ProjectionRunner:
 
     def run_once(self, timeout_s: float = 0.5) -> int:
         """Poll one batch and apply it; returns the number of events applied."""
-        records = self.source.poll(self.batch_size, timeout_s)
-        if not records:
-            self._check_generation()
-            return 0
-        try:
-            return self.apply(records)
-        except BaseException:
-            self.resync()
-            raise
+        before = self.stats.applied
+        self.step(timeout_s)
+        return self.stats.applied - before
 
     def _check_generation(self) -> None:
         if not self.follow_active:
@@ -247,20 +241,18 @@ class ProjectionRunner:
                 stop.wait(delay)
 
     def catch_up(self, max_idle_polls: int = 2, timeout_s: float = 0.2) -> int:
-        """Apply until the source has nothing more (for rebuilds, tests and tools)."""
-        total = idle = 0
+        """Apply until the source has nothing more; returns the events applied."""
+        before = self.stats.applied
+        idle = 0
         while idle < max_idle_polls:
-            applied_or_seen = self._poll_and_apply(timeout_s)
-            if applied_or_seen:
-                total += applied_or_seen
-                idle = 0
-            else:
-                idle += 1
-        return total
+            idle = 0 if self.step(timeout_s) else idle + 1
+        return self.stats.applied - before
 
-    def _poll_and_apply(self, timeout_s: float) -> int:
+    def step(self, timeout_s: float) -> int:
+        """Poll one batch and apply it; returns the records consumed (applied or not)."""
         records = self.source.poll(self.batch_size, timeout_s)
         if not records:
+            self._check_generation()
             return 0
         try:
             self.apply(records)
@@ -269,12 +261,14 @@ class ProjectionRunner:
             raise
         return len(records)
 
+    def applied_offsets(self) -> dict[int, int]:
+        return {p: pr.offset for p, pr in self._progress.items()}
+
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
         progress = dict(self._progress)
-        applied_offsets = {p: pr.offset for p, pr in progress.items()}
-        lag = self.source.lag(applied_offsets)
+        lag = self.source.lag(self.applied_offsets())
         last_recorded = max((pr.event_recorded_at for pr in progress.values()
                              if pr.event_recorded_at), default=None)
         lag_seconds = 0.0

@@ -1,0 +1,76 @@
+"""Projection status for operators: positions, lag and dead letters, as JSON and Prometheus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+router = APIRouter(tags=["operations"])
+
+
+class ProjectionStatus(BaseModel):
+    projection: str = Field(examples=["customer_360"])
+    store: str = Field(examples=["sql"], description="`sql` (PostgreSQL/SQLite) or `analytics` (DuckDB)")
+    generation: int = Field(examples=[1], description="Table generation now serving")
+    position: int = Field(examples=[1042], description="Highest global position applied")
+    partitions: dict[int, dict[str, int]] = Field(
+        examples=[{0: {"offset": 1041, "position": 1042}}],
+        description="Last applied source offset and global position per source partition")
+    lag_events: int | None = Field(examples=[0], description="Events published, not yet applied")
+    lag_seconds: float = Field(examples=[0.0])
+    applied: int = Field(description="Events applied by this process since it started")
+    duplicates_skipped: int
+    dead_letters: int = Field(description="Events this projection could not apply, all time")
+    last_event_recorded_at: str | None
+
+
+class ProjectionsPage(BaseModel):
+    head_position: int | None = Field(description="Last position in the event store, if reachable")
+    projections: list[ProjectionStatus]
+
+
+def _statuses(request: Request) -> list[dict[str, Any]]:
+    host = getattr(request.app.state, "projector_host", None)
+    return host.statuses() if host is not None else []
+
+
+@router.get("/v1/projections", response_model=ProjectionsPage,
+            summary="Each read model's position, lag and dead letters")
+def projections(request: Request) -> dict[str, Any]:
+    store = getattr(request.app.state, "store", None)
+    head = store.recorder.max_notification_id() if store is not None else None
+    return {"head_position": head, "projections": _statuses(request)}
+
+
+@router.get("/metrics", response_class=PlainTextResponse,
+            summary="Prometheus metrics of the projectors")
+def metrics(request: Request) -> str:
+    lines = [
+        "# HELP chronicle_projection_position Highest global position applied.",
+        "# TYPE chronicle_projection_position gauge",
+    ]
+    statuses = _statuses(request)
+    series = (
+        ("chronicle_projection_position", "position"),
+        ("chronicle_projection_lag_events", "lag_events"),
+        ("chronicle_projection_lag_seconds", "lag_seconds"),
+        ("chronicle_projection_dead_letters", "dead_letters"),
+        ("chronicle_projection_applied_total", "applied"),
+    )
+    lines = []
+    for metric, key in series:
+        kind = "counter" if metric.endswith("_total") else "gauge"
+        lines.append(f"# TYPE {metric} {kind}")
+        for status in statuses:
+            value = status.get(key)
+            if value is not None:
+                lines.append(f'{metric}{{projection="{status["projection"]}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def include_projection_routes(app: FastAPI, host: Any) -> None:
+    app.state.projector_host = host
+    app.include_router(router)
