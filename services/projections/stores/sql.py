@@ -77,6 +77,12 @@ class SqlReadStore(ReadStore):
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # Queries read through their own connection: in WAL mode they neither wait for
+            # nor block a projector's write transaction.
+            self._reader = sqlite3.connect(sqlite_path, check_same_thread=False,
+                                           isolation_level=None, timeout=30)
+            self._reader.row_factory = sqlite3.Row
+            self._reader_lock = threading.Lock()
         with self._tx() as cur:
             for statement in _BOOKKEEPING:
                 cur.execute(statement)
@@ -192,6 +198,9 @@ class SqlReadStore(ReadStore):
     # -- reads --------------------------------------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.dialect == "sqlite":
+            with self._reader_lock:
+                return [dict(row) for row in self._reader.execute(sql, tuple(params)).fetchall()]
         with self._tx() as cur:
             cur.execute(self.p(sql), tuple(params))
             return [dict(row) for row in cur.fetchall()]
@@ -211,6 +220,9 @@ class SqlReadStore(ReadStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        if self.dialect == "sqlite":
+            with self._reader_lock:
+                self._reader.close()
 
 
 class _SqlTransaction(StoreTransaction):
