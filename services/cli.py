@@ -142,8 +142,8 @@ def project(
 
 @app.command()
 def replay(
-    projection: Annotated[list[str], typer.Option(
-        "--projection", "-p", help="Read model to rebuild (repeatable)")],
+    projection: Annotated[list[str] | None, typer.Option(
+        "--projection", "-p", help="Read model to rebuild (repeatable) [default: all]")] = None,
     source: Annotated[str | None, typer.Option(
         "--from", help="topic or store [default: topic with Kafka, else store]")] = None,
     keep_previous: Annotated[bool, typer.Option(help="Keep the replaced generation's tables")] = False,
@@ -151,8 +151,10 @@ def replay(
     postgres_url: PostgresUrl = None,
     kafka_bootstrap: KafkaBootstrap = None,
 ) -> None:
-    """Rebuild read models into new tables and swap them in once caught up; the current
-    tables keep serving meanwhile."""
+    """Rebuild read models into new tables, in one pass over the log, and swap them in once
+    caught up; the current tables keep serving meanwhile. DuckDB allows one writing process
+    per file: rebuild the analytics models (funnel, retention, service) while no server holds
+    the file."""
     import time
 
     from rich.progress import (
@@ -165,51 +167,55 @@ def replay(
 
     from services.common.event_store import open_event_store
     from services.projections.host import open_analytics_store, open_sql_store
-    from services.projections.rebuild import rebuild
+    from services.projections.rebuild import rebuild_many
     from services.projections.registry import NAMES, build
+    from services.projections.stores.base import ReadStore
 
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
-    unknown = [name for name in projection if name not in NAMES]
-    if unknown or source not in (None, "topic", "store"):
-        typer.secho(f"unknown projection(s) {unknown}; known: {', '.join(NAMES)}; "
-                    "--from is topic or store" if unknown else "--from is topic or store",
+    names = projection or list(NAMES)
+    unknown = [name for name in names if name not in NAMES]
+    if unknown:
+        typer.secho(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(NAMES)}",
                     fg="red", err=True)
         raise typer.Exit(2)
-    event_store = open_event_store(settings) if source == "store" or not settings.kafka_bootstrap \
-        else None
+    if source not in (None, "topic", "store"):
+        typer.secho("--from is topic or store", fg="red", err=True)
+        raise typer.Exit(2)
+    models = [build(name, settings) for name in names]
+    stores: dict[str, ReadStore] = {}
+    event_store = None
     try:
-        for name in projection:
-            model = build(name, settings)
+        for kind in {m.store_kind for m in models}:
             try:
-                store = open_analytics_store(settings) if model.store_kind == "analytics" \
+                stores[kind] = open_analytics_store(settings) if kind == "analytics" \
                     else open_sql_store(settings)
             except Exception as exc:  # duckdb.IOException: the file is open in another process
-                typer.secho(f"{name}: cannot open its store: {exc}", fg="red", err=True)
+                typer.secho(f"cannot open the {kind} read-model store: {exc}", fg="red", err=True)
                 raise typer.Exit(1) from None
-            try:
-                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
-                              transient=False) as bar:
-                    task = bar.add_task(f"rebuilding {name}", total=None, rate="-")
-                    started = time.perf_counter()
+        if source == "store" or not settings.kafka_bootstrap:
+            event_store = open_event_store(settings)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn()) as bar:
+            task = bar.add_task(f"rebuilding {', '.join(names)}", total=None, rate="-")
+            started = time.perf_counter()
 
-                    def show(done: int, remaining: int | None, task: Any = task,
-                             bar: Any = bar, started: float = started) -> None:
-                        elapsed = time.perf_counter() - started
-                        total = done + remaining if remaining is not None else None
-                        bar.update(task, completed=done, total=total,
-                                   rate=f"{done / elapsed:,.0f}" if elapsed > 0 else "-")
+            def show(done: int, remaining: int | None) -> None:
+                elapsed = time.perf_counter() - started
+                bar.update(task, completed=done,
+                           total=done + remaining if remaining is not None else None,
+                           rate=f"{done / elapsed:,.0f}" if elapsed > 0 else "-")
 
-                    result = rebuild(model, store, settings, source=source,  # type: ignore[arg-type]
-                                     event_store=event_store, keep_previous=keep_previous,
-                                     on_progress=show)
-            finally:
-                store.close()
-            typer.echo(f"{name}: generation {result.generation} active "
-                       f"({result.events} events from the {result.source} in "
-                       f"{result.seconds:.1f}s, {result.events_per_second:,.0f} events/s)")
+            results = rebuild_many([(m, stores[m.store_kind]) for m in models], settings,
+                                   source=source, event_store=event_store,  # type: ignore[arg-type]
+                                   keep_previous=keep_previous, on_progress=show)
+        for result in results:
+            typer.echo(f"{result.projection}: generation {result.generation} active "
+                       f"({result.events} events applied from the {result.source})")
+        typer.echo(f"rebuilt {len(results)} read model(s) in {results[0].seconds:.1f}s")
     finally:
+        for store in stores.values():
+            store.close()
         if event_store is not None:
             event_store.close()
 

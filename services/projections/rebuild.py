@@ -9,7 +9,7 @@ repointed in one transaction; live runners notice and continue on it from its st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,37 +47,59 @@ def rebuild(
     on_progress: ProgressCallback | None = None,
 ) -> RebuildResult:
     """Fill a fresh generation from the beginning, activate it, drop the old one."""
+    [result] = rebuild_many([(projection, store)], settings, source=source,
+                            event_store=event_store, batch_size=batch_size,
+                            keep_previous=keep_previous, on_progress=on_progress)
+    return result
+
+
+def rebuild_many(
+    targets: Sequence[tuple[Projection, ReadStore]], settings: Settings, *,
+    source: RebuildSource | None = None, event_store: ChronicleStore | None = None,
+    batch_size: int = 5000, keep_previous: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> list[RebuildResult]:
+    """Rebuild several read models in one pass over the log: each record is read and decoded
+    once and applied to every model's new generation; all are activated at the end."""
     chosen: RebuildSource = source or ("topic" if settings.kafka_bootstrap else "store")
     feed: Source
     if chosen == "topic":
         if not settings.kafka_bootstrap:
             raise ValueError("rebuilding from the topic needs a Kafka bootstrap address")
         feed = KafkaSource(settings.kafka_bootstrap, settings.kafka_topic, group_id=None,
-                           client_id=f"chronicle-rebuild-{projection.name}")
+                           client_id="chronicle-rebuild")
     else:
         if event_store is None:
             raise ValueError("rebuilding from the event store needs the event store")
         feed = EventStoreSource(event_store)
-    previous, highest = store.generations(projection.name)
-    generation = highest + 1
-    store.create_generation(projection, generation)
     started = time.perf_counter()
+    plans: list[tuple[ProjectionRunner, int | None]] = []
     try:
-        runner = ProjectionRunner(projection, store, feed, generation=generation,
-                                  follow_active=False, batch_size=batch_size)
+        for projection, store in targets:
+            previous, highest = store.generations(projection.name)
+            runner = ProjectionRunner(projection, store, feed, generation=highest + 1,
+                                      follow_active=False, batch_size=batch_size)
+            plans.append((runner, previous))
+        first = plans[0][0]
         idle_polls = 0
         while idle_polls < 2:
-            seen = runner.step(timeout_s=0.5 if chosen == "topic" else 0.0)
-            lag = runner.source.lag(runner.applied_offsets())
-            idle_polls = idle_polls + 1 if not seen and not lag else 0
+            records = feed.poll(batch_size, 0.5 if chosen == "topic" else 0.0)
+            for runner, _ in plans:
+                if records:
+                    runner.apply(records)
+            lag = feed.lag(first.applied_offsets())
+            idle_polls = idle_polls + 1 if not records and not lag else 0
             if on_progress is not None:
-                on_progress(runner.stats.applied, lag)
-        store.activate(projection, generation)
+                on_progress(first.stats.applied, lag)
+        for runner, _ in plans:
+            runner.store.activate(runner.projection, runner.generation)
     finally:
         feed.close()
     seconds = time.perf_counter() - started
-    if previous is not None and not keep_previous:
-        store.drop_generation(projection, previous)
-    return RebuildResult(projection.name, generation, previous, runner.stats.applied, seconds,
-                         chosen)
-
+    results = []
+    for runner, previous in plans:
+        if previous is not None and not keep_previous:
+            runner.store.drop_generation(runner.projection, previous)
+        results.append(RebuildResult(runner.name, runner.generation, previous,
+                                     runner.stats.applied, seconds, chosen))
+    return results
