@@ -7,7 +7,7 @@ Everything that reads or writes events goes through `open_event_store(settings)`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 from uuid import UUID
@@ -56,6 +56,11 @@ class CatalogEventMapper(Mapper[UUID]):
             payload = self.cipher.decrypt(payload)
         if self.compressor:
             payload = self.compressor.decompress(payload)
+        if cls.schema_version == 1 and b'"schema_version"' not in payload:
+            # The common case, parsed and validated in one pass by pydantic. A JSON string token
+            # "schema_version" can only be that key (or a value spelled so: then the slow path
+            # below, which gives the same result): a current v1 event needs no upcasting.
+            return cls.model_validate_json(payload)
         state: dict[str, Any] = json.loads(payload)
         from_version = state.pop("schema_version", 1)
         while from_version < cls.schema_version:
@@ -69,6 +74,17 @@ class ChronicleStore(Application[UUID]):
 
     name = "chronicle"
     env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(CatalogEventMapper)}
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.saved_listeners: list[Callable[[int], None]] = []
+        """Called with the last position after every save (wakes in-process followers)."""
+
+    def _notify(self, recordings: list[Any]) -> None:
+        if recordings and self.saved_listeners:
+            position = recordings[-1].notification.id
+            for listener in list(self.saved_listeners):
+                listener(position)
 
 
 def open_event_store(settings: Settings) -> ChronicleStore:
