@@ -48,22 +48,18 @@ def projections(request: Request) -> dict[str, Any]:
 @router.get("/metrics", response_class=PlainTextResponse,
             summary="Prometheus metrics of the projectors")
 def metrics(request: Request) -> str:
-    lines = [
-        "# HELP chronicle_projection_position Highest global position applied.",
-        "# TYPE chronicle_projection_position gauge",
-    ]
     statuses = _statuses(request)
     series = (
-        ("chronicle_projection_position", "position"),
-        ("chronicle_projection_lag_events", "lag_events"),
-        ("chronicle_projection_lag_seconds", "lag_seconds"),
-        ("chronicle_projection_dead_letters", "dead_letters"),
-        ("chronicle_projection_applied_total", "applied"),
+        ("chronicle_projection_position", "position", "Highest global position applied."),
+        ("chronicle_projection_lag_events", "lag_events", "Events published, not yet applied."),
+        ("chronicle_projection_lag_seconds", "lag_seconds", "Age of the unapplied backlog."),
+        ("chronicle_projection_dead_letters", "dead_letters", "Events that could not be applied."),
+        ("chronicle_projection_applied_total", "applied", "Events applied by this process."),
     )
     lines = []
-    for metric, key in series:
+    for metric, key, help_text in series:
         kind = "counter" if metric.endswith("_total") else "gauge"
-        lines.append(f"# TYPE {metric} {kind}")
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
         for status in statuses:
             value = status.get(key)
             if value is not None:
