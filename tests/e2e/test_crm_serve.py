@@ -85,6 +85,44 @@ def test_serve_demo_loads_sample_data_once(tmp_path: Path) -> None:
     assert _event_count(data_dir) == seeded
 
 
+def _projections_at(base: str, position: int, timeout: float = 60) -> dict[str, dict]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        page = httpx.get(f"{base}/v1/projections").json()
+        statuses = {p["projection"]: p for p in page["projections"]}
+        if statuses and all(p["position"] >= position for p in statuses.values()):
+            return statuses
+        assert time.monotonic() < deadline, page
+        time.sleep(0.2)
+
+
+def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> None:
+    import sqlite3
+
+    import duckdb
+
+    data_dir = tmp_path / "demo"
+    with crm_serve("--data-dir", str(data_dir), "--demo") as (base, _):
+        head = httpx.get(f"{base}/v1/projections").json()["head_position"]
+        statuses = _projections_at(base, head)
+        assert set(statuses) == {"customer_360", "timeline", "lifecycle", "funnel", "retention",
+                                 "service"}
+        for status in statuses.values():
+            assert status["lag_events"] == 0 and status["dead_letters"] == 0
+            assert status["applied"] > 0
+        metrics = httpx.get(f"{base}/metrics").text
+        assert f'chronicle_projection_position{{projection="funnel"}} {head}' in metrics
+        created = httpx.post(f"{base}/v1/customers", headers={"X-Actor": "rep-1"},
+                             json={"personal": {"name": "Late Arrival"}}).json()
+        _projections_at(base, created["position"])
+    with sqlite3.connect(data_dir / "readmodels.sqlite") as db:
+        customers = db.execute("SELECT COUNT(*) FROM customer_360").fetchone()[0]
+        assert customers == 25  # 24 sample customers and the one registered above
+        assert db.execute("SELECT COUNT(*) FROM timeline").fetchone()[0] > 100
+    with duckdb.connect(str(data_dir / "analytics.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT COUNT(*) FROM funnel_leads").fetchone()[0] > 0  # type: ignore[index]
+
+
 @pytest.mark.postgres
 def test_serve_on_postgres(postgres_url: str, fresh_postgres_schema: str) -> None:
     with crm_serve("--postgres-url", postgres_url,

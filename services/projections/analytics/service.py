@@ -1,0 +1,113 @@
+"""Service read model: one row per ticket with the moments that service levels are made of.
+
+Every ticket event after TicketOpened reads and rewrites only its ticket's row. Durations are
+business-time seconds worked out once, at apply time: first response (from TicketFirstResponded,
+which the domain records with the first public agent comment or the first move to pending or
+resolved) and resolution (opened → the first move to `resolved`; a reopened ticket keeps its
+first resolution). The figures are defined and computed in `queries.service`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, cast
+
+from services.common.events.envelope import CrmEvent
+from services.common.events.ticket import (
+    TicketAssigned,
+    TicketFirstResponded,
+    TicketOpened,
+    TicketSlaBreached,
+    TicketStatusChanged,
+)
+from services.projections.model import ConsumedEvent, Projection, Row, Rows, Table
+from services.projections.stores.base import iso
+
+TICKETS = Table("service_tickets", {
+    "id": "text",                  # ticket id
+    "customer_id": "text",
+    "tenant_id": "text",
+    "priority": "text",            # low | normal | high | urgent
+    "channel": "text",
+    "assignee": "text",            # current
+    "status": "text",              # current
+    "opened_at": "ts",             # business time
+    "first_response_at": "ts",
+    "first_response_s": "float",   # TicketFirstResponded.response_seconds
+    "resolved_at": "ts",           # first resolution
+    "resolution_s": "float",       # resolved_at - opened_at
+    "closed_at": "ts",             # latest close
+    "reopened": "int",             # times reopened
+    "sla_breached": "bool",        # a TicketSlaBreached event was recorded
+    "sla_breaches": "json",        # which SLAs were breached, e.g. ["first_response"]
+})
+
+
+class ServiceProjection(Projection):
+    """Tickets with first response, first resolution, reopenings and SLA breaches."""
+
+    name: ClassVar[str] = "service"
+    store_kind = "analytics"
+    tables: ClassVar[tuple[Table, ...]] = (TICKETS,)
+
+    _READS_TICKET: ClassVar[frozenset[type[CrmEvent]]] = frozenset(
+        {TicketStatusChanged, TicketFirstResponded, TicketSlaBreached, TicketAssigned})
+
+    def keys(self, event: CrmEvent) -> tuple[tuple[str, str], ...]:
+        if type(event) in self._READS_TICKET:
+            return ((TICKETS.name, str(event.aggregate_id)),)
+        return ()
+
+    def on_TicketOpened(self, rows: Rows, consumed: ConsumedEvent) -> None:
+        event = cast(TicketOpened, consumed.event)
+        rows.put(TICKETS.name, {
+            "id": str(event.aggregate_id), "customer_id": str(event.customer_id),
+            "tenant_id": event.tenant_id, "priority": event.priority, "channel": event.channel,
+            "assignee": event.assignee, "status": "open", "opened_at": iso(event.occurred_at),
+            "first_response_at": None, "first_response_s": None, "resolved_at": None,
+            "resolution_s": None, "closed_at": None, "reopened": 0, "sla_breached": False,
+            "sla_breaches": [],
+        })
+
+    def on_TicketFirstResponded(self, rows: Rows, consumed: ConsumedEvent) -> None:
+        event = cast(TicketFirstResponded, consumed.event)
+        ticket = _ticket(rows, event)
+        if ticket["first_response_at"] is None:
+            rows.put(TICKETS.name, {**ticket, "first_response_at": iso(event.occurred_at),
+                                    "first_response_s": event.response_seconds})
+
+    def on_TicketStatusChanged(self, rows: Rows, consumed: ConsumedEvent) -> None:
+        event = cast(TicketStatusChanged, consumed.event)
+        ticket = _ticket(rows, event)
+        at = event.occurred_at
+        changed: Row = {**ticket, "status": event.to_status}
+        if event.to_status == "resolved" and ticket["resolved_at"] is None:
+            changed["resolved_at"] = iso(at)
+            changed["resolution_s"] = (
+                at - datetime.fromisoformat(ticket["opened_at"])).total_seconds()
+        elif event.to_status == "closed":
+            changed["closed_at"] = iso(at)
+        elif event.to_status == "reopened":
+            changed["reopened"] = ticket["reopened"] + 1
+        rows.put(TICKETS.name, changed)
+
+    def on_TicketAssigned(self, rows: Rows, consumed: ConsumedEvent) -> None:
+        event = cast(TicketAssigned, consumed.event)
+        rows.put(TICKETS.name, {**_ticket(rows, event), "assignee": event.to_assignee})
+
+    def on_TicketSlaBreached(self, rows: Rows, consumed: ConsumedEvent) -> None:
+        event = cast(TicketSlaBreached, consumed.event)
+        ticket = _ticket(rows, event)
+        breaches = ticket["sla_breaches"]
+        rows.put(TICKETS.name, {
+            **ticket, "sla_breached": True,
+            "sla_breaches": breaches if event.sla in breaches else [*breaches, event.sla],
+        })
+
+
+def _ticket(rows: Rows, event: CrmEvent) -> Row:
+    ticket = rows.get(TICKETS.name, str(event.aggregate_id))
+    if ticket is None:
+        raise LookupError(f"{type(event).__name__} for ticket {event.aggregate_id}, "
+                          "which has no TicketOpened before it")
+    return ticket
