@@ -130,6 +130,8 @@ class ProjectionRunner:
                     recorded_at = previous.event_recorded_at if previous else None
                     if record.event is None or record.position is None:
                         letters.append(self._letter(record, record.error or "no event"))
+                    elif record.bookkeeping:
+                        position = max(position, record.position)
                     elif duplicate:
                         skipped += 1
                     else:
@@ -196,7 +198,7 @@ class ProjectionRunner:
     def _load_rows(self, tx: Any, fresh: list[tuple[SourceRecord, bool]]) -> Rows:
         wanted: dict[str, set[str]] = {}
         for record, duplicate in fresh:
-            if record.event is None or duplicate:
+            if record.event is None or duplicate or record.bookkeeping:
                 continue
             try:
                 for table_name, row_id in self.projection.keys(record.event):

@@ -30,6 +30,8 @@ class SourceRecord:
     error: str | None = None
     """Why the record could not be decoded; it goes to the dead letters."""
     payload: bytes | None = None
+    bookkeeping: bool = False
+    """Not for projections (an internal event of the store): progress moves past it."""
 
 
 class Source(ABC):
@@ -91,8 +93,10 @@ class EventStoreSource(Source):
                 return out
             for notification in notifications:
                 event = cast(CrmEvent, mapper.to_domain_event(notification))
-                if not type(event).internal:
-                    out.append(SourceRecord(0, notification.id, notification.id, event))
+                # An internal event still counts as reached, so a command whose last event is
+                # internal (an idempotency record) can be waited for by its position.
+                out.append(SourceRecord(0, notification.id, notification.id, event,
+                                        bookkeeping=type(event).internal))
             self._next = notifications[-1].id + 1
         return out
 
@@ -100,7 +104,7 @@ class EventStoreSource(Source):
         return self._store.recorder.max_notification_id() or 0
 
     def lag(self, applied_offsets: dict[int, int]) -> int | None:
-        # Positions have gaps (internal events, burnt ids), so this is an upper bound.
+        # Positions have gaps (burnt ids on PostgreSQL), so this is an upper bound.
         return max(0, self.head() - applied_offsets.get(0, 0))
 
 
