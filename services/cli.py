@@ -43,6 +43,8 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load sample data into an empty store")] = False,
 ) -> None:
     """Run the CRM in one process (embedded SQLite store by default)."""
+    import threading
+
     import uvicorn
 
     from services.command.api.app import create_command_app
@@ -57,6 +59,15 @@ def serve(
     include_projection_routes(asgi.app, projectors)  # type: ignore[arg-type]
     if demo:
         _seed_if_empty(asgi.app.state.command_service)  # type: ignore[attr-defined]
+    relay_stop = threading.Event()
+    relay_thread = None
+    if settings.kafka_bootstrap:
+        from services.command.relay import Relay
+
+        outbox = Relay(store, settings)
+        relay_thread = threading.Thread(target=outbox.run_until_stopped, args=(relay_stop,),
+                                        name="relay", daemon=True)
+        relay_thread.start()
     projectors.start()
     typer.echo(f"Chronicle CRM listening on http://{settings.host}:{settings.port} "
                f"(events: {settings.describe_store()}; read models: "
@@ -65,6 +76,10 @@ def serve(
     try:
         uvicorn.run(asgi, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
+        relay_stop.set()
+        if relay_thread is not None:
+            relay_thread.join(timeout=10)
+            outbox.close()
         projectors.stop()
         store.close()
 

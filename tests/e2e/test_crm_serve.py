@@ -145,6 +145,39 @@ def test_serve_on_postgres(postgres_url: str, fresh_postgres_schema: str) -> Non
     assert count is not None and count[0] == 4
 
 
+@pytest.mark.postgres
+@pytest.mark.kafka
+def test_serve_on_postgres_and_kafka_relays_and_projects_every_event(
+    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str
+) -> None:
+    import psycopg
+    from psycopg import sql
+
+    topic = f"crm.events.e2e-{fresh_postgres_schema}"
+    env = {"CRM_POSTGRES_SCHEMA": fresh_postgres_schema, "CRM_KAFKA_TOPIC": topic,
+           "CRM_PROJECTOR_SESSION_TIMEOUT_MS": "6000", "CRM_DATA_DIR": str(Path(
+               os.environ.get("TMPDIR", "/tmp")) / f"crm-{fresh_postgres_schema}")}
+    with crm_serve("--postgres-url", postgres_url, "--kafka-bootstrap", kafka_bootstrap,
+                   env=env) as (base, log):
+        assert f"Kafka topic {topic}" in log.read_text()
+        created = httpx.post(f"{base}/v1/leads", headers={"X-Actor": "rep-2"},
+                             json={"customer": {"personal": {"name": "Grace Hopper"}},
+                                   "title": "Compiler licence", "amount": "100", "currency": "USD"})
+        assert created.status_code == 201, created.text
+        lead_id, customer_id = created.json()["lead_id"], created.json()["customer_id"]
+        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers={"X-Actor": "rep-2"},
+                           json={"stage": "contacted"}).json()
+        statuses = _projections_at(base, moved["position"], timeout=90)
+        assert all(s["dead_letters"] == 0 for s in statuses.values())
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(fresh_postgres_schema)))
+        row = conn.execute("SELECT doc FROM customer_360 WHERE id = %s", (customer_id,)).fetchone()
+        assert row is not None and row[0]["leads"][0]["stage"] == "contacted"
+        kinds = [r[0] for r in conn.execute(
+            "SELECT type FROM timeline WHERE customer_id = %s ORDER BY position", (customer_id,))]
+        assert kinds == ["crm.customer.registered", "crm.lead.created", "crm.lead.stage_changed"]
+
+
 def test_invalid_configuration_exits_with_a_reason(tmp_path: Path) -> None:
     result = subprocess.run([CRM, "serve", "--port", "99999", "--data-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
