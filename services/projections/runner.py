@@ -68,6 +68,8 @@ class ProjectionRunner:
         self.dead_letter_sink = dead_letter_sink
         self.stats = RunnerStats()
         self._progress: dict[int, Progress] = {}
+        self.progressed = threading.Condition()
+        """Notified after every committed batch (read-your-writes waiters)."""
         source.bind(self.stored_next_offsets)
         self.resync()
 
@@ -170,7 +172,9 @@ class ProjectionRunner:
         if switch_to is not None:
             self._switch_to(switch_to)
             return 0
-        self._progress.update(touched)
+        with self.progressed:
+            self._progress.update(touched)
+            self.progressed.notify_all()
         self.stats.applied += applied
         self.stats.skipped += skipped
         self.stats.dead_letters += len(letters)
@@ -265,6 +269,29 @@ class ProjectionRunner:
 
     def applied_offsets(self) -> dict[int, int]:
         return {p: pr.offset for p, pr in self._progress.items()}
+
+    def has_reached(self, position: int, published_through: int | None = None) -> bool:
+        """Whether every event up to `position` that reached the source has been applied.
+
+        `published_through` is how far the relay has published (None: the source is the event
+        store itself). A partition counts when it applied an event at or past `position`, or
+        when nothing in it is left to apply.
+        """
+        if published_through is not None and published_through < position:
+            return False
+        return self.source.reached(position, dict(self._progress))
+
+    def wait_until(self, position: int, timeout_s: float,
+                   published_through: Callable[[], int | None] = lambda: None) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self.progressed:
+            while not self.has_reached(position, published_through()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                # Woken by every batch; the cap re-checks a relay that moved meanwhile.
+                self.progressed.wait(min(remaining, 0.25))
+        return True
 
     # -- status -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -50,6 +50,11 @@ class Source(ABC):
     def bind(self, stored_offsets: Callable[[], dict[int, int]]) -> None:
         """Tell the source how to read the runner's stored next offsets (on assignment)."""
         return None
+
+    @abstractmethod
+    def reached(self, position: int, progress: Mapping[int, Any]) -> bool:
+        """Whether applying up to `progress` (partition → Progress) covers `position`, given
+        that the event at `position` has been published to this source."""
 
     def close(self) -> None:
         return None
@@ -102,6 +107,10 @@ class EventStoreSource(Source):
 
     def head(self) -> int:
         return self._store.recorder.max_notification_id() or 0
+
+    def reached(self, position: int, progress: Mapping[int, Any]) -> bool:
+        applied = progress.get(0)
+        return applied is not None and applied.position >= position
 
     def lag(self, applied_offsets: dict[int, int]) -> int | None:
         # Positions have gaps (burnt ids on PostgreSQL), so this is an upper bound.
@@ -192,6 +201,19 @@ class KafkaSource(Source):
                 records.append(SourceRecord(tp.partition, message.offset, position, event,
                                             payload=message.value))
         return records
+
+    def reached(self, position: int, progress: Mapping[int, Any]) -> bool:
+        assignment = list(self._consumer.assignment()) if self._started else []
+        if not assignment:
+            return False
+        for tp in assignment:
+            applied = progress.get(tp.partition)
+            if applied is not None and applied.position >= position:
+                continue
+            high = self._consumer.highwater(tp)
+            if high is None or high > (applied.offset + 1 if applied is not None else 0):
+                return False
+        return True
 
     def lag(self, applied_offsets: dict[int, int]) -> int | None:
         total = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,6 +80,12 @@ class ListSource(Source):
     def lag(self, applied_offsets: dict[int, int]) -> int | None:
         return sum(len(log) - applied_offsets.get(p, -1) - 1 for p, log in self.partitions.items())
 
+    def reached(self, position: int, progress: Any) -> bool:
+        return all(
+            (p in progress and progress[p].position >= position)
+            or len(log) == (progress[p].offset + 1 if p in progress else 0)
+            for p, log in self.partitions.items())
+
 
 class ProjectionRunnerContract:
     @pytest.fixture
@@ -102,6 +109,20 @@ class ProjectionRunnerContract:
         assert self.counts(store) == {str(a): 3, str(b): 3}
         assert again.status()["partitions"] == {0: {"offset": 2, "position": 6},
                                                 1: {"offset": 2, "position": 5}}
+
+    def test_waiting_for_a_position_returns_once_a_batch_covers_it(self, store: ReadStore) -> None:
+        source = ListSource()
+        a, b = uuid4(), uuid4()
+        source.append(0, 1, tagged(a, "t1", 1))
+        source.append(1, 2, tagged(b, "t2", 1))
+        runner = ProjectionRunner(TagCounts(), store, source, batch_size=1)
+        assert not runner.wait_until(1, timeout_s=0.01)
+        applier = threading.Thread(target=lambda: [runner.run_once(0) for _ in range(3)])
+        applier.start()
+        assert runner.wait_until(2, timeout_s=10)
+        applier.join()
+        assert runner.has_reached(2) and not runner.has_reached(2, published_through=1)
+        assert self.counts(store) == {str(a): 1, str(b): 1}
 
     def test_redelivered_records_are_skipped(self, store: ReadStore) -> None:
         source = ListSource()
