@@ -1,0 +1,507 @@
+"""The outbox relay: publishes the event store's notification log to Kafka, at least once.
+
+The event store is the source of truth and its notification log is the outbox: commands only
+append events, and this relay follows the log after the last position it recorded, sends every
+published event (key = customer id, value = a CloudEvent) and waits for the broker to
+acknowledge the whole batch before recording the new position. A crash between the two steps
+therefore re-publishes a batch, never skips one; subscribers dedupe by event id or position.
+
+The position is "last notification id seen", not "next id expected": ids on PostgreSQL come
+from a sequence and a failed insert leaves a permanent gap. Internal events are not published,
+but the position moves past them.
+
+Where the position lives: table `chronicle_relay_position` (one row per topic) in the event
+store's own database. On PostgreSQL one relay is active per schema and topic: it holds a
+session-level advisory lock on a dedicated connection and writes its position through that
+same connection, so a relay that lost its connection (and with it the lock) cannot record
+anything; the others poll `pg_try_advisory_lock` and take over. On SQLite the embedded server
+runs a single relay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+import psycopg
+from eventsourcing.persistence import Notification, PersistenceError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import resolve_topic
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from services.common.cloudevents import CONTENT_TYPE, encode, partition_key
+from services.common.event_store import ChronicleStore
+from services.common.events.envelope import CrmEvent
+from services.common.kafka_topics import BrokerUnavailable, ensure_topic
+from services.common.settings import Settings
+
+log = logging.getLogger("chronicle.relay")
+
+POSITION_TABLE = "chronicle_relay_position"
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "client_id": "chronicle-relay",
+    # The guarantees: every in-sync replica has the batch, and retries neither duplicate nor
+    # reorder within a producer session. (kafka-python's defaults; stated so nobody drops them.)
+    "acks": "all",
+    "enable_idempotence": True,
+    # Throughput: a pass sends up to a whole batch asynchronously and flushes once; a short
+    # linger merges those sends into few requests. No compression: a Python producer is
+    # CPU-bound, not network-bound.
+    "linger_ms": 5,
+    "batch_size": 512 * 1024,
+    "compression_type": None,
+    # Bounded waits, so an unreachable broker surfaces as an error the loop backs off from.
+    "request_timeout_ms": 15_000,
+    "delivery_timeout_ms": 30_000,
+    "max_block_ms": 15_000,
+    "bootstrap_timeout_ms": 10_000,
+}
+
+_HEADERS = [("content-type", CONTENT_TYPE.encode())]
+_STANDBY_LOG_EVERY_S = 60.0
+
+
+class RelayNotActive(RuntimeError):
+    """Another relay holds the lock for this topic; this one may not publish."""
+
+
+class _PositionTable(Protocol):
+    """Where a relay keeps its position, and whether it may publish."""
+
+    def try_lead(self) -> bool:
+        """True when this relay is (now) the one allowed to publish."""
+
+    def load(self) -> int: ...
+
+    def record(self, position: int) -> None: ...
+
+    def step_down(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Relay:
+    """Publishes the notification log of `store` to a Kafka topic, in order, at least once.
+
+    `publish_pending()` does one pass (everything stored so far) and is what tests call;
+    `run_until_stopped(stop)` is the long-running loop of `crm relay`: it waits for leadership,
+    follows the log, and backs off exponentially (up to `max_backoff` seconds) while the broker
+    or the database is unreachable, then resumes from the recorded position.
+    """
+
+    def __init__(
+        self,
+        store: ChronicleStore,
+        settings: Settings,
+        *,
+        topic: str | None = None,
+        partitions: int | None = None,
+        batch_size: int = 1000,
+        producer_config: Mapping[str, Any] | None = None,
+        poll_interval: float = 0.2,
+        lock_poll_interval: float = 1.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        if not settings.kafka_bootstrap:
+            raise ValueError("no Kafka bootstrap configured: set CRM_KAFKA_BOOTSTRAP")
+        self.topic = topic or settings.kafka_topic
+        self.partitions = partitions or settings.kafka_partitions
+        self._bootstrap = settings.kafka_bootstrap
+        self._store = store
+        self._batch_size = batch_size
+        self._producer_config = {**PRODUCER_DEFAULTS, **(producer_config or {}),
+                                 "bootstrap_servers": self._bootstrap}
+        self._flush_timeout = self._producer_config["delivery_timeout_ms"] / 1000 + 5
+        self._poll_interval = poll_interval
+        self._lock_poll_interval = lock_poll_interval
+        self._max_backoff = max_backoff
+        self._positions = _position_table(store, settings, self.topic)
+        self._producer: KafkaProducer | None = None
+        self._position: int | None = None
+        """The recorded position while this relay leads; None when it must (re)load it."""
+        self._event_classes: dict[str, type[CrmEvent]] = {}
+        self._state = "idle"
+        self._published = 0
+        self._last_publish_at: datetime | None = None
+        self._last_error: str | None = None
+        # Saves in this process wake the loop at once; other writers are found by polling.
+        self._wakeup = threading.Event()
+        self._listeners: list[Any] | None = getattr(store, "saved_listeners", None)
+        if self._listeners is not None:
+            self._listeners.append(self._on_saved)
+
+    # -- public ----------------------------------------------------------------------------
+
+    def publish_pending(self) -> int:
+        """Publish everything stored so far, batch by batch; return how many events were sent.
+
+        Raises RelayNotActive when another relay holds the lock, and any broker or database
+        error as it is (nothing is recorded for a batch that failed).
+        """
+        if not self._lead():
+            raise RelayNotActive(f"another relay is publishing to {self.topic}")
+        total = 0
+        while True:
+            published, caught_up = self._publish_batch()
+            total += published
+            if caught_up:
+                return total
+
+    def run_until_stopped(self, stop: threading.Event) -> None:
+        """Follow the log until `stop` is set; then give up the lock for another relay."""
+        backoff = min(0.1, self._max_backoff)
+        last_standby_log = float("-inf")
+        try:
+            while not stop.is_set():
+                try:
+                    if not self._lead():
+                        if time.monotonic() - last_standby_log >= _STANDBY_LOG_EVERY_S:
+                            log.info("another relay is publishing to %s; standing by and "
+                                     "retrying the lock every %.1fs", self.topic,
+                                     self._lock_poll_interval)
+                            last_standby_log = time.monotonic()
+                        stop.wait(self._lock_poll_interval)
+                        continue
+                    _, caught_up = self._publish_batch()
+                except Exception as exc:
+                    # Not "log and carry on": nothing is skipped. The batch is retried from the
+                    # recorded position once the broker or database answers again.
+                    self._recover(exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                    continue
+                backoff = min(0.1, self._max_backoff)
+                if caught_up:
+                    self._wakeup.wait(self._poll_interval)
+                    self._wakeup.clear()
+        finally:
+            self._step_down()
+
+    def position(self) -> int:
+        """The last notification id whose event (if published) the broker acknowledged."""
+        if self._position is not None:
+            return self._position
+        return self._positions.load()
+
+    def status(self) -> dict[str, Any]:
+        """What an operator asks: how far the relay is, how far behind, and is it healthy.
+
+        `lag_events` counts notification ids after the position, so it includes internal
+        events and id gaps: an upper bound of the events still to publish.
+        """
+        head: int | None = None
+        position: int | None = None
+        try:
+            head = self._store.recorder.max_notification_id() or 0
+            position = self.position()
+        except Exception as exc:  # the database is down: report it instead of failing
+            self._last_error = f"{type(exc).__name__}: {exc}"
+        return {
+            "topic": self.topic,
+            "state": self._state,
+            "position": position,
+            "head_position": head,
+            "lag_events": None if position is None or head is None else max(0, head - position),
+            "published_events": self._published,
+            "last_publish_at": self._last_publish_at.isoformat() if self._last_publish_at
+            else None,
+            "last_error": self._last_error,
+        }
+
+    def close(self) -> None:
+        """Give up the lock and close the producer and the relay's own connection."""
+        self._step_down()
+        if self._listeners is not None and self._on_saved in self._listeners:
+            self._listeners.remove(self._on_saved)
+        self._positions.close()
+        self._state = "closed"
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def _lead(self) -> bool:
+        """Whether this relay may publish now; (re)loads the recorded position when it starts."""
+        if not self._positions.try_lead():
+            self._position = None
+            self._state = "standby"
+            return False
+        if self._position is None:
+            self._position = self._positions.load()
+            self._state = "active"
+            log.info("publishing to %s from recorded position %d", self.topic, self._position)
+        return True
+
+    def _publish_batch(self) -> tuple[int, bool]:
+        """Send the next batch, wait for every acknowledgement, then record the position.
+
+        Returns (events published, whether the log was read to its end).
+        """
+        assert self._position is not None
+        notifications = self._store.recorder.select_notifications(
+            self._position, self._batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0, True
+        producer = self._connected_producer()
+        futures = []
+        for notification in notifications:
+            if self._event_class(notification).internal:
+                continue
+            event = cast(CrmEvent, self._store.mapper.to_domain_event(notification))
+            futures.append(producer.send(
+                self.topic, value=encode(event, notification.id), key=partition_key(event),
+                headers=_HEADERS,
+            ))
+        if futures:
+            producer.flush(timeout=self._flush_timeout)
+            for future in futures:
+                future.get(timeout=0)  # raises the delivery error of a failed send
+        last_seen = notifications[-1].id
+        self._record_position(last_seen)
+        self._position = last_seen
+        if futures:
+            self._published += len(futures)
+            self._last_publish_at = datetime.now(UTC)
+        self._last_error = None
+        self._state = "active"
+        return len(futures), len(notifications) < self._batch_size
+
+    def _record_position(self, position: int) -> None:
+        self._positions.record(position)
+
+    def _event_class(self, notification: Notification) -> type[CrmEvent]:
+        cls = self._event_classes.get(notification.topic)
+        if cls is None:
+            cls = self._event_classes[notification.topic] = resolve_topic(notification.topic)
+        return cls
+
+    def _connected_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            # Every new producer re-checks the topic: a broker that lost it (or a new cluster)
+            # gets it back with the right partitions and retention, not auto-created defaults.
+            ensure_topic(self._bootstrap, self.topic, self.partitions,
+                         timeout_ms=self._producer_config["bootstrap_timeout_ms"])
+            self._producer = KafkaProducer(**self._producer_config)
+        return self._producer
+
+    # -- failure and shutdown ----------------------------------------------------------------
+
+    def _recover(self, exc: Exception, retry_in: float) -> None:
+        """Drop the producer (aborting whatever it still holds) and forget the position, so the
+        next attempt starts from the recorded one with a fresh producer, in order."""
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._state = "retrying"
+        log.warning("relay to %s failed at position %s (%s); retrying in %.1fs", self.topic,
+                    self._position, self._last_error, retry_in,
+                    exc_info=not _expected_outage(exc))
+        self._close_producer(timeout=0)
+        self._position = None
+
+    def _step_down(self) -> None:
+        self._close_producer(timeout=5)
+        if self._position is not None:
+            log.info("relay stopping at position %d of %s", self._position, self.topic)
+        self._position = None
+        try:
+            self._positions.step_down()
+        except Exception as exc:  # closing anyway; the lock goes with the connection
+            log.warning("could not release the relay lock cleanly: %s", exc)
+        self._state = "stopped"
+
+    def _close_producer(self, timeout: float) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=timeout)
+            except Exception as exc:  # an already broken producer: nothing left to save
+                log.debug("closing the producer failed: %s", exc)
+
+    def _on_saved(self, position: int) -> None:
+        self._wakeup.set()
+
+
+def _expected_outage(exc: Exception) -> bool:
+    """Broker or database unreachable: worth a one-line warning, not a traceback."""
+    return isinstance(exc, (KafkaError, BrokerUnavailable, psycopg.OperationalError,
+                            PersistenceError))
+
+
+# -- position tables ---------------------------------------------------------------------------
+
+
+def _position_table(store: ChronicleStore, settings: Settings, topic: str) -> _PositionTable:
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        assert settings.postgres_url is not None, "a PostgreSQL store needs settings.postgres_url"
+        return _PostgresPositions(settings.postgres_url.get_secret_value(),
+                                  recorder.datastore.schema, topic)
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return _SQLitePositions(recorder.datastore, topic)
+    return _MemoryPositions()
+
+
+class _MemoryPositions:
+    """For the in-memory store: the position lives as long as the process, like the events."""
+
+    def __init__(self) -> None:
+        self._position = 0
+
+    def try_lead(self) -> bool:
+        return True
+
+    def load(self) -> int:
+        return self._position
+
+    def record(self, position: int) -> None:
+        self._position = max(self._position, position)
+
+    def step_down(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _SQLitePositions:
+    """The position table in the events.sqlite file, written through the store's datastore
+    (whose writer lock it shares with the command side)."""
+
+    def __init__(self, datastore: SQLiteDatastore, topic: str) -> None:
+        self._datastore = datastore
+        self._topic = topic
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (topic TEXT PRIMARY KEY, "
+                         "position INTEGER NOT NULL, updated_at TEXT NOT NULL)")
+
+    def try_lead(self) -> bool:
+        return True
+
+    def load(self) -> int:
+        with self._datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT position FROM {POSITION_TABLE} WHERE topic = ?", [self._topic])
+            row = curs.fetchone()
+        return int(row[0]) if row else 0
+
+    def record(self, position: int) -> None:
+        with self._datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"INSERT INTO {POSITION_TABLE} (topic, position, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic) DO UPDATE SET position = excluded.position, "
+                "updated_at = excluded.updated_at "
+                f"WHERE excluded.position > {POSITION_TABLE}.position",
+                [self._topic, position, datetime.now(UTC).isoformat()],
+            )
+
+    def step_down(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _PostgresPositions:
+    """The position table in the store's schema, and the advisory lock electing one relay.
+
+    Both go through one dedicated connection: the session-level lock lives exactly as long as
+    that connection, and a relay that lost it cannot record a position any more.
+    """
+
+    def __init__(self, url: str, schema: str, topic: str) -> None:
+        from psycopg import sql
+
+        self._url = url
+        self._topic = topic
+        # Names the relay and its topic in pg_stat_activity (63 bytes at most).
+        self.application_name = f"chronicle-relay:{topic}"[:63]
+        self._table = sql.Identifier(schema, POSITION_TABLE)
+        digest = hashlib.sha256(f"chronicle-relay:{schema}:{topic}".encode()).digest()
+        self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn: Any = None
+        self._leading = False
+        self._mutex = threading.Lock()  # status() may read from another thread
+        self._create_table()
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._leading = False  # a new session holds no lock
+            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10,
+                                         application_name=self.application_name,
+                                         keepalives=1, keepalives_idle=10)
+        return self._conn
+
+    def _run(self, statement: Any, params: tuple[Any, ...] = ()) -> Any:
+        """Execute on the dedicated connection; a broken connection means the lock is gone."""
+        import psycopg
+
+        with self._mutex:
+            try:
+                return self._connection().execute(statement, params).fetchone()
+            except psycopg.OperationalError:
+                self._drop()
+                raise
+
+    def _create_table(self) -> None:
+        from psycopg import errors, sql
+
+        create = sql.SQL("CREATE TABLE IF NOT EXISTS {} (topic text PRIMARY KEY, "
+                         "position bigint NOT NULL, updated_at timestamptz NOT NULL)"
+                         ).format(self._table)
+        try:
+            with self._mutex:
+                self._connection().execute(create)
+        except (errors.UniqueViolation, errors.DuplicateTable):
+            pass  # another relay created it at the same moment
+
+    def try_lead(self) -> bool:
+        if self._leading:
+            self._run("SELECT 1")  # still connected, so still holding the lock
+            return self._leading
+        row = self._run("SELECT pg_try_advisory_lock(%s)", (self._lock_key,))
+        self._leading = bool(row[0])
+        return self._leading
+
+    def load(self) -> int:
+        from psycopg import sql
+
+        row = self._run(sql.SQL("SELECT position FROM {} WHERE topic = %s").format(self._table),
+                        (self._topic,))
+        return int(row[0]) if row else 0
+
+    def record(self, position: int) -> None:
+        from psycopg import sql
+
+        if not self._leading:
+            raise RelayNotActive("this relay lost the lock; not recording a position")
+        self._run(sql.SQL(
+            "INSERT INTO {table} (topic, position, updated_at) VALUES (%s, %s, now()) "
+            "ON CONFLICT (topic) DO UPDATE SET position = EXCLUDED.position, "
+            "updated_at = EXCLUDED.updated_at WHERE {table}.position < EXCLUDED.position "
+            "RETURNING position"
+        ).format(table=self._table), (self._topic, position))
+
+    def step_down(self) -> None:
+        if self._leading and self._conn is not None and not self._conn.closed:
+            self._run("SELECT pg_advisory_unlock_all()")
+        self._leading = False
+
+    def close(self) -> None:
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._leading = False
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                pass

@@ -1,0 +1,165 @@
+"""The wire format on Kafka: one CloudEvents 1.0 JSON document (structured mode) per event.
+
+The envelope fields of a catalog event become CloudEvents attributes (the standard ones where
+the spec has one, lowercase extension attributes otherwise); the event's own fields travel
+unchanged under `data`, so personal data stays under `data.personal`. `decode` is the exact
+inverse of `encode`, and reads older schema versions through the event class's upcasters, so
+a subscriber replaying the topic from offset 0 gets today's shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.common.events.catalog import BY_TYPE
+from services.common.events.envelope import ENVELOPE_FIELDS, CrmEvent
+
+SPECVERSION = "1.0"
+DATACONTENTTYPE = "application/json"
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+"""The Kafka `content-type` header that marks structured mode (CloudEvents Kafka binding §3.1)."""
+SOURCE_PREFIX = "/chronicle-crm/"
+
+_DATASCHEMA = re.compile(r"^urn:chronicle-crm:event:(?P<type>[a-z0-9_.]+):v(?P<version>[1-9][0-9]{0,3})$")
+
+# CloudEvents attribute -> envelope field. Attribute names are lowercase alphanumerics only,
+# as the spec requires of extension attributes.
+_ATTRIBUTE_OF_FIELD: dict[str, str] = {
+    "event_id": "id",
+    "aggregate_id": "subject",
+    "occurred_at": "time",
+    "customer_id": "customerid",
+    "tenant_id": "tenantid",
+    "actor": "actor",
+    "correlation_id": "correlationid",
+    "causation_id": "causationid",
+    "aggregate_version": "aggregateversion",
+    "recorded_at": "recordedat",
+}
+assert set(_ATTRIBUTE_OF_FIELD) == ENVELOPE_FIELDS, "every envelope field needs an attribute"
+
+_STRING_ATTRIBUTES = ("id", "source", "type", "dataschema", "subject", "time", "customerid",
+                      "tenantid", "actor", "correlationid", "recordedat")
+_INTEGER_ATTRIBUTES = ("position", "aggregateversion")
+
+
+class InvalidCloudEvent(ValueError):
+    """A message that is not a CloudEvent of a published Chronicle event this code can read."""
+
+
+def dataschema_uri(cls: type[CrmEvent], version: int | None = None) -> str:
+    """The `$id` of the JSON Schema of this event type (at its current version by default)."""
+    return f"urn:chronicle-crm:event:{cls.event_type}:v{version or cls.schema_version}"
+
+
+def to_cloud_event(event: CrmEvent, position: int) -> dict[str, Any]:
+    """The CloudEvents document of a stored event at its global `position`."""
+    cls = type(event)
+    if cls.internal:
+        raise ValueError(f"{cls.event_type} is internal and never published")
+    state = event.model_dump(mode="json")  # one dump, split below: cheaper than two
+    document: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": state.pop("event_id"),
+        "source": SOURCE_PREFIX + event.tenant_id,
+        "type": cls.event_type,
+        "dataschema": dataschema_uri(cls),
+        "subject": state["aggregate_id"],
+        "time": state.pop("occurred_at"),
+        "datacontenttype": DATACONTENTTYPE,
+        "customerid": state.pop("customer_id"),
+        "tenantid": state.pop("tenant_id"),
+        "actor": state.pop("actor"),
+        "position": position,
+        "correlationid": state.pop("correlation_id"),
+    }
+    causation_id = state.pop("causation_id")
+    if causation_id is not None:
+        document["causationid"] = causation_id
+    document["aggregateid"] = state.pop("aggregate_id")
+    document["aggregateversion"] = state.pop("aggregate_version")
+    document["recordedat"] = state.pop("recorded_at")
+    document["data"] = state
+    return document
+
+
+def encode(event: CrmEvent, position: int) -> bytes:
+    """Compact UTF-8 JSON of `to_cloud_event`: the Kafka message value."""
+    # ASCII-escaped: always valid UTF-8, whatever text the event holds.
+    return json.dumps(to_cloud_event(event, position), separators=(",", ":")).encode()
+
+
+def partition_key(event: CrmEvent) -> bytes:
+    """The Kafka message key: the customer id, so a customer's events share one partition."""
+    return str(event.customer_id).encode()
+
+
+def decode(value: bytes) -> tuple[int, CrmEvent]:
+    """`(position, event)` from a message value; raises InvalidCloudEvent if it is not one."""
+    try:
+        document = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidCloudEvent(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidCloudEvent("not a JSON object")
+    cls, version = _event_class(document)
+    position = document["position"]
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise InvalidCloudEvent("data must be a JSON object")
+    clash = ENVELOPE_FIELDS & data.keys()
+    if clash:
+        raise InvalidCloudEvent(f"data repeats envelope fields {sorted(clash)}")
+    state: dict[str, Any] = dict(data)
+    for field, attribute in _ATTRIBUTE_OF_FIELD.items():
+        state[field] = document.get(attribute)
+    try:
+        _upcast(cls, state, version)
+        event = cls.model_validate(state)
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidCloudEvent(f"{cls.event_type} v{version}: {exc}") from None
+    return position, event
+
+
+def _event_class(document: dict[str, Any]) -> tuple[type[CrmEvent], int]:
+    """Check the attributes and return the event class and the schema version of `data`."""
+    if document.get("specversion") != SPECVERSION:
+        raise InvalidCloudEvent(f"specversion must be {SPECVERSION!r}")
+    if document.get("datacontenttype") != DATACONTENTTYPE:
+        raise InvalidCloudEvent(f"datacontenttype must be {DATACONTENTTYPE!r}")
+    for name in _STRING_ATTRIBUTES:
+        if not isinstance(document.get(name), str):
+            raise InvalidCloudEvent(f"attribute {name!r} must be a string")
+    for name in _INTEGER_ATTRIBUTES:
+        value = document.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidCloudEvent(f"attribute {name!r} must be a positive integer")
+    if "causationid" in document and not isinstance(document["causationid"], str):
+        raise InvalidCloudEvent("attribute 'causationid' must be a string when present")
+    if document["source"] != SOURCE_PREFIX + document["tenantid"]:
+        raise InvalidCloudEvent("source does not name the tenant in tenantid")
+    if document["subject"] != document.get("aggregateid"):
+        raise InvalidCloudEvent("subject and aggregateid differ")
+    cls = BY_TYPE.get(document["type"])
+    if cls is None or cls.internal:
+        raise InvalidCloudEvent(f"unknown event type {document['type']!r}")
+    match = _DATASCHEMA.match(document["dataschema"])
+    if match is None or match["type"] != cls.event_type:
+        raise InvalidCloudEvent(f"dataschema {document['dataschema']!r} is not one of {cls.event_type}")
+    version = int(match["version"])
+    if version > cls.schema_version:
+        raise InvalidCloudEvent(
+            f"{cls.event_type} v{version} is newer than this code reads (v{cls.schema_version})"
+        )
+    return cls, version
+
+
+def _upcast(cls: type[CrmEvent], state: dict[str, Any], from_version: int) -> None:
+    """Bring an older version's state up to date, the way the event store's mapper does."""
+    while from_version < cls.schema_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+        from_version += 1
