@@ -130,6 +130,7 @@ class Relay:
         self._event_classes: dict[str, type[CrmEvent]] = {}
         self._state = "idle"
         self._published = 0
+        self._published_through: tuple[int, dict[int, int]] = (0, {})
         self._last_publish_at: datetime | None = None
         self._last_error: str | None = None
         # Saves in this process wake the loop at once; other writers are found by polling.
@@ -184,6 +185,12 @@ class Relay:
                     self._wakeup.clear()
         finally:
             self._step_down()
+
+    def published_through(self) -> tuple[int, dict[int, int]]:
+        """(position, {partition: last offset}) this relay had acknowledged when it last
+        recorded its position: every event up to that position is at or below those offsets.
+        Partitions it has not published to since it started are absent."""
+        return self._published_through
 
     def position(self) -> int:
         """The last notification id whose event (if published) the broker acknowledged."""
@@ -259,13 +266,16 @@ class Relay:
                 self.topic, value=encode(event, notification.id), key=partition_key(event),
                 headers=_HEADERS,
             ))
+        offsets = dict(self._published_through[1])
         if futures:
             producer.flush(timeout=self._flush_timeout)
             for future in futures:
-                future.get(timeout=0)  # raises the delivery error of a failed send
+                sent = future.get(timeout=0)  # raises the delivery error of a failed send
+                offsets[sent.partition] = max(offsets.get(sent.partition, -1), sent.offset)
         last_seen = notifications[-1].id
         self._record_position(last_seen)
         self._position = last_seen
+        self._published_through = (last_seen, offsets)
         if futures:
             self._published += len(futures)
             self._last_publish_at = datetime.now(UTC)

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -270,19 +270,43 @@ class ProjectionRunner:
     def applied_offsets(self) -> dict[int, int]:
         return {p: pr.offset for p, pr in self._progress.items()}
 
-    def has_reached(self, position: int, published_through: int | None = None) -> bool:
-        """Whether every event up to `position` that reached the source has been applied.
+    def has_reached(self, position: int,
+                    published_through: tuple[int, dict[int, int]] | None = None) -> bool:
+        """Whether every event up to `position` has been applied.
 
-        `published_through` is how far the relay has published (None: the source is the event
-        store itself). A partition counts when it applied an event at or past `position`, or
-        when nothing in it is left to apply.
+        `published_through` is the relay's (position, {partition: last offset}) when the source
+        is the topic (None: the source is the event store itself). A partition counts when it
+        applied an event at or past `position`, or everything the relay had published to it.
         """
-        if published_through is not None and published_through < position:
+        progress = dict(self._progress)
+        if published_through is None:
+            return self.source.reached(position, progress)
+        relayed, offsets = published_through
+        if relayed < position:
             return False
-        return self.source.reached(position, dict(self._progress))
+        unknown = {}
+        for partition, applied in progress.items():
+            if applied.position >= position:
+                continue
+            if partition in offsets:
+                if applied.offset < offsets[partition]:
+                    return False
+            else:
+                unknown[partition] = applied
+        for partition, last in offsets.items():
+            if partition not in progress and last >= 0:
+                return False
+        if not unknown:
+            return True
+        # Partitions the relay has not published to since it started: ask the source.
+        confirmed = {p: replace(pr, position=max(pr.position, position))
+                     for p, pr in progress.items() if p not in unknown}
+        return self.source.reached(position, {**confirmed, **unknown})
 
-    def wait_until(self, position: int, timeout_s: float,
-                   published_through: Callable[[], int | None] = lambda: None) -> bool:
+    def wait_until(
+        self, position: int, timeout_s: float,
+        published_through: Callable[[], tuple[int, dict[int, int]] | None] = lambda: None,
+    ) -> bool:
         deadline = time.monotonic() + timeout_s
         with self.progressed:
             while not self.has_reached(position, published_through()):

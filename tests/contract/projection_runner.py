@@ -121,7 +121,9 @@ class ProjectionRunnerContract:
         applier.start()
         assert runner.wait_until(2, timeout_s=10)
         applier.join()
-        assert runner.has_reached(2) and not runner.has_reached(2, published_through=1)
+        assert runner.has_reached(2) and not runner.has_reached(2, published_through=(1, {}))
+        assert runner.has_reached(2, published_through=(2, {0: 0, 1: 0}))
+        assert not runner.has_reached(2, published_through=(2, {0: 1, 1: 0}))
         assert self.counts(store) == {str(a): 1, str(b): 1}
 
     def test_redelivered_records_are_skipped(self, store: ReadStore) -> None:
