@@ -18,6 +18,7 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from services.command.aggregate_cache import AggregateCache
 from services.command.domain.aggregate import (
     AggregateRoot,
     CommandContext,
@@ -37,6 +38,7 @@ from services.command.domain.lead import Lead
 from services.command.domain.pipeline import Pipeline, TenantRules
 from services.command.domain.purchase import Purchase
 from services.command.domain.ticket import Ticket
+from services.command.group_commit import GroupCommitter
 from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
 from services.common.events.customer import CustomerPersonal, CustomerRegistered
 from services.common.events.purchase import PurchaseItem
@@ -99,6 +101,12 @@ class CommandService:
             discount_approval_threshold_percent=settings.discount_approval_threshold_percent,
         )
         self._stream_locks = [threading.Lock() for _ in range(256)]
+        self.aggregate_cache = AggregateCache()
+        self._committer = GroupCommitter(store)
+
+    def close(self) -> None:
+        """Stop the committer thread (the store itself belongs to whoever opened it)."""
+        self._committer.close()
 
     def rules_for(self, tenant_id: str) -> TenantRules:
         return self._rules
@@ -152,7 +160,7 @@ class CommandService:
                     )
                 )
             try:
-                recordings = self.store.save(*events_in_decision_order(*to_save))
+                recordings = self._committer.save(events_in_decision_order(*to_save))
             except IntegrityError:
                 if idempotency is not None:
                     earlier = self._earlier_result(ctx, idempotency)
@@ -164,6 +172,9 @@ class CommandService:
                 attempt += 1
                 time.sleep(random.uniform(0, 0.002 * 2**attempt))
                 continue
+            # Saved, so the target's state is exactly its stored stream: the next command on it
+            # starts from here (reading only what was stored after it, see `_load`).
+            self.aggregate_cache.give_back(target)
             return CommandResult(
                 ids=decision.ids, version=target.version,
                 position=recordings[-1].notification.id, status_code=decision.status_code,
@@ -198,11 +209,21 @@ class CommandService:
         self, cls: type[A], aggregate_id: UUID, ctx: CommandContext,
         expected_version: int | None = None,
     ) -> A:
-        """Load an aggregate of this tenant; refuse if it is not at the expected version."""
-        try:
-            aggregate: A = self.store.repository.get(aggregate_id, projector_func=cls.project)
-        except AggregateNotFoundError:
-            raise NotFound(cls.kind, aggregate_id) from None
+        """Load an aggregate of this tenant; refuse if it is not at the expected version.
+
+        Starts from the cached aggregate when there is one and applies the events stored after
+        it (by this or any other process), so the decision always sees the current stream.
+        """
+        cached = self.aggregate_cache.take(aggregate_id)
+        if type(cached) is cls:
+            aggregate: A | None = cls.project(
+                cached, self.store.events.get(aggregate_id, gt=cached.version))
+            assert aggregate is not None
+        else:
+            try:
+                aggregate = self.store.repository.get(aggregate_id, projector_func=cls.project)
+            except AggregateNotFoundError:
+                raise NotFound(cls.kind, aggregate_id) from None
         if aggregate.tenant_id != ctx.tenant_id:
             raise NotFound(cls.kind, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.command.api import customers, leads, tickets
+from services.command.api.runner import CommandRunner
 from services.command.domain.errors import (
     DomainError,
     Duplicate,
@@ -36,6 +40,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
 def include_command_routes(app: FastAPI, service: CommandService) -> None:
     """Mount the command routes and their error translation on an app (also used by `crm serve`)."""
     app.state.command_service = service
+    app.state.command_runner = CommandRunner()
     for module in (customers, leads, tickets):
         app.include_router(module.router)
 
@@ -51,7 +56,15 @@ def include_command_routes(app: FastAPI, service: CommandService) -> None:
 def create_command_app(settings: Settings, store: ChronicleStore | None = None) -> BodySizeLimit:
     """The command API as an ASGI app. Opens the event store the settings point at."""
     store = store or open_event_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.command_runner.close()
+        app.state.command_service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Chronicle CRM — command API",
         version="1",
         description="Every change is an immutable event. Writes answer with the ids, the "

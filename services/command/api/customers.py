@@ -12,6 +12,7 @@ from services.command.api.deps import (
     Context,
     IdempotencyHeader,
     IfMatch,
+    Run,
     Service,
     accepted,
     expected_version,
@@ -29,7 +30,8 @@ from services.command.api.models import (
     TagIn,
     TicketIn,
 )
-from services.command.service import NewCustomer
+from services.command.domain.aggregate import CommandContext
+from services.command.service import CommandService, NewCustomer
 from services.common.events.customer import CustomerPersonal
 from services.common.events.purchase import PurchaseItem
 from services.common.events.types import Tag
@@ -48,18 +50,20 @@ def new_customer(body: CustomerIn) -> NewCustomer:
 
 
 @router.post("", status_code=201, response_model=CommandAccepted, summary="Register a customer")
-def register_customer(body: CustomerIn, service: Service, ctx: Context,
-                      idempotency: IdempotencyHeader) -> JSONResponse:
-    return accepted(service.register_customer(ctx.with_occurred_at(body.occurred_at),
+async def register_customer(body: CustomerIn, service: Service, run: Run, ctx: Context,
+                            idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(await run(service.register_customer, ctx.with_occurred_at(body.occurred_at),
                                               new_customer(body), idempotency))
 
 
 @router.post("/{customer_id}/profile", response_model=CommandAccepted,
              summary="Change profile fields (only those given)")
-def change_profile(customer_id: CustomerId, body: ProfileIn, service: Service, ctx: Context,
-                   idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+async def change_profile(customer_id: CustomerId, body: ProfileIn, service: Service, run: Run,
+                         ctx: Context, idempotency: IdempotencyHeader,
+                         if_match: IfMatch) -> JSONResponse:
     personal = (CustomerPersonal(**body.personal.model_dump()) if body.personal else None)
-    return accepted(service.change_customer_profile(
+    return accepted(await run(
+        service.change_customer_profile,
         ctx.with_occurred_at(body.occurred_at), customer_id, personal=personal,
         company=body.company, region=body.region, industry=body.industry,
         idempotency=idempotency, expected_version=expected_version(body.expected_version, if_match),
@@ -67,9 +71,11 @@ def change_profile(customer_id: CustomerId, body: ProfileIn, service: Service, c
 
 
 @router.post("/{customer_id}/tags", response_model=CommandAccepted, summary="Tag a customer")
-def tag_customer(customer_id: CustomerId, body: TagIn, service: Service, ctx: Context,
-                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.tag_customer(
+async def tag_customer(customer_id: CustomerId, body: TagIn, service: Service, run: Run,
+                       ctx: Context, idempotency: IdempotencyHeader,
+                       if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.tag_customer,
         ctx.with_occurred_at(body.occurred_at), customer_id, body.tag, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -77,15 +83,18 @@ def tag_customer(customer_id: CustomerId, body: TagIn, service: Service, ctx: Co
 
 @router.delete("/{customer_id}/tags/{tag}", response_model=CommandAccepted,
                summary="Remove a tag")
-def untag_customer(customer_id: CustomerId, tag: Annotated[Tag, Path()], service: Service,
-                   ctx: Context, idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.untag_customer(ctx, customer_id, tag, idempotency, if_match))
+async def untag_customer(customer_id: CustomerId, tag: Annotated[Tag, Path()], service: Service,
+                         run: Run, ctx: Context, idempotency: IdempotencyHeader,
+                         if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(service.untag_customer, ctx, customer_id, tag, idempotency, if_match))
 
 
 @router.post("/{customer_id}/owner", response_model=CommandAccepted, summary="Change the owner")
-def change_owner(customer_id: CustomerId, body: OwnerIn, service: Service, ctx: Context,
-                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.change_customer_owner(
+async def change_owner(customer_id: CustomerId, body: OwnerIn, service: Service, run: Run,
+                       ctx: Context, idempotency: IdempotencyHeader,
+                       if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_customer_owner,
         ctx.with_occurred_at(body.occurred_at), customer_id, body.owner, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -93,9 +102,11 @@ def change_owner(customer_id: CustomerId, body: OwnerIn, service: Service, ctx: 
 
 @router.post("/{customer_id}/consents", response_model=CommandAccepted,
              summary="Grant or withdraw a consent")
-def change_consent(customer_id: CustomerId, body: ConsentIn, service: Service, ctx: Context,
-                   idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.change_customer_consent(
+async def change_consent(customer_id: CustomerId, body: ConsentIn, service: Service, run: Run,
+                         ctx: Context, idempotency: IdempotencyHeader,
+                         if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_customer_consent,
         ctx.with_occurred_at(body.occurred_at), customer_id, body.channel, body.granted,
         idempotency, expected_version(body.expected_version, if_match),
     ))
@@ -103,9 +114,10 @@ def change_consent(customer_id: CustomerId, body: ConsentIn, service: Service, c
 
 @router.post("/{customer_id}/interactions", status_code=201, response_model=CommandAccepted,
              summary="Log an interaction")
-def log_interaction(customer_id: CustomerId, body: InteractionIn, service: Service, ctx: Context,
-                    idempotency: IdempotencyHeader) -> JSONResponse:
-    return accepted(service.log_interaction(
+async def log_interaction(customer_id: CustomerId, body: InteractionIn, service: Service, run: Run,
+                          ctx: Context, idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(await run(
+        service.log_interaction,
         ctx.with_occurred_at(body.occurred_at), customer_id, channel=body.channel,
         direction=body.direction, subject=body.subject, duration_s=body.duration_s,
         lead_id=body.lead_id, body=body.personal.body if body.personal else None,
@@ -115,9 +127,10 @@ def log_interaction(customer_id: CustomerId, body: InteractionIn, service: Servi
 
 @router.post("/{customer_id}/tickets", status_code=201, response_model=CommandAccepted,
              summary="Open a ticket")
-def open_ticket(customer_id: CustomerId, body: TicketIn, service: Service, ctx: Context,
-                idempotency: IdempotencyHeader) -> JSONResponse:
-    return accepted(service.open_ticket(
+async def open_ticket(customer_id: CustomerId, body: TicketIn, service: Service, run: Run,
+                      ctx: Context, idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(await run(
+        service.open_ticket,
         ctx.with_occurred_at(body.occurred_at), customer_id, subject=body.subject,
         priority=body.priority, channel=body.channel, assignee=body.assignee,
         lead_id=body.lead_id, external_ref=body.external_ref, idempotency=idempotency,
@@ -126,10 +139,11 @@ def open_ticket(customer_id: CustomerId, body: TicketIn, service: Service, ctx: 
 
 @router.post("/{customer_id}/purchases", status_code=201, response_model=CommandAccepted,
              summary="Record a purchase")
-def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Service, ctx: Context,
-                    idempotency: IdempotencyHeader) -> JSONResponse:
+async def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Service, run: Run,
+                          ctx: Context, idempotency: IdempotencyHeader) -> JSONResponse:
     items = [PurchaseItem(**item.model_dump()) for item in body.items]
-    return accepted(service.record_purchase(
+    return accepted(await run(
+        service.record_purchase,
         ctx.with_occurred_at(body.occurred_at), customer_id, amount=body.amount,
         currency=body.currency, reference=body.reference, items=items, lead_id=body.lead_id,
         idempotency=idempotency,
@@ -138,11 +152,16 @@ def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Service,
 
 @router.get("/{customer_id}/history", response_model=History,
             summary="Audit history: every stored event of the customer and its records")
-def history(
-    customer_id: CustomerId, service: Service, ctx: Context,
+async def history(
+    customer_id: CustomerId, service: Service, run: Run, ctx: Context,
     after_position: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> History:
+    return await run(_history_page, service, ctx, customer_id, after_position, limit)
+
+
+def _history_page(service: CommandService, ctx: CommandContext, customer_id: UUID,
+                  after_position: int, limit: int) -> History:
     events = [e for e in service.history(ctx, customer_id) if e.position > after_position]
     page = events[:limit]
     items = [
@@ -160,5 +179,3 @@ def history(
     more = len(events) > limit
     return History(customer_id=customer_id, events=items,
                    next_after_position=page[-1].position if more and page else None)
-
-

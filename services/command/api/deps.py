@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 
+from services.command.api.runner import CommandRunner
 from services.command.domain.aggregate import CommandContext
 from services.command.service import CommandResult, CommandService, Idempotency
 from services.common.web import ApiError
@@ -20,8 +21,16 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
 
 
-def _service(request: Request) -> CommandService:
+# Dependencies are `async def` although none of them waits: a sync dependency would cost a hop
+# to a worker thread and back on every request (see runner.py).
+
+
+async def _service(request: Request) -> CommandService:
     return request.app.state.command_service  # type: ignore[no-any-return]
+
+
+async def _runner(request: Request) -> CommandRunner:
+    return request.app.state.command_runner  # type: ignore[no-any-return]
 
 
 def _uuid_header(name: str, value: str | None) -> UUID | None:
@@ -33,7 +42,7 @@ def _uuid_header(name: str, value: str | None) -> UUID | None:
         raise ApiError(400, "invalid_header", f"{name} must be a UUID", header=name) from None
 
 
-def _context(
+async def _context(
     request: Request,
     x_actor: Annotated[str | None, Header(description="Who issues the command.")] = None,
     x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")] = None,
@@ -75,7 +84,7 @@ async def _idempotency(
     return Idempotency(idempotency_key, digest.hexdigest())
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[str | None, Header(description="Expected aggregate version (ETag).")] = None,
 ) -> int | None:
     if if_match is None:
@@ -88,6 +97,8 @@ def _if_match(
 
 
 Service = Annotated[CommandService, Depends(_service)]
+Run = Annotated[CommandRunner, Depends(_runner)]
+"""Runs a blocking service call off the event loop: `await run(service.tag_customer, ...)`."""
 Context = Annotated[CommandContext, Depends(_context)]
 IdempotencyHeader = Annotated[Idempotency | None, Depends(_idempotency)]
 IfMatch = Annotated[int | None, Depends(_if_match)]

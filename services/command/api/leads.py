@@ -13,6 +13,7 @@ from services.command.api.deps import (
     Context,
     IdempotencyHeader,
     IfMatch,
+    Run,
     Service,
     accepted,
     expected_version,
@@ -37,9 +38,10 @@ DiscountId = Annotated[UUID, Path(description="Discount id")]
 
 @router.post("", status_code=201, response_model=CommandAccepted,
              summary="Create a lead for an existing or a new customer")
-def create_lead(body: LeadIn, service: Service, ctx: Context,
-                idempotency: IdempotencyHeader) -> JSONResponse:
-    return accepted(service.create_lead(
+async def create_lead(body: LeadIn, service: Service, run: Run, ctx: Context,
+                      idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(await run(
+        service.create_lead,
         ctx.with_occurred_at(body.occurred_at), customer_id=body.customer_id,
         new_customer=new_customer(body.customer) if body.customer else None, title=body.title,
         source=body.source, channel=body.channel, region=body.region, industry=body.industry,
@@ -50,9 +52,10 @@ def create_lead(body: LeadIn, service: Service, ctx: Context,
 
 @router.post("/{lead_id}/stage", response_model=CommandAccepted,
              summary="Move the lead to another pipeline stage")
-def change_stage(lead_id: LeadId, body: StageIn, service: Service, ctx: Context,
-                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.change_lead_stage(
+async def change_stage(lead_id: LeadId, body: StageIn, service: Service, run: Run, ctx: Context,
+                       idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_lead_stage,
         ctx.with_occurred_at(body.occurred_at), lead_id, body.stage, reason=body.reason,
         budget_confirmed=body.budget_confirmed, idempotency=idempotency,
         expected_version=expected_version(body.expected_version, if_match),
@@ -60,18 +63,21 @@ def change_stage(lead_id: LeadId, body: StageIn, service: Service, ctx: Context,
 
 
 @router.post("/{lead_id}/assign", response_model=CommandAccepted, summary="Assign the lead")
-def assign(lead_id: LeadId, body: LeadAssignIn, service: Service, ctx: Context,
-           idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.assign_lead(
+async def assign(lead_id: LeadId, body: LeadAssignIn, service: Service, run: Run, ctx: Context,
+                 idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.assign_lead,
         ctx.with_occurred_at(body.occurred_at), lead_id, body.owner, idempotency,
         expected_version(body.expected_version, if_match),
     ))
 
 
 @router.post("/{lead_id}/amount", response_model=CommandAccepted, summary="Change the amount")
-def change_amount(lead_id: LeadId, body: LeadAmountIn, service: Service, ctx: Context,
-                  idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.change_lead_amount(
+async def change_amount(lead_id: LeadId, body: LeadAmountIn, service: Service, run: Run,
+                        ctx: Context, idempotency: IdempotencyHeader,
+                        if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_lead_amount,
         ctx.with_occurred_at(body.occurred_at), lead_id, body.amount, body.currency, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -79,9 +85,11 @@ def change_amount(lead_id: LeadId, body: LeadAmountIn, service: Service, ctx: Co
 
 @router.post("/{lead_id}/discounts", status_code=201, response_model=CommandAccepted,
              summary="Request a discount (above the tenant threshold it needs an approval)")
-def request_discount(lead_id: LeadId, body: DiscountIn, service: Service, ctx: Context,
-                     idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.request_discount(
+async def request_discount(lead_id: LeadId, body: DiscountIn, service: Service, run: Run,
+                           ctx: Context, idempotency: IdempotencyHeader,
+                           if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.request_discount,
         ctx.with_occurred_at(body.occurred_at), lead_id, body.percent, body.reason, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -89,10 +97,11 @@ def request_discount(lead_id: LeadId, body: DiscountIn, service: Service, ctx: C
 
 @router.post("/{lead_id}/discounts/{discount_id}/approve", response_model=CommandAccepted,
              summary="Approve a pending discount (not by the person who asked)")
-def approve_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountApprovalIn,
-                     service: Service, ctx: Context, idempotency: IdempotencyHeader,
-                     if_match: IfMatch) -> JSONResponse:
-    return accepted(service.approve_discount(
+async def approve_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountApprovalIn,
+                           service: Service, run: Run, ctx: Context,
+                           idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.approve_discount,
         ctx.with_occurred_at(body.occurred_at), lead_id, discount_id, body.note, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -100,10 +109,11 @@ def approve_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountApp
 
 @router.post("/{lead_id}/discounts/{discount_id}/reject", response_model=CommandAccepted,
              summary="Reject a pending discount")
-def reject_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountRejectionIn,
-                    service: Service, ctx: Context, idempotency: IdempotencyHeader,
-                    if_match: IfMatch) -> JSONResponse:
-    return accepted(service.reject_discount(
+async def reject_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountRejectionIn,
+                          service: Service, run: Run, ctx: Context, idempotency: IdempotencyHeader,
+                          if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.reject_discount,
         ctx.with_occurred_at(body.occurred_at), lead_id, discount_id, body.reason, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -111,9 +121,11 @@ def reject_discount(lead_id: LeadId, discount_id: DiscountId, body: DiscountReje
 
 @router.post("/{lead_id}/payments", status_code=201, response_model=CommandAccepted,
              summary="Record a payment received for the lead")
-def receive_payment(lead_id: LeadId, body: PaymentIn, service: Service, ctx: Context,
-                    idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.receive_payment(
+async def receive_payment(lead_id: LeadId, body: PaymentIn, service: Service, run: Run,
+                          ctx: Context, idempotency: IdempotencyHeader,
+                          if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.receive_payment,
         ctx.with_occurred_at(body.occurred_at), lead_id, body.amount, body.currency,
         body.reference, idempotency, expected_version(body.expected_version, if_match),
     ))

@@ -12,6 +12,7 @@ from services.command.api.deps import (
     Context,
     IdempotencyHeader,
     IfMatch,
+    Run,
     Service,
     accepted,
     expected_version,
@@ -30,18 +31,21 @@ TicketId = Annotated[UUID, Path(description="Ticket id")]
 
 @router.post("/{ticket_id}/status", response_model=CommandAccepted,
              summary="Move the ticket (open → pending → resolved → closed; reopen)")
-def change_status(ticket_id: TicketId, body: TicketStatusIn, service: Service, ctx: Context,
-                  idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.change_ticket_status(
+async def change_status(ticket_id: TicketId, body: TicketStatusIn, service: Service, run: Run,
+                        ctx: Context, idempotency: IdempotencyHeader,
+                        if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_ticket_status,
         ctx.with_occurred_at(body.occurred_at), ticket_id, body.status, body.reason, idempotency,
         expected_version(body.expected_version, if_match),
     ))
 
 
 @router.post("/{ticket_id}/assign", response_model=CommandAccepted, summary="Assign the ticket")
-def assign(ticket_id: TicketId, body: TicketAssignIn, service: Service, ctx: Context,
-           idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.assign_ticket(
+async def assign(ticket_id: TicketId, body: TicketAssignIn, service: Service, run: Run,
+                 ctx: Context, idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.assign_ticket,
         ctx.with_occurred_at(body.occurred_at), ticket_id, body.assignee, idempotency,
         expected_version(body.expected_version, if_match),
     ))
@@ -49,9 +53,10 @@ def assign(ticket_id: TicketId, body: TicketAssignIn, service: Service, ctx: Con
 
 @router.post("/{ticket_id}/comments", status_code=201, response_model=CommandAccepted,
              summary="Comment on the ticket (an agent's first public comment is the first response)")
-def comment(ticket_id: TicketId, body: TicketCommentIn, service: Service, ctx: Context,
-            idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
-    return accepted(service.comment_on_ticket(
+async def comment(ticket_id: TicketId, body: TicketCommentIn, service: Service, run: Run,
+                  ctx: Context, idempotency: IdempotencyHeader, if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.comment_on_ticket,
         ctx.with_occurred_at(body.occurred_at), ticket_id, body.personal.body, body.author_type,
         body.public, idempotency, expected_version(body.expected_version, if_match),
     ))
