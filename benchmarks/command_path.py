@@ -484,13 +484,26 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def write_docs(page: str) -> None:
+    """Rewrite the page, keeping the sections other benchmarks render into it (marked blocks
+    such as `<!-- projections:begin -->` … `<!-- projections:end -->`)."""
+    kept = ""
+    if DOCS_PATH.exists():
+        old = DOCS_PATH.read_text()
+        begin = old.find("<!-- projections:begin -->")
+        end = old.find("<!-- projections:end -->")
+        if begin != -1 and end > begin:
+            kept = "\n" + old[begin : end + len("<!-- projections:end -->")] + "\n"
+    DOCS_PATH.write_text(page.rstrip("\n") + "\n" + kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     if args.render_only:
         stored = json.loads(args.output.read_text())
-        DOCS_PATH.write_text(report.markdown(stored))
+        write_docs(report.markdown(stored))
         print(report.console_table(stored))
         print(f"\ndocs: {DOCS_PATH} (rendered from {args.output}, nothing measured)")
         return 0
@@ -528,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     if not args.no_docs:
         DOCS_PATH.parent.mkdir(parents=True, exist_ok=True)
-        DOCS_PATH.write_text(report.markdown(results))
+        write_docs(report.markdown(results))
     print(report.console_table(results))
     print(f"\nresults: {args.output}" + ("" if args.no_docs else f"\ndocs: {DOCS_PATH}"))
     http_errors = sum(run.get("errors", 0) for b in results["backends"].values()

@@ -125,15 +125,20 @@ class ProjectionRunner:
                 progress = tx.progress(self.name, self.generation, lock=True)
                 fresh = self._fresh(records, progress)
                 rows = self._load_rows(tx, fresh)
-                touched: dict[int, Progress] = {}
+                # partition -> [offset, position, recorded_at]; Progress rows made once below
+                moved: dict[int, list[Any]] = {}
                 for record, duplicate in fresh:
-                    previous = touched.get(record.partition) or progress.get(record.partition)
-                    position = previous.position if previous else 0
-                    recorded_at = previous.event_recorded_at if previous else None
+                    state = moved.get(record.partition)
+                    if state is None:
+                        before = progress.get(record.partition)
+                        state = moved[record.partition] = [
+                            -1, before.position if before else 0,
+                            before.event_recorded_at if before else None]
+                    state[0] = record.offset
                     if record.event is None or record.position is None:
                         letters.append(self._letter(record, record.error or "no event"))
                     elif record.bookkeeping:
-                        position = max(position, record.position)
+                        state[1] = max(state[1], record.position)
                     elif duplicate:
                         skipped += 1
                     else:
@@ -152,10 +157,13 @@ class ProjectionRunner:
                             letters.append(self._letter(record, _describe(exc)))
                         else:
                             applied += 1
-                        position = max(position, record.position)
-                        recorded_at = iso(record.event.recorded_at)
-                    touched[record.partition] = Progress(
-                        record.partition, record.offset, position, recorded_at, None)
+                        state[1] = max(state[1], record.position)
+                        state[2] = record.event.recorded_at
+                touched = {
+                    partition: Progress(partition, offset, position,
+                                        iso(at) if isinstance(at, datetime) else at, None)
+                    for partition, (offset, position, at) in moved.items()
+                }
                 for table_name, (upserts, deletes) in rows.changes_by_table().items():
                     tx.write(projection.table(table_name), self.generation, upserts, deletes)
                 for letter in letters:
