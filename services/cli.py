@@ -49,14 +49,14 @@ def serve(
 
     from services.command.api.app import create_command_app
     from services.projections.host import ProjectorHost
-    from services.query.api.projections import include_projection_routes
+    from services.query.api.app import include_query_routes
+    from services.query.read_models import ReadModels
 
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
     asgi = create_command_app(settings)
     store = asgi.app.state.store  # type: ignore[attr-defined]
     projectors = ProjectorHost(settings, event_store=store)
-    include_projection_routes(asgi.app, projectors)  # type: ignore[arg-type]
     if demo:
         _seed_if_empty(asgi.app.state.command_service)  # type: ignore[attr-defined]
     relay_stop = threading.Event()
@@ -68,6 +68,9 @@ def serve(
         relay_thread = threading.Thread(target=outbox.run_until_stopped, args=(relay_stop,),
                                         name="relay", daemon=True)
         relay_thread.start()
+    include_query_routes(asgi.app, ReadModels(  # type: ignore[arg-type]
+        settings, projectors, store,
+        outbox.published_through if relay_thread is not None else (lambda: None)))
     projectors.start()
     typer.echo(f"Chronicle CRM listening on http://{settings.host}:{settings.port} "
                f"(events: {settings.describe_store()}; read models: "
@@ -233,6 +236,27 @@ def replay(
             store.close()
         if event_store is not None:
             event_store.close()
+
+
+@app.command("query-api")
+def query_api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+) -> None:
+    """Run the query API on its own, with the projectors that feed it in this process."""
+    import uvicorn
+
+    from services.query.api.app import create_query_app
+
+    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    typer.echo(f"Chronicle query API listening on http://{settings.host}:{settings.port} "
+               f"(read models: {_describe_read_models(settings)})")
+    uvicorn.run(create_query_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level)
 
 
 def _seed_if_empty(service: Any) -> None:

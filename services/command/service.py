@@ -316,14 +316,10 @@ class CommandService:
 
     def history(self, ctx: CommandContext, customer_id: UUID) -> list[PositionedEvent]:
         """Every stored event of the customer and of every record linked to it, in store order."""
-        own = self.log.events_of([customer_id])
-        if not own or not isinstance(own[0].event, CustomerRegistered) \
-                or own[0].event.tenant_id != ctx.tenant_id:
+        history = self.log.customer_history(customer_id, ctx.tenant_id)
+        if history is None:
             raise NotFound("customer", customer_id)
-        linked = [e.event.record_id for e in own if hasattr(e.event, "record_id")]
-        merged = own + self.log.events_of(linked)
-        merged.sort(key=lambda e: e.position)
-        return merged
+        return history
 
     # -- records linked to a customer ---------------------------------------------------------
 

@@ -122,6 +122,18 @@ class EventLog:
             for position, stored in sorted(rows, key=lambda row: row[0])
         ]
 
+    def customer_history(self, customer_id: UUID, tenant_id: str) -> list[PositionedEvent] | None:
+        """Every event of the customer and of every record linked to it, in store order; None
+        if there is no such customer in this tenant. The audit log, straight from the store."""
+        own = self.events_of([customer_id])
+        if not own or own[0].event.event_type != "crm.customer.registered" \
+                or own[0].event.tenant_id != tenant_id:
+            return None
+        linked = [e.event.record_id for e in own if hasattr(e.event, "record_id")]
+        merged = own + self.events_of(linked)
+        merged.sort(key=lambda e: e.position)
+        return merged
+
     def position_of(self, aggregate_id: UUID, version: int) -> int | None:
         for position, stored in self._select([aggregate_id]):
             if stored.originator_version == version:

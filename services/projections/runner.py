@@ -311,6 +311,23 @@ class ProjectionRunner:
                      for p, pr in progress.items() if p not in unknown}
         return self.source.reached(position, {**confirmed, **unknown})
 
+    def reached_position(
+        self, published_through: tuple[int, dict[int, int]] | None = None
+    ) -> int:
+        """The highest position P such that every event up to P has been applied."""
+        progress = dict(self._progress)
+        if published_through is None:
+            own = progress.get(0)
+            return own.position if own is not None else 0
+        relayed, offsets = published_through
+        if any(p not in progress for p, last in offsets.items() if last >= 0):
+            return 0
+        lagging = [pr.position for p, pr in progress.items()
+                   if p in offsets and pr.offset < offsets[p]]
+        # A lagging partition has applied everything up to its own position; partitions
+        # caught up with the relay have applied everything it published.
+        return min(lagging) if lagging else relayed
+
     def wait_until(
         self, position: int, timeout_s: float,
         published_through: Callable[[], tuple[int, dict[int, int]] | None] = lambda: None,

@@ -1,0 +1,109 @@
+"""Analytics routes: funnel, lifecycle, retention and service figures from the read models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
+from services.projections.analytics import queries
+from services.projections.lifecycle import read_lifecycle_counts, read_lifecycle_transitions
+from services.query.api.deps import ReadModelsDep, Tenant, consistent
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 422)},
+    504: {"model": ErrorBody, "description": "The read models did not reach `min_position` "
+          "in time"},
+}
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=_RESPONSES)
+
+Code = Annotated[str | None, Query(max_length=64)]
+From = Annotated[AwareDatetime | None, Query(alias="from", description="Business time, inclusive")]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="Business time, exclusive")]
+
+FUNNEL_EXAMPLE = {
+    "stages": [{"stage": "new", "reached": 120, "reached_in_order": 120, "conversion_to_next": 0.8,
+                "median_time_in_stage_s": 86400.0, "p90_time_in_stage_s": 432000.0}],
+    "win_rate": 0.42, "median_sales_cycle_s": 2592000.0, "groups": [],
+}
+
+
+def _range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise ApiError(422, "invalid_range", "`to` must be after `from`")
+
+
+@router.get("/funnel", summary="Stage reach (at all and in order), conversion, time in stage, "
+            "win rate, sales cycle", responses={200: {"content": {"application/json": {
+                "example": FUNNEL_EXAMPLE}}}})
+def funnel(
+    read_models: ReadModelsDep, tenant: Tenant,
+    _position: Annotated[int, Depends(consistent("funnel"))],
+    start: From = None, end: To = None, source: Code = None, owner: Code = None,
+    region: Code = None,
+    group_by: Annotated[Literal["source", "owner", "region", "period"] | None, Query()] = None,
+    period: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "month",
+) -> dict[str, Any]:
+    _range(start, end)
+    return queries.funnel(read_models.analytics, start=start, end=end, tenant_id=tenant,
+                          source=source, owner=owner, region=region, group_by=group_by,
+                          period=period)
+
+
+@router.get("/lifecycle", summary="Customers per lifecycle stage as of a moment, and the "
+            "transitions between two dates", responses={200: {"content": {"application/json": {
+                "example": {"as_of": "2026-06-30T00:00:00.000000+00:00",
+                            "counts": {"prospect": 10, "engaged": 4, "customer": 7, "loyal": 2,
+                                       "dormant": 3},
+                            "transitions": {"start": "2026-06-01T00:00:00.000000+00:00",
+                                            "end": "2026-06-30T00:00:00.000000+00:00",
+                                            "transitions": [{"from": "customer",
+                                                             "to": "dormant", "count": 2}]}}}}}})
+def lifecycle(
+    read_models: ReadModelsDep, tenant: Tenant,
+    _position: Annotated[int, Depends(consistent("lifecycle"))],
+    as_of: Annotated[AwareDatetime | None, Query(description="Default: now")] = None,
+    start: From = None, end: To = None,
+) -> dict[str, Any]:
+    _range(start, end)
+    moment = as_of or datetime.now(UTC)
+    result = read_lifecycle_counts(read_models.sql, moment, tenant_id=tenant)
+    low = start or moment - timedelta(days=30)
+    high = end or moment
+    if high > low:
+        result["transitions"] = read_lifecycle_transitions(read_models.sql, low, high,
+                                                           tenant_id=tenant)
+    return result
+
+
+@router.get("/retention", summary="Monthly cohort retention matrix by business time",
+            responses={200: {"content": {"application/json": {"example": {
+                "cohort": "month", "activity": "purchase", "cohorts": [
+                    {"cohort": "2026-01", "size": 40, "retained": [40, 12, 9],
+                     "retained_pct": [100.0, 30.0, 22.5]}]}}}}})
+def retention(
+    read_models: ReadModelsDep, tenant: Tenant,
+    _position: Annotated[int, Depends(consistent("retention"))],
+    activity: Annotated[Literal["purchase", "interaction", "any"], Query()] = "purchase",
+    cohort: Annotated[Literal["month"], Query()] = "month",
+    start: From = None, end: To = None, source: Code = None, owner: Code = None,
+    region: Code = None,
+) -> dict[str, Any]:
+    _range(start, end)
+    return queries.retention(read_models.analytics, activity=activity, start=start, end=end,
+                             tenant_id=tenant, source=source, owner=owner, region=region)
+
+
+@router.get("/service", summary="First-response and resolution percentiles by priority, SLA "
+            "breach rate")
+def service(
+    read_models: ReadModelsDep, tenant: Tenant,
+    _position: Annotated[int, Depends(consistent("service"))],
+    start: From = None, end: To = None, channel: Code = None, assignee: Code = None,
+) -> dict[str, Any]:
+    _range(start, end)
+    return queries.service(read_models.analytics, start=start, end=end, tenant_id=tenant,
+                           channel=channel, assignee=assignee)

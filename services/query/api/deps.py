@@ -1,0 +1,64 @@
+"""FastAPI dependencies of the query API: the read models, the tenant, read-your-writes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response
+
+from services.common.web import ApiError
+from services.query.read_models import ReadModels
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_WAIT_S = 10.0
+
+
+def _read_models(request: Request) -> ReadModels:
+    return request.app.state.read_models  # type: ignore[no-any-return]
+
+
+def _tenant(request: Request,
+            x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")]
+            = None) -> str:
+    tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
+    if not _TENANT.match(tenant):
+        raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
+                       "digits, _ or -", header="X-Tenant-ID")
+    return str(tenant)
+
+
+ReadModelsDep = Annotated[ReadModels, Depends(_read_models)]
+Tenant = Annotated[str, Depends(_tenant)]
+
+
+def consistent(*models: str) -> Callable[..., int]:
+    """A dependency for a route that reads `models`: waits for `min_position` (query parameter
+    or `X-Min-Position` header) and answers with `X-Projection-Position`."""
+
+    def wait(
+        response: Response, read_models: ReadModelsDep,
+        min_position: Annotated[int | None, Query(
+            ge=0, le=2**62, description="Wait until the read models have applied this global "
+            "position (returned by every command), up to 10 s; 504 if they have not.")] = None,
+        x_min_position: Annotated[str | None, Header(
+            description="Same as `min_position`.")] = None,
+    ) -> int:
+        wanted = min_position
+        if x_min_position is not None:
+            if not x_min_position.strip().isdigit() or len(x_min_position.strip()) > 18:
+                raise ApiError(400, "invalid_header", "X-Min-Position must be a position number",
+                               header="X-Min-Position")
+            wanted = max(wanted or 0, int(x_min_position.strip()))
+        if wanted and not read_models.wait_for(models, wanted, MAX_WAIT_S):
+            current = read_models.position(models)
+            raise ApiError(504, "projection_timeout",
+                           f"the read models have not reached position {wanted} within "
+                           f"{MAX_WAIT_S:.0f}s", min_position=wanted, position=current,
+                           read_models=list(models))
+        position = read_models.position(models)
+        response.headers["X-Projection-Position"] = str(position)
+        return position
+
+    return wait
