@@ -18,7 +18,7 @@ from services.common.settings import Settings
 from services.projections.model import Projection
 from services.projections.runner import ProjectionRunner
 from services.projections.sources import EventStoreSource, KafkaSource, Source
-from services.projections.stores.base import ReadStore
+from services.projections.stores.base import Progress, ReadStore
 
 RebuildSource = Literal["topic", "store"]
 
@@ -91,6 +91,17 @@ def rebuild_many(
             idle_polls = idle_polls + 1 if not records and not lag else 0
             if on_progress is not None:
                 on_progress(first.stats.applied, lag)
+        if chosen == "store" and settings.kafka_bootstrap:
+            # Live runners read the topic: give the new generation topic progress. Offsets
+            # start over; every event up to the rebuilt position is then recognised by its
+            # position and skipped, and later ones are applied.
+            partitions = _topic_partitions(settings)
+            for runner, _ in plans:
+                reached = runner.reached_position()
+                with runner.store.transaction() as tx:
+                    for partition in partitions:
+                        tx.save_progress(runner.name, runner.generation,
+                                         Progress(partition, -1, reached, None, None))
         for runner, _ in plans:
             runner.store.activate(runner.projection, runner.generation)
     finally:
@@ -103,3 +114,18 @@ def rebuild_many(
         results.append(RebuildResult(runner.name, runner.generation, previous,
                                      runner.stats.applied, seconds, chosen))
     return results
+
+
+def _topic_partitions(settings: Settings) -> list[int]:
+    from kafka import KafkaConsumer
+
+    assert settings.kafka_bootstrap is not None
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    try:
+        found = consumer.partitions_for_topic(settings.kafka_topic)
+    finally:
+        consumer.close()
+    if not found:
+        raise RuntimeError(f"topic {settings.kafka_topic} not found: cannot hand the rebuilt "
+                           "read models over to the live projectors")
+    return sorted(found)

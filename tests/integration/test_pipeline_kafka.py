@@ -133,3 +133,56 @@ def test_relay_crash_and_paused_broker_lose_nothing_and_apply_nothing_twice(
         relay.close()
         host.stop()
         store.close()
+
+
+def test_a_rebuild_from_the_event_store_hands_over_to_the_live_topic_projectors(
+    tmp_path: Path, postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str
+) -> None:
+    from services.projections.host import open_sql_store
+    from services.projections.rebuild import rebuild_many
+    from services.projections.registry import build
+
+    settings = Settings(
+        data_dir=tmp_path, postgres_url=postgres_url, postgres_schema=fresh_postgres_schema,
+        kafka_bootstrap=kafka_bootstrap, kafka_topic=f"crm.events.{uuid4().hex[:8]}",
+        projector_session_timeout_ms=6000)
+    store = open_event_store(settings)
+    service = CommandService(store, settings)
+    customers = write_history(service, 4)
+    relay = Relay(store, settings)
+    relay.publish_pending()
+    host = ProjectorHost(settings, ["timeline"], event_store=store)
+    live = host.runners["timeline"]
+    host.start()
+    until(lambda: live.has_reached(relay.position(), relay.published_through()),
+          lambda: time.sleep(0.2), "the live projector")
+    assert host.sql_store is not None
+
+    def timeline_rows() -> int:
+        assert host.sql_store is not None
+        return int(host.sql_store.query("SELECT COUNT(*) AS n FROM timeline")[0]["n"])
+
+    before = timeline_rows()
+    rebuild_store = open_sql_store(settings)
+    [result] = rebuild_many([(build("timeline", settings), rebuild_store)], settings,
+                            source="store", event_store=store)
+    rebuild_store.close()
+    assert (result.generation, result.previous_generation) == (2, 1)
+    assert timeline_rows() == before  # the rebuilt generation serves the same rows
+
+    customers += write_history(service, 2)
+    relay.publish_pending()
+    until(lambda: live.generation == 2
+          and live.has_reached(relay.position(), relay.published_through()),
+          lambda: time.sleep(0.2), lambda: f"the live projector on generation 2: {live.status()}")
+    log = EventLog(store)
+    expected = 0
+    for customer in customers:
+        own = log.events_of([customer])
+        linked = [e.event.record_id for e in own if hasattr(e.event, "record_id")]
+        expected += sum(1 for e in own + log.events_of(linked) if not type(e.event).internal
+                        and e.event.event_type != "crm.customer.record_linked")
+    assert timeline_rows() == expected  # nothing applied twice after the hand-over
+    relay.close()
+    host.stop()
+    store.close()

@@ -7,8 +7,10 @@ within one process. Rows go in as Arrow batches (`INSERT OR REPLACE â€¦ SELECT â
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -49,6 +51,17 @@ _BOOKKEEPING = (
 )
 
 
+_OPEN: weakref.WeakSet[DuckReadStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    """A connection still open when the interpreter exits is closed first, so DuckDB's
+    bindings do not report it as leaked."""
+    for store in list(_OPEN):
+        store.close()
+
+
 class DuckReadStore(ReadStore):
     kind = "analytics"
 
@@ -59,9 +72,11 @@ class DuckReadStore(ReadStore):
         self._conn = duckdb.connect(str(path))
         self._conn.execute("SET TimeZone = 'UTC'")
         self._lock = threading.RLock()
+        self._closed = False
         with self._tx() as cur:
             for statement in _BOOKKEEPING:
                 cur.execute(statement)
+        _OPEN.add(self)
 
     @contextmanager
     def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -149,7 +164,10 @@ class DuckReadStore(ReadStore):
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+        _OPEN.discard(self)
 
 
 def _from_db(kind: ColumnType, value: Any) -> Any:
