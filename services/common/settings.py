@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     projector_session_timeout_ms: int = Field(
         default=10_000, ge=1000, le=300_000,
         description="Kafka consumer-group session timeout of the projectors.")
+    read_wait_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="How long a query with `min_position` waits for the read models (then 504).")
 
     @property
     def readmodels_sqlite_path(self) -> Path:

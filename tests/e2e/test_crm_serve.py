@@ -167,7 +167,7 @@ def test_serve_on_postgres_and_kafka_relays_and_projects_every_event(
         lead_id, customer_id = created.json()["lead_id"], created.json()["customer_id"]
         moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers={"X-Actor": "rep-2"},
                            json={"stage": "contacted"}).json()
-        statuses = _projections_at(base, moved["position"], timeout=90)
+        statuses = _projections_at(base, moved["position"], timeout=180)
         assert all(s["dead_letters"] == 0 for s in statuses.values())
     with psycopg.connect(postgres_url) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(fresh_postgres_schema)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from services.command.api.deps import (
@@ -21,8 +21,6 @@ from services.command.api.models import (
     CommandAccepted,
     ConsentIn,
     CustomerIn,
-    History,
-    HistoryItem,
     InteractionIn,
     OwnerIn,
     ProfileIn,
@@ -35,6 +33,14 @@ from services.command.service import CommandService, NewCustomer
 from services.common.events.customer import CustomerPersonal
 from services.common.events.purchase import PurchaseItem
 from services.common.events.types import Tag
+from services.common.history import (
+    HISTORY_ROUTE,
+    HISTORY_SUMMARY,
+    AfterPosition,
+    History,
+    HistoryLimit,
+    history_page,
+)
 from services.common.web import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
@@ -150,32 +156,13 @@ async def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Se
     ))
 
 
-@router.get("/{customer_id}/history", response_model=History,
-            summary="Audit history: every stored event of the customer and its records")
-async def history(
-    customer_id: CustomerId, service: Service, run: Run, ctx: Context,
-    after_position: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> History:
+@router.get("/{customer_id}/history", response_model=History, summary=HISTORY_SUMMARY,
+            name=HISTORY_ROUTE)
+async def history(customer_id: CustomerId, service: Service, run: Run, ctx: Context,
+                  after_position: AfterPosition = 0, limit: HistoryLimit = 1000) -> History:
     return await run(_history_page, service, ctx, customer_id, after_position, limit)
 
 
 def _history_page(service: CommandService, ctx: CommandContext, customer_id: UUID,
                   after_position: int, limit: int) -> History:
-    events = [e for e in service.history(ctx, customer_id) if e.position > after_position]
-    page = events[:limit]
-    items = [
-        HistoryItem(
-            position=e.position, type=e.event.event_type, version=e.event.schema_version,
-            event_id=e.event.event_id, aggregate_id=e.event.aggregate_id,
-            aggregate_version=e.event.aggregate_version, actor=e.event.actor,
-            occurred_at=e.event.occurred_at.isoformat(),
-            recorded_at=e.event.recorded_at.isoformat(),
-            correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
-            data=e.event.data(),
-        )
-        for e in page
-    ]
-    more = len(events) > limit
-    return History(customer_id=customer_id, events=items,
-                   next_after_position=page[-1].position if more and page else None)
+    return history_page(customer_id, service.history(ctx, customer_id), after_position, limit)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
@@ -255,26 +255,3 @@ class CommandAccepted(BaseModel):
 
     version: int
     position: int
-
-
-class HistoryItem(BaseModel):
-    position: int
-    type: str
-    version: int = Field(description="Schema version of the event type.")
-    event_id: UUID
-    aggregate_id: UUID
-    aggregate_version: int
-    actor: str
-    occurred_at: str
-    recorded_at: str
-    correlation_id: UUID
-    causation_id: UUID | None
-    data: dict[str, Any]
-
-
-class History(BaseModel):
-    customer_id: UUID
-    events: list[HistoryItem]
-    next_after_position: int | None = Field(
-        description="Pass as after_position for the next page; null on the last page."
-    )

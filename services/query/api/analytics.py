@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.analytics import queries
 from services.projections.lifecycle import read_lifecycle_counts, read_lifecycle_transitions
-from services.query.api.deps import ReadModelsDep, Tenant, consistent
+from services.query.api.deps import CodeParam, Moment, ReadModelsDep, Tenant, consistent
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 422)},
@@ -20,9 +19,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=_RESPONSES)
 
-Code = Annotated[str | None, Query(max_length=64)]
-From = Annotated[AwareDatetime | None, Query(alias="from", description="Business time, inclusive")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="Business time, exclusive")]
+From = Annotated[Moment | None, Query(alias="from", description="Business time, inclusive")]
+To = Annotated[Moment | None, Query(alias="to", description="Business time, exclusive")]
 
 FUNNEL_EXAMPLE = {
     "stages": [{"stage": "new", "reached": 120, "reached_in_order": 120, "conversion_to_next": 0.8,
@@ -42,8 +40,8 @@ def _range(start: datetime | None, end: datetime | None) -> None:
 def funnel(
     read_models: ReadModelsDep, tenant: Tenant,
     _position: Annotated[int, Depends(consistent("funnel"))],
-    start: From = None, end: To = None, source: Code = None, owner: Code = None,
-    region: Code = None,
+    start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
+    region: CodeParam = None,
     group_by: Annotated[Literal["source", "owner", "region", "period"] | None, Query()] = None,
     period: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "month",
 ) -> dict[str, Any]:
@@ -65,7 +63,7 @@ def funnel(
 def lifecycle(
     read_models: ReadModelsDep, tenant: Tenant,
     _position: Annotated[int, Depends(consistent("lifecycle"))],
-    as_of: Annotated[AwareDatetime | None, Query(description="Default: now")] = None,
+    as_of: Annotated[Moment | None, Query(description="Default: now")] = None,
     start: From = None, end: To = None,
 ) -> dict[str, Any]:
     _range(start, end)
@@ -89,20 +87,29 @@ def retention(
     _position: Annotated[int, Depends(consistent("retention"))],
     activity: Annotated[Literal["purchase", "interaction", "any"], Query()] = "purchase",
     cohort: Annotated[Literal["month"], Query()] = "month",
-    start: From = None, end: To = None, source: Code = None, owner: Code = None,
-    region: Code = None,
+    start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
+    region: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
     return queries.retention(read_models.analytics, activity=activity, start=start, end=end,
                              tenant_id=tenant, source=source, owner=owner, region=region)
 
 
+_SERVICE_FIGURES = {"tickets": 12, "responded": 11, "resolved": 9,
+                    "first_response_s": {"p50": 1800.0, "p90": 7200.0, "p99": 14400.0},
+                    "resolution_s": {"p50": 36000.0, "p90": 172800.0, "p99": 259200.0},
+                    "sla_breach_rate": 0.25}
+SERVICE_EXAMPLE = {"by_priority": [{"priority": "urgent", **_SERVICE_FIGURES}],
+                   "overall": _SERVICE_FIGURES}
+
+
 @router.get("/service", summary="First-response and resolution percentiles by priority, SLA "
-            "breach rate")
+            "breach rate", responses={200: {"content": {"application/json": {
+                "example": SERVICE_EXAMPLE}}}})
 def service(
     read_models: ReadModelsDep, tenant: Tenant,
     _position: Annotated[int, Depends(consistent("service"))],
-    start: From = None, end: To = None, channel: Code = None, assignee: Code = None,
+    start: From = None, end: To = None, channel: CodeParam = None, assignee: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
     return queries.service(read_models.analytics, start=start, end=end, tenant_id=tenant,

@@ -14,6 +14,7 @@ from services.common.settings import Settings
 from services.common.web import BodySizeLimit, install_error_handlers, install_health
 from services.projections.host import ProjectorHost
 from services.query.api import analytics, customers
+from services.query.api.history import include_history_route
 from services.query.api.projections import include_projection_routes
 from services.query.read_models import PublishedThrough, ReadModels
 
@@ -23,6 +24,7 @@ STALLED_AFTER_S = 300.0
 def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     """Mount the read routes on an app (the standalone query API, or `crm serve`)."""
     app.state.read_models = read_models
+    include_history_route(app)
     app.include_router(customers.router)
     app.include_router(analytics.router)
     include_projection_routes(app, read_models.host)

@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from services.common.event_store import EventLog, PositionedEvent
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
@@ -19,7 +18,14 @@ from services.projections.lifecycle import LifecycleConfig
 from services.projections.model import ConsumedEvent, fold
 from services.projections.stores.base import iso
 from services.projections.timeline import KINDS, TimelineProjection, read_timeline
-from services.query.api.deps import ReadModelsDep, Tenant, consistent
+from services.query.api.deps import (
+    PRINTABLE,
+    CodeParam,
+    Moment,
+    ReadModelsDep,
+    Tenant,
+    consistent,
+)
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
 from services.query.read_models import ReadModels
 
@@ -32,6 +38,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers (read)"], responses=
 
 RECENT_TIMELINE = 20
 MAX_PAGE = 200
+MAX_POSITION = 2**62
 
 Consistent360 = Annotated[int, Depends(consistent("customer_360", "timeline", "lifecycle"))]
 ConsistentTimeline = Annotated[int, Depends(consistent("timeline"))]
@@ -42,18 +49,20 @@ ConsistentList = Annotated[int, Depends(consistent("customer_360", "lifecycle"))
             summary="Customer-360: profile, leads, purchases, interactions, tickets, timeline")
 def customer_360(
     customer_id: UUID, read_models: ReadModelsDep, tenant: Tenant, _position: Consistent360,
-    as_of: Annotated[AwareDatetime | None, Query(
+    as_of: Annotated[Moment | None, Query(
         description="Business time: the customer as it stood then, rebuilt from the event "
         "store with the projection's own logic")] = None,
-    as_of_recorded: Annotated[AwareDatetime | None, Query(
+    as_of_recorded: Annotated[Moment | None, Query(
         description="System time: the customer as the CRM knew it then")] = None,
 ) -> dict[str, Any]:
     if as_of is not None and as_of_recorded is not None:
         raise ApiError(422, "conflicting_parameters", "give as_of or as_of_recorded, not both")
     if as_of is not None or as_of_recorded is not None:
         return _as_of(read_models, customer_id, tenant, as_of, as_of_recorded)
+    # The document does not carry its tenant (the row does): check it first, by primary key.
+    _require_customer(read_models, customer_id, tenant)
     document = read_customer_360(read_models.sql, str(customer_id))
-    if document is None or document.get("tenant_id", tenant) != tenant:
+    if document is None:
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
     document["timeline"], _ = read_timeline(read_models.sql, str(customer_id),
@@ -126,7 +135,8 @@ def timeline(
     before = None
     if cursor is not None:
         at, position = _decode_cursor(cursor, 2)
-        if not isinstance(at, str) or not isinstance(position, int):
+        if not isinstance(at, str) or not isinstance(position, int) \
+                or isinstance(position, bool) or not 0 <= position <= MAX_POSITION:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
         try:
             datetime.fromisoformat(at)
@@ -159,11 +169,11 @@ def list_customers(
     read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentList,
     lifecycle_stage: Annotated[Literal["prospect", "engaged", "customer", "loyal", "dormant"]
                                | None, Query()] = None,
-    owner: Annotated[str | None, Query(max_length=64)] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    region: Annotated[str | None, Query(max_length=64)] = None,
-    source: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100,
+    owner: CodeParam = None,
+    tag: CodeParam = None,
+    region: CodeParam = None,
+    source: CodeParam = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=PRINTABLE,
                                    description="Text in name, e-mail or company")] = None,
     sort: Annotated[Literal["created_at", "name", "company", "updated_at"], Query()] = "created_at",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
@@ -200,7 +210,8 @@ def list_customers(
     comparison = "<" if order == "desc" else ">"
     if cursor is not None:
         value, last_id = _decode_cursor(cursor, 2)
-        if not isinstance(last_id, str) or not isinstance(value, str):
+        if not isinstance(last_id, str) or not isinstance(value, str) \
+                or "\x00" in value or "\x00" in last_id:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
         where.append(f"({key} {comparison} ? OR ({key} = ? AND c.id {comparison} ?))")
         params += [value, value, last_id]

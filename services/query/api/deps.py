@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
+from pydantic import AfterValidator, AwareDatetime
 
 from services.common.web import ApiError
 from services.query.read_models import ReadModels
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-MAX_WAIT_S = 10.0
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _sensible_moment(value: datetime) -> datetime:
+    """In UTC, and far enough from the ends of the calendar that ranges and UTC conversion
+    around it cannot overflow (year 1 at +14:00 has no UTC equivalent)."""
+    problem = f"must be between the years {EARLIEST.year} and {LATEST.year - 1} (UTC)"
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(problem) from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(problem)
+    return utc
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_sensible_moment)]
+"""A timestamp query parameter: ISO 8601 with a time zone, years 1900-8999."""
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+"""Text parameters hold no control characters (PostgreSQL text cannot hold NUL at all)."""
+CodeParam = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)]
+"""An owner, tag, region, source, channel or assignee to filter by."""
 
 
 def _read_models(request: Request) -> ReadModels:
@@ -38,10 +63,11 @@ def consistent(*models: str) -> Callable[..., int]:
     or `X-Min-Position` header) and answers with `X-Projection-Position`."""
 
     def wait(
-        response: Response, read_models: ReadModelsDep,
+        request: Request, response: Response, read_models: ReadModelsDep,
         min_position: Annotated[int | None, Query(
             ge=0, le=2**62, description="Wait until the read models have applied this global "
-            "position (returned by every command), up to 10 s; 504 if they have not.")] = None,
+            "position (returned by every command), up to `read_wait_timeout_s` (10 s by "
+            "default); 504 if they have not.")] = None,
         x_min_position: Annotated[str | None, Header(
             description="Same as `min_position`.")] = None,
     ) -> int:
@@ -51,11 +77,12 @@ def consistent(*models: str) -> Callable[..., int]:
                 raise ApiError(400, "invalid_header", "X-Min-Position must be a position number",
                                header="X-Min-Position")
             wanted = max(wanted or 0, int(x_min_position.strip()))
-        if wanted and not read_models.wait_for(models, wanted, MAX_WAIT_S):
+        timeout_s = float(request.app.state.settings.read_wait_timeout_s)
+        if wanted and not read_models.wait_for(models, wanted, timeout_s):
             current = read_models.position(models)
             raise ApiError(504, "projection_timeout",
                            f"the read models have not reached position {wanted} within "
-                           f"{MAX_WAIT_S:.0f}s", min_position=wanted, position=current,
+                           f"{timeout_s:g}s", min_position=wanted, position=current,
                            read_models=list(models))
         position = read_models.position(models)
         response.headers["X-Projection-Position"] = str(position)

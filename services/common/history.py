@@ -1,0 +1,86 @@
+"""A customer's audit history as an API page: every stored event of the customer and of its
+records, straight from the event store. Served by the command API and the query API alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.event_store import PositionedEvent
+
+MAX_HISTORY_PAGE = 10_000
+
+AfterPosition = Annotated[int, Query(
+    ge=0, le=2**62, description="Only events after this global position (the previous page's "
+    "`next_after_position`).")]
+HistoryLimit = Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")]
+
+_HISTORY_EXAMPLE: dict[str, Any] = {
+    "customer_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015",
+    "events": [{
+        "position": 1041, "type": "crm.customer.tagged", "version": 1,
+        "event_id": "27731d44-33cc-497f-a9a1-6d540c91a409",
+        "aggregate_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015", "aggregate_version": 4,
+        "actor": "manager-1", "occurred_at": "2026-03-02T09:30:00+00:00",
+        "recorded_at": "2026-03-02T09:30:00.120000+00:00",
+        "correlation_id": "0b8f6f44-3f55-4c1a-9a0e-8f4f6f0b2d11", "causation_id": None,
+        "data": {"tag": "gold"},
+    }],
+    "next_after_position": None,
+}
+
+
+class HistoryItem(BaseModel):
+    position: int
+    type: str
+    version: int = Field(description="Schema version of the event type.")
+    event_id: UUID
+    aggregate_id: UUID
+    aggregate_version: int
+    actor: str
+    occurred_at: str
+    recorded_at: str
+    correlation_id: UUID
+    causation_id: UUID | None
+    data: dict[str, Any]
+
+
+class History(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_HISTORY_EXAMPLE]})
+
+    customer_id: UUID
+    events: list[HistoryItem]
+    next_after_position: int | None = Field(
+        description="Pass as after_position for the next page; null on the last page."
+    )
+
+
+HISTORY_SUMMARY = "Audit history: every stored event of the customer and its records"
+HISTORY_ROUTE = "customer_history"
+"""The route's name in both APIs, so an app can tell whether it already serves the history."""
+
+
+def history_page(customer_id: UUID, events: Sequence[PositionedEvent], after_position: int,
+                 limit: int) -> History:
+    """One page of `events` (a customer's history in store order) after `after_position`."""
+    following = [e for e in events if e.position > after_position]
+    page = following[:limit]
+    items = [
+        HistoryItem(
+            position=e.position, type=e.event.event_type, version=e.event.schema_version,
+            event_id=e.event.event_id, aggregate_id=e.event.aggregate_id,
+            aggregate_version=e.event.aggregate_version, actor=e.event.actor,
+            occurred_at=e.event.occurred_at.isoformat(),
+            recorded_at=e.event.recorded_at.isoformat(),
+            correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
+            data=e.event.data(),
+        )
+        for e in page
+    ]
+    more = len(following) > limit
+    return History(customer_id=customer_id, events=items,
+                   next_after_position=page[-1].position if more and page else None)

@@ -1,0 +1,137 @@
+"""OpenAPI-driven fuzzing (schemathesis) of every GET route of the standalone query API: no
+input makes it answer 500, and every error is in the one error shape {code, message, details}."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.command.api.app import create_command_app
+from services.common.settings import Settings
+from services.query.api.app import create_query_app
+
+EXAMPLES_PER_ROUTE = 100
+
+# Timestamps across the whole calendar and every UTC offset: the default generator rarely
+# leaves the middle years, and the ends of the calendar are where conversions overflow.
+_OFFSETS = st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                         max_value=timedelta(hours=23, minutes=59)
+                         ).map(lambda delta: timezone(timedelta(minutes=delta // timedelta(minutes=1))))
+_ENDS = st.builds(lambda end, zone: end.replace(tzinfo=zone),
+                  st.sampled_from([datetime.min, datetime.max]), _OFFSETS)
+schemathesis.openapi.format("date-time", st.one_of(st.datetimes(timezones=_OFFSETS), _ENDS)
+                            .map(datetime.isoformat))
+
+
+def _seed(writer: TestClient) -> str:
+    """A customer with a little of everything, so fuzzed requests also reach the code paths
+    behind "customer found" (cursors, as_of folding, timeline filters)."""
+    headers = {"X-Actor": "rep-1"}
+    customer = writer.post("/v1/customers", headers=headers, json={
+        "personal": {"name": "Ada Lovelace", "email": "ada@example.com"}, "tags": ["vip"],
+        "owner": "rep-1", "region": "EMEA", "occurred_at": "2025-01-02T09:00:00Z"}).json()
+    customer_id = str(customer["customer_id"])
+    lead = writer.post("/v1/leads", headers=headers, json={
+        "customer_id": customer_id, "title": "Upgrade", "amount": "100.00", "currency": "EUR",
+        "source": "web", "occurred_at": "2025-01-03T09:00:00Z"}).json()
+    writer.post(f"/v1/leads/{lead['lead_id']}/stage", headers=headers,
+                json={"stage": "contacted", "occurred_at": "2025-01-04T09:00:00Z"})
+    writer.post(f"/v1/customers/{customer_id}/purchases", headers=headers,
+                json={"amount": "10.00", "currency": "EUR", "occurred_at": "2025-02-01T09:00:00Z"})
+    ticket = writer.post(f"/v1/customers/{customer_id}/tickets", headers=headers, json={
+        "subject": "Help", "priority": "high", "occurred_at": "2025-02-02T09:00:00Z"}).json()
+    writer.post(f"/v1/tickets/{ticket['ticket_id']}/status", headers=headers,
+                json={"status": "resolved", "occurred_at": "2025-02-02T12:00:00Z"})
+    return customer_id
+
+
+class LifespanOwnedByTheFixture:
+    """The app as schemathesis calls it. Schemathesis ends an app's lifespan after every test
+    and starts it again on the next request; the query app's lifespan runs its projectors and
+    closes its stores at the end, once — so the fixture runs it, and this answers schemathesis'
+    lifespan messages without passing them on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+@pytest.fixture(scope="module")
+def query_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIApp, str]]:
+    # A short read wait: fuzzed `min_position`s far ahead answer 504 at once.
+    config = Settings(data_dir=Path(tmp_path_factory.mktemp("crm-data")), read_wait_timeout_s=0.05)
+    command = create_command_app(config)
+    store = command.app.state.store  # type: ignore[attr-defined]
+    with TestClient(command) as writer:
+        customer_id = _seed(writer)
+    app = create_query_app(config, event_store=store)
+    with TestClient(app):  # the lifespan: projectors running
+        yield LifespanOwnedByTheFixture(app), customer_id
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def query_schema(query_app: tuple[ASGIApp, str]) -> Any:
+    app, _ = query_app
+    return schemathesis.openapi.from_asgi("/openapi.json", app).include(method="GET")
+
+
+GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
+              "/v1/customers/{customer_id}/timeline", "/v1/customers/{customer_id}/history",
+              "/v1/analytics/funnel", "/v1/analytics/lifecycle", "/v1/analytics/retention",
+              "/v1/analytics/service", "/v1/projections", "/health", "/ready", "/metrics"]
+
+
+def test_the_fuzzed_routes_are_every_get_route(query_schema: Any) -> None:
+    operations = [result.ok() for result in query_schema.get_all_operations()]
+    assert sorted(op.path for op in operations) == sorted(GET_ROUTES)
+
+
+@pytest.mark.parametrize("path", GET_ROUTES)
+def test_no_input_makes_a_query_route_fail_with_500(query_schema: Any,
+                                                    query_app: tuple[ASGIApp, str], path: str) -> None:
+    _, known = query_app
+    operation = query_schema[path]["GET"]
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+        # valid input about a customer that exists reaches the code behind the 404 check
+        operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"customer_id": known})
+        if "{customer_id}" in path else st.nothing(),
+    )
+
+    @given(case=cases)
+    @settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def no_500(case: Any) -> None:
+        response = case.call()
+        assert response.status_code != 500, (
+            f"{case.method} {case.formatted_path} {case.query} {case.headers}: {response.text}")
+        if response.status_code >= 400:
+            body = response.json()
+            assert set(body) == {"code", "message", "details"}, body
+            assert isinstance(body["code"], str) and isinstance(body["message"], str)
+            assert isinstance(body["details"], dict)
+
+    no_500()
