@@ -486,14 +486,15 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 def write_docs(page: str) -> None:
     """Rewrite the page, keeping the sections other benchmarks render into it (marked blocks
-    such as `<!-- projections:begin -->` … `<!-- projections:end -->`)."""
+    `<!-- projections:begin -->` … `<!-- projections:end -->`, and the same for `query`)."""
     kept = ""
     if DOCS_PATH.exists():
         old = DOCS_PATH.read_text()
-        begin = old.find("<!-- projections:begin -->")
-        end = old.find("<!-- projections:end -->")
-        if begin != -1 and end > begin:
-            kept = "\n" + old[begin : end + len("<!-- projections:end -->")] + "\n"
+        for name in ("projections", "query"):
+            begin_mark, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+            begin, end = old.find(begin_mark), old.find(end_mark)
+            if begin != -1 and end > begin:
+                kept += "\n" + old[begin : end + len(end_mark)] + "\n"
     DOCS_PATH.write_text(page.rstrip("\n") + "\n" + kept)
 
 

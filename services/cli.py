@@ -165,6 +165,15 @@ def replay(
     source: Annotated[str | None, typer.Option(
         "--from", help="topic or store [default: topic with Kafka, else store]")] = None,
     keep_previous: Annotated[bool, typer.Option(help="Keep the replaced generation's tables")] = False,
+    to: Annotated[Path | None, typer.Option(
+        "--to", help="Build into this standalone DuckDB file instead (default models: "
+        "funnel, retention, service, lifecycle); production read models are not touched")] = None,
+    from_export: Annotated[Path | None, typer.Option(
+        "--from-export", help="With --to: read an export directory (crm export) instead of "
+        "the store or topic")] = None,
+    lifecycle_config: Annotated[Path | None, typer.Option(
+        "--lifecycle-config", help="With --to: TOML with dormant_days, loyal_count, "
+        "loyal_window_days (what-if thresholds)")] = None,
     data_dir: DataDir = None,
     postgres_url: PostgresUrl = None,
     kafka_bootstrap: KafkaBootstrap = None,
@@ -172,7 +181,19 @@ def replay(
     """Rebuild read models into new tables, in one pass over the log, and swap them in once
     caught up; the current tables keep serving meanwhile. DuckDB allows one writing process
     per file: rebuild the analytics models (funnel, retention, service) while no server holds
-    the file."""
+    the file.
+
+    With --to FILE.duckdb, build the models into a standalone file for analysis instead, from
+    the store, the topic or an export directory (--from-export)."""
+    if to is not None:
+        _replay_standalone(to, projection, source, from_export, lifecycle_config,
+                           data_dir=data_dir, postgres_url=postgres_url,
+                           kafka_bootstrap=kafka_bootstrap)
+        return
+    if from_export is not None or lifecycle_config is not None:
+        typer.secho("--from-export and --lifecycle-config need --to FILE.duckdb", fg="red",
+                    err=True)
+        raise typer.Exit(2)
     import time
 
     from rich.progress import (
@@ -238,6 +259,171 @@ def replay(
             event_store.close()
 
 
+def _rate_progress(description: str) -> Any:
+    """A progress bar with a count, a rate and an ETA, as every bulk command shows."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[note]}"), TimeElapsedColumn(),
+                    TimeRemainingColumn())
+
+
+def _replay_standalone(
+    to: Path, projection: list[str] | None, source: str | None, from_export: Path | None,
+    lifecycle_config: Path | None, **store_options: Any,
+) -> None:
+    """`crm replay --to FILE.duckdb`: the production projectors into an analyst's own file."""
+    import time
+
+    from services.common.event_store import open_event_store
+    from services.projections.lifecycle import LifecycleConfig
+    from services.projections.offline.export_source import ExportFormatError
+    from services.projections.offline.standalone import (
+        STANDALONE_MODELS,
+        load_lifecycle_config,
+        replay_to_duckdb,
+    )
+    from services.projections.registry import NAMES
+
+    settings = load_settings(**store_options)
+    names = projection or list(STANDALONE_MODELS)
+    unknown = [name for name in names if name not in NAMES]
+    if unknown:
+        typer.secho(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(NAMES)}",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    if from_export is not None and source is not None:
+        typer.secho("give either --from or --from-export", fg="red", err=True)
+        raise typer.Exit(2)
+    if source not in (None, "topic", "store"):
+        typer.secho("--from is topic or store", fg="red", err=True)
+        raise typer.Exit(2)
+    chosen = "export" if from_export is not None else source or "store"
+    lifecycle = None
+    if lifecycle_config is not None:
+        try:
+            lifecycle = load_lifecycle_config(lifecycle_config,
+                                              LifecycleConfig.from_settings(settings))
+        except ValueError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from None
+    event_store = open_event_store(settings) if chosen == "store" else None
+    try:
+        with _rate_progress(f"replaying into {to}") as bar:
+            task = bar.add_task("", total=None, note="")
+            started = time.perf_counter()
+
+            def show(done: int, remaining: int | None) -> None:
+                elapsed = time.perf_counter() - started
+                rate = f"{done / elapsed:,.0f}" if elapsed > 0 else "-"
+                bar.update(task, completed=done,
+                           total=done + remaining if remaining is not None else None,
+                           note=f"{rate} events/s")
+
+            results = replay_to_duckdb(to, settings, source=chosen,  # type: ignore[arg-type]
+                                       event_store=event_store, export_dir=from_export,
+                                       names=names, lifecycle=lifecycle, on_progress=show)
+    except (ExportFormatError, ValueError) as exc:
+        typer.secho(f"cannot replay: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # duckdb.IOException: the file is open in another process
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            typer.secho(f"cannot write {to}: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        raise
+    finally:
+        if event_store is not None:
+            event_store.close()
+    seconds = results[0].seconds if results else 0.0
+    events = results[0].events if results else 0
+    where = from_export if from_export is not None else f"the {chosen}"
+    typer.echo(f"replayed {events:,} events from {where} into {to}: {', '.join(names)} "
+               f"in {seconds:.1f}s ({events / seconds if seconds > 0 else 0:,.0f} events/s)")
+    if lifecycle is not None:
+        typer.echo(f"lifecycle thresholds: dormant after {lifecycle.dormant_days} days, loyal "
+                   f"at {lifecycle.loyal_count} buys in {lifecycle.loyal_window_days} days")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Target directory (must be empty)")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or ndjson")] = "parquet",
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Business time from (inclusive), ISO date or timestamp, UTC if no "
+        "offset")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Business time to (exclusive), ISO date or timestamp")] = None,
+    types: Annotated[list[str] | None, typer.Option(
+        "--type", help="Event type to export, e.g. crm.purchase.recorded (repeatable)")] = None,
+    customers: Annotated[list[str] | None, typer.Option(
+        "--customer", help="Customer id to export (repeatable)")] = None,
+    no_personal: Annotated[bool, typer.Option(
+        "--no-personal", help="Leave personal data out (the personal column is null)")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Empty a non-empty --out first")] = False,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+) -> None:
+    """Export the event stream, in position order, as flat files for DuckDB, pandas or Spark
+    (schema: docs/export.md). Parquet is partitioned by the month of business time."""
+    from uuid import UUID
+
+    from services.common.event_store import open_event_store
+    from services.projections.offline.export import (
+        ExportError,
+        ExportFilter,
+        export_events,
+        parse_moment,
+    )
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    if fmt not in ("parquet", "ndjson"):
+        typer.secho("--format is parquet or ndjson", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        where = ExportFilter(
+            start=parse_moment(start) if start else None,
+            end=parse_moment(end) if end else None,
+            types=frozenset(types or ()),
+            customers=frozenset(UUID(c) for c in customers or ()))
+    except ValueError as exc:
+        typer.secho(f"invalid filter: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    store = open_event_store(settings)
+    try:
+        with _rate_progress(f"exporting to {out}") as bar:
+            task = bar.add_task("", total=None, note="")
+            import time
+
+            started = time.perf_counter()
+
+            def show(position: int, head: int, written: int) -> None:
+                elapsed = time.perf_counter() - started
+                rate = f"{written / elapsed:,.0f}" if elapsed > 0 else "-"
+                bar.update(task, completed=position, total=head,
+                           note=f"{written:,} events · {rate} events/s")
+
+            summary = export_events(store, out, fmt=fmt,  # type: ignore[arg-type]
+                                    where=where, personal=not no_personal,
+                                    overwrite=overwrite, on_progress=show)
+    except ExportError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    typer.echo(f"exported {summary.events:,} events (of {summary.scanned:,} stored) into "
+               f"{len(summary.files)} file(s) under {out} in {summary.seconds:.1f}s "
+               f"({summary.events_per_second:,.0f} events/s)")
+
+
 @app.command("query-api")
 def query_api(
     host: Annotated[str | None, typer.Option()] = None,
@@ -260,38 +446,112 @@ def query_api(
 
 
 def _seed_if_empty(service: Any) -> None:
-    from services.command.seed import seed_demo
+    """`crm serve --demo`: two years of history of a few customers, into an empty store."""
+    from services.command.bulk import generate_history
 
     if service.log.max_position() > 0:
         typer.echo("store already holds events; sample data not loaded again")
         return
-    summary = seed_demo(service)
-    typer.echo(f"loaded sample data: {summary.customers} customers, {summary.leads} leads, "
-               f"{summary.interactions} interactions, {summary.tickets} tickets, "
-               f"{summary.purchases} purchases (last position {summary.last_position})")
+    summary = generate_history(service.store, customers=DEMO_CUSTOMERS)
+    typer.echo(f"loaded sample data: {summary.customers} customers, {summary.events} events "
+               f"({summary.leads} leads, {summary.interactions} interactions, "
+               f"{summary.tickets} tickets, {summary.purchases} purchases; last position "
+               f"{summary.last_position})")
+
+
+DEMO_CUSTOMERS = 24
+MAX_SEED_CUSTOMERS = 1_000_000
+
+
+class _CountingStore:
+    """The event store as `generate_history` sees it, counting the saved events by type."""
+
+    def __init__(self, store: Any) -> None:
+        from collections import Counter
+
+        self.store = store
+        self.kinds: Counter[str] = Counter()
+
+    def save(self, *objects: Any) -> Any:
+        recordings = self.store.save(*objects)
+        for recording in recordings:
+            self.kinds[type(recording.domain_event).__name__] += 1
+        return recordings
 
 
 @app.command()
 def seed(
     data_dir: DataDir = None,
     postgres_url: PostgresUrl = None,
-    customers: Annotated[int, typer.Option(min=1, max=100_000)] = 24,
+    customers: Annotated[int, typer.Option(
+        min=1, max=MAX_SEED_CUSTOMERS, help="Customers to create (about 11 events each)")]
+    = DEMO_CUSTOMERS,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Random seed: the same seed gives the same history [default 7; with "
+        "--force on a store holding events, one derived from its last position]")] = None,
+    years: Annotated[float, typer.Option(
+        min=0.1, max=20.0, help="Business time covered, ending now")] = 2.0,
     force: Annotated[bool, typer.Option(help="Seed even if the store holds events")] = False,
 ) -> None:
-    """Load sample customers, leads, interactions, tickets and purchases."""
-    from services.command.seed import seed_demo
-    from services.command.service import CommandService
+    """Generate a realistic history: customers registered over the last `--years` years, with
+    leads through the pipeline (won, lost, discounts, payments), interactions, repeat
+    purchases and tickets — every domain rule applied, saved in large transactions."""
+    import time
+
+    from eventsourcing.persistence import IntegrityError
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from services.command.bulk import generate_history
     from services.common.event_store import open_event_store
 
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
     store = open_event_store(settings)
     try:
-        service = CommandService(store, settings)
-        if service.log.max_position() > 0 and not force:
-            typer.echo("store already holds events; use --force to add sample data anyway")
+        existing = store.recorder.max_notification_id() or 0
+        if existing > 0 and not force:
+            typer.echo(f"store already holds events (last position {existing}); use --force "
+                       "to add generated history anyway")
             raise typer.Exit(1)
-        summary = seed_demo(service, customers=customers)
-        typer.echo(f"seeded {settings.describe_store()}: {summary}")
+        # Aggregate ids come from the seed: a seed used before would collide with its ids.
+        chosen_seed = seed if seed is not None else (7 if existing == 0 else 7 + existing)
+        counting = _CountingStore(store)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("customers · {task.fields[events]} events · "
+                                 "{task.fields[rate]} events/s"),
+                      TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task("seeding", total=customers, events="0", rate="-")
+            started = time.perf_counter()
+
+            def show(done: int, events: int) -> None:
+                elapsed = time.perf_counter() - started
+                bar.update(task, completed=done, events=f"{events:,}",
+                           rate=f"{events / elapsed:,.0f}" if elapsed > 0 else "-")
+
+            try:
+                summary = generate_history(counting, customers=customers,  # type: ignore[arg-type]
+                                           seed=chosen_seed, years=years, on_progress=show)
+            except IntegrityError:
+                typer.secho(f"seed {chosen_seed} was used on this store before (its ids exist "
+                            "already); pass another --seed", fg="red", err=True)
+                raise typer.Exit(1) from None
+        typer.echo(f"seeded {settings.describe_store()} with seed {chosen_seed}: "
+                   f"{summary.customers:,} customers, {summary.events:,} events in "
+                   f"{summary.seconds:.1f}s ({summary.events_per_second:,.0f} events/s; last "
+                   f"position {summary.last_position:,})")
+        typer.echo(f"records: {summary.leads:,} leads ({summary.won:,} won, {summary.lost:,} "
+                   f"lost), {summary.interactions:,} interactions, {summary.purchases:,} "
+                   f"purchases, {summary.tickets:,} tickets")
+        typer.echo("events by kind:")
+        width = max((len(kind) for kind in counting.kinds), default=0)
+        for kind, count in counting.kinds.most_common():
+            typer.echo(f"  {kind:<{width}}  {count:>10,}")
     finally:
         store.close()
 

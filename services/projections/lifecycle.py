@@ -29,7 +29,7 @@ from services.common.events.lead import LeadStageChanged, LeadWon
 from services.common.events.purchase import PurchaseRecorded
 from services.common.settings import Settings
 from services.projections.model import ConsumedEvent, Projection, Row, Rows, Table
-from services.projections.stores.base import iso
+from services.projections.stores.base import ReadStore, iso
 from services.projections.stores.sql import SqlReadStore
 
 STAGES: tuple[str, ...] = ("prospect", "engaged", "customer", "loyal", "dormant")
@@ -301,7 +301,7 @@ def customer_transitions_of(rows: Rows, customer_id: str) -> list[Transition]:
 
 def read_customer_transitions(store: SqlReadStore, customer_id: str) -> list[Transition]:
     """Every stage change of one customer, oldest first (including a future dormant one)."""
-    found = store.query(f"SELECT stage, at FROM {TRANSITIONS} WHERE customer_id = ? "
+    found = store.query(f'SELECT stage, "at" FROM {TRANSITIONS} WHERE customer_id = ? '
                         "ORDER BY seq", (customer_id,))
     return [(r["stage"], _ts(store, r["at"])) for r in found]
 
@@ -317,17 +317,18 @@ def read_customer_stage(store: SqlReadStore, customer_id: str,
     return stage_as_of(read_customer_transitions(store, customer_id), moment)
 
 
-def read_lifecycle_counts(store: SqlReadStore, as_of: datetime | str, *,
+def read_lifecycle_counts(store: ReadStore, as_of: datetime | str, *,
                           tenant_id: str | None = None) -> dict[str, Any]:
     """How many customers were in each stage at `as_of`: every customer's last transition at or
-    before it, counted in one query."""
+    before it, counted in one query. Plain SQL, so it also reads a standalone DuckDB replay
+    (`at` is quoted: a keyword there)."""
     moment = _iso_text(as_of)
     tenant_clause = " AND tenant_id = ?" if tenant_id is not None else ""
     params: list[Any] = [moment] + ([tenant_id] if tenant_id is not None else [])
     found = store.query(
         f"SELECT t.stage AS stage, COUNT(*) AS n FROM {TRANSITIONS} t JOIN ("
         f" SELECT customer_id, MAX(seq) AS seq FROM {TRANSITIONS}"
-        f" WHERE at <= ?{tenant_clause} GROUP BY customer_id"
+        f' WHERE "at" <= ?{tenant_clause} GROUP BY customer_id'
         ") latest ON t.customer_id = latest.customer_id AND t.seq = latest.seq GROUP BY t.stage",
         params)
     counts = dict.fromkeys(STAGES, 0)
@@ -336,7 +337,7 @@ def read_lifecycle_counts(store: SqlReadStore, as_of: datetime | str, *,
     return {"as_of": moment, "counts": counts}
 
 
-def read_lifecycle_transitions(store: SqlReadStore, start: datetime | str, end: datetime | str, *,
+def read_lifecycle_transitions(store: ReadStore, start: datetime | str, end: datetime | str, *,
                                tenant_id: str | None = None) -> dict[str, Any]:
     """How many customers moved from one stage to another in [start, end).
 
@@ -347,7 +348,7 @@ def read_lifecycle_transitions(store: SqlReadStore, start: datetime | str, end: 
     params: list[Any] = [low, high] + ([tenant_id] if tenant_id is not None else [])
     found = store.query(
         f"SELECT from_stage, stage, COUNT(*) AS n FROM {TRANSITIONS}"
-        f" WHERE at >= ? AND at < ?{tenant_clause} GROUP BY from_stage, stage", params)
+        f' WHERE "at" >= ? AND "at" < ?{tenant_clause} GROUP BY from_stage, stage', params)
     items = sorted(({"from": r["from_stage"], "to": r["stage"], "count": int(r["n"])}
                     for r in found), key=lambda item: (item["from"] or "", item["to"]))
     return {"start": low, "end": high, "transitions": items}

@@ -20,7 +20,8 @@ from services.projections.runner import ProjectionRunner
 from services.projections.sources import EventStoreSource, KafkaSource, Source
 from services.projections.stores.base import Progress, ReadStore
 
-RebuildSource = Literal["topic", "store"]
+RebuildSource = Literal["topic", "store", "export"]
+"""`export`: an export directory (`crm export`), given to `rebuild_many` as a ready `feed`."""
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called after every batch with (events applied so far, events still to apply if known)."""
@@ -57,21 +58,28 @@ def rebuild_many(
     targets: Sequence[tuple[Projection, ReadStore]], settings: Settings, *,
     source: RebuildSource | None = None, event_store: ChronicleStore | None = None,
     batch_size: int = 5000, keep_previous: bool = False,
-    on_progress: ProgressCallback | None = None,
+    on_progress: ProgressCallback | None = None, feed: Source | None = None,
 ) -> list[RebuildResult]:
     """Rebuild several read models in one pass over the log: each record is read and decoded
-    once and applied to every model's new generation; all are activated at the end."""
+    once and applied to every model's new generation; all are activated at the end.
+
+    `feed` replaces the topic or the store as the source (e.g. an `ExportSource`); `source`
+    then names it in the results.
+    """
     chosen: RebuildSource = source or ("topic" if settings.kafka_bootstrap else "store")
-    feed: Source
-    if chosen == "topic":
+    if feed is not None:
+        pass
+    elif chosen == "topic":
         if not settings.kafka_bootstrap:
             raise ValueError("rebuilding from the topic needs a Kafka bootstrap address")
         feed = KafkaSource(settings.kafka_bootstrap, settings.kafka_topic, group_id=None,
                            client_id="chronicle-rebuild")
-    else:
+    elif chosen == "store":
         if event_store is None:
             raise ValueError("rebuilding from the event store needs the event store")
         feed = EventStoreSource(event_store)
+    else:
+        raise ValueError(f"rebuilding from {chosen!r} needs a feed")
     started = time.perf_counter()
     plans: list[tuple[ProjectionRunner, int | None]] = []
     try:
