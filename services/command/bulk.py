@@ -126,7 +126,7 @@ def generate_history(
         # Stable: per aggregate, business times never decrease, so versions stay in order.
         events.sort(key=lambda event: event.occurred_at)
         if events:
-            recordings = store.save(_Batch(events))
+            recordings = store.save(EventBatch(events))
             summary.last_position = recordings[-1].notification.id
             summary.saves += 1
         summary.events += len(events)
@@ -490,7 +490,7 @@ class _Storyteller:
             self.refused(violation)
 
 
-class _Batch:
+class EventBatch:
     """Many customers' pending events, handed to `store.save` as one object.
 
     `Application.save(*events)` checks every argument against a runtime-checkable Protocol,

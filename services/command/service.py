@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -36,7 +36,7 @@ from services.command.domain.idempotency import IdempotencyRecord, idempotency_r
 from services.command.domain.interaction import Interaction
 from services.command.domain.lead import Lead
 from services.command.domain.pipeline import Pipeline, TenantRules
-from services.command.domain.purchase import Purchase
+from services.command.domain.purchase import Purchase, purchase_id_for_reference
 from services.command.domain.ticket import Ticket
 from services.command.group_commit import GroupCommitter
 from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
@@ -45,8 +45,6 @@ from services.common.events.purchase import PurchaseItem
 from services.common.settings import Settings
 
 A = TypeVar("A", bound=AggregateRoot)
-
-_REFERENCE_NAMESPACE = UUID("0b7e8a52-0a43-4f4c-8d3b-0e6f4a7a9c21")
 
 
 @dataclass(frozen=True)
@@ -413,8 +411,7 @@ class CommandService:
 
         def create() -> AggregateRoot:
             if reference is not None:
-                purchase_id = uuid5(_REFERENCE_NAMESPACE,
-                                    f"{ctx.tenant_id}\x1f{customer_id}\x1f{reference}")
+                purchase_id = purchase_id_for_reference(ctx.tenant_id, customer_id, reference)
                 if self._current_version(Purchase(purchase_id)) > 0:
                     raise Duplicate(
                         f"purchase {reference!r} is already recorded for this customer",

@@ -143,6 +143,53 @@ class EventLog:
     def max_position(self) -> int:
         return self._recorder.max_notification_id() or 0
 
+    def stream_versions(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The current version of each given aggregate that exists (absent ids are left out).
+
+        One query per 500 ids, reading no event state: how a bulk writer learns which of many
+        aggregates are already stored, and at which version, before it decides.
+        """
+        ids = list(dict.fromkeys(aggregate_ids))
+        if not ids:
+            return {}
+        recorder = self._recorder
+        if isinstance(recorder, POPOApplicationRecorder):
+            return {aggregate_id: version for aggregate_id in ids
+                    if (version := self._memory_version(recorder, aggregate_id))}
+        versions: dict[UUID, int] = {}
+        for start in range(0, len(ids), 500):  # SQLite caps bound parameters
+            chunk = ids[start : start + 500]
+            if isinstance(recorder, PostgresApplicationRecorder):
+                from psycopg import sql
+
+                query = sql.SQL(
+                    "SELECT originator_id, MAX(originator_version) AS version FROM {}.{} "
+                    "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+                ).format(sql.Identifier(recorder.datastore.schema),
+                         sql.Identifier(recorder.events_table_name))
+                with recorder.datastore.transaction(commit=False) as curs:
+                    curs.execute(query, (chunk,))
+                    versions.update((row["originator_id"], row["version"])
+                                    for row in curs.fetchall())
+            elif isinstance(recorder, SQLiteApplicationRecorder):
+                text = (
+                    "SELECT originator_id, MAX(originator_version) AS version "
+                    f"FROM {recorder.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id"
+                )
+                with recorder.datastore.transaction(commit=False) as curs:
+                    curs.execute(text, [i.hex for i in chunk])
+                    versions.update((UUID(row["originator_id"]), row["version"])
+                                    for row in curs.fetchall())
+            else:
+                raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+        return versions
+
+    @staticmethod
+    def _memory_version(recorder: POPOApplicationRecorder, aggregate_id: UUID) -> int:
+        latest = recorder.select_events(aggregate_id, desc=True, limit=1)
+        return latest[0].originator_version if latest else 0
+
     def _select(self, aggregate_ids: Sequence[UUID]) -> list[tuple[int, StoredEvent]]:
         recorder = self._recorder
         if isinstance(recorder, PostgresApplicationRecorder):

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from services.command.domain.aggregate import AggregateRoot, CommandContext
 from services.command.domain.errors import RuleViolation
 from services.common.events.purchase import PurchaseItem, PurchaseRecorded
+
+_REFERENCE_NAMESPACE = UUID("0b7e8a52-0a43-4f4c-8d3b-0e6f4a7a9c21")
+
+
+def purchase_id_for_reference(tenant_id: str, customer_id: UUID, reference: str) -> UUID:
+    """The id of a customer's purchase with an external reference (an order or invoice
+    number): the same order always gets the same id, so it can never be recorded twice."""
+    return uuid5(_REFERENCE_NAMESPACE, f"{tenant_id}\x1f{customer_id}\x1f{reference}")
 
 
 class Purchase(AggregateRoot):

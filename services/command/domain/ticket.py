@@ -56,12 +56,21 @@ class Ticket(AggregateRoot):
                 status=self.status,
             )
 
-    def _first_response(self, ctx: CommandContext) -> None:
+    def _first_response(self, ctx: CommandContext, responded_by: str | None = None) -> None:
         if self.first_responded:
             return
         responded_at = ctx.occurred_at or datetime.now(UTC)
         seconds = max(0.0, (responded_at - self.opened_at).total_seconds())
-        self._record(TicketFirstResponded, ctx, responded_by=ctx.actor, response_seconds=seconds)
+        self._record(TicketFirstResponded, ctx, responded_by=responded_by or ctx.actor,
+                     response_seconds=seconds)
+
+    def record_first_response(self, ctx: CommandContext, responded_by: str | None) -> None:
+        """A first response known only by its time (an imported history, where the reply
+        itself is not part of the record); refused if the ticket already has one."""
+        self._refuse_if_closed()
+        if self.first_responded:
+            raise RuleViolation("already_responded", "the ticket already has a first response")
+        self._first_response(ctx, responded_by)
 
     def change_status(self, ctx: CommandContext, to_status: str, reason: str | None) -> None:
         if to_status == "open" and self.status in ("resolved", "closed"):
