@@ -95,7 +95,7 @@ class Customer360Projection(Projection):
             "last_position": "int", "updated_at": "ts",
         }, indexes=(("tenant_id", "created_at"), ("tenant_id", "owner"), ("tenant_id", "region"),
                     ("tenant_id", "source"), ("tenant_id", "company"), ("tenant_id", "name"),
-                    ("tenant_id", "email"))),
+                    ("tenant_id", "email"), ("tenant_id", "owner", "region", "created_at"))),
     )
 
     def keys(self, event: CrmEvent) -> Iterable[tuple[str, str]]:

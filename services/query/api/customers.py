@@ -216,10 +216,14 @@ def list_customers(
         where.append(f"({key} {comparison} ? OR ({key} = ? AND c.id {comparison} ?))")
         params += [value, value, last_id]
     direction = "DESC" if order == "desc" else "ASC"
+    # The page is chosen from the narrow columns first; documents and lifecycle stages are
+    # read only for the rows returned.
     sql = (f"SELECT c.id, c.company, c.owner, c.region, c.source, c.created_at, c.doc, "
-           f"{key} AS sort_key, {stage_sql} AS lifecycle_stage "
-           f"FROM customer_360 c WHERE {' AND '.join(where)} "
-           f"ORDER BY {key} {direction}, c.id {direction} LIMIT ?")
+           f"page.sort_key, {stage_sql} AS lifecycle_stage "
+           f"FROM (SELECT c.id, {key} AS sort_key FROM customer_360 c "
+           f"WHERE {' AND '.join(where)} ORDER BY {key} {direction}, c.id {direction} LIMIT ?) "
+           f"page JOIN customer_360 c ON c.id = page.id "
+           f"ORDER BY page.sort_key {direction}, page.id {direction}")
     rows = store.query(sql, [now, *params, limit + 1])
     items = []
     for row in rows[:limit]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from services.common.web import ApiError
 from services.query.read_models import ReadModels
@@ -40,11 +41,11 @@ CodeParam = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRI
 """An owner, tag, region, source, channel or assignee to filter by."""
 
 
-def _read_models(request: Request) -> ReadModels:
+async def _read_models(request: Request) -> ReadModels:  # async: no thread hop
     return request.app.state.read_models  # type: ignore[no-any-return]
 
 
-def _tenant(request: Request,
+async def _tenant(request: Request,
             x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")]
             = None) -> str:
     tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
@@ -58,11 +59,11 @@ ReadModelsDep = Annotated[ReadModels, Depends(_read_models)]
 Tenant = Annotated[str, Depends(_tenant)]
 
 
-def consistent(*models: str) -> Callable[..., int]:
+def consistent(*models: str) -> Callable[..., Awaitable[int]]:
     """A dependency for a route that reads `models`: waits for `min_position` (query parameter
     or `X-Min-Position` header) and answers with `X-Projection-Position`."""
 
-    def wait(
+    async def wait(
         request: Request, response: Response, read_models: ReadModelsDep,
         min_position: Annotated[int | None, Query(
             ge=0, le=2**62, description="Wait until the read models have applied this global "
@@ -78,7 +79,9 @@ def consistent(*models: str) -> Callable[..., int]:
                                header="X-Min-Position")
             wanted = max(wanted or 0, int(x_min_position.strip()))
         timeout_s = float(request.app.state.settings.read_wait_timeout_s)
-        if wanted and not read_models.wait_for(models, wanted, timeout_s):
+        # Waiting blocks, so it happens on a worker thread, and only when still behind.
+        if wanted and read_models.position(models) < wanted and not await run_in_threadpool(
+                read_models.wait_for, models, wanted, timeout_s):
             current = read_models.position(models)
             raise ApiError(504, "projection_timeout",
                            f"the read models have not reached position {wanted} within "
