@@ -486,11 +486,12 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 def write_docs(page: str) -> None:
     """Rewrite the page, keeping the sections other benchmarks render into it (marked blocks
-    `<!-- projections:begin -->` … `<!-- projections:end -->`, and the same for `query`)."""
+    `<!-- projections:begin -->` … `<!-- projections:end -->`, and the same for `query` and
+    `analyst`)."""
     kept = ""
     if DOCS_PATH.exists():
         old = DOCS_PATH.read_text()
-        for name in ("projections", "query"):
+        for name in ("projections", "query", "analyst"):
             begin_mark, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
             begin, end = old.find(begin_mark), old.find(end_mark)
             if begin != -1 and end > begin:
