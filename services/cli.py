@@ -54,6 +54,7 @@ def serve(
 
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
+    _configure_logging(settings)
     asgi = create_command_app(settings)
     store = asgi.app.state.store  # type: ignore[attr-defined]
     projectors = ProjectorHost(settings, event_store=store)
@@ -85,6 +86,17 @@ def serve(
             outbox.close()
         projectors.stop()
         store.close()
+
+
+def _configure_logging(settings: Settings) -> None:
+    """Our own loggers (relay, projectors) at the configured level; the Kafka client's own
+    retry chatter only at debug."""
+    import logging
+
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level.lower() != "debug":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 def _describe_read_models(settings: Settings) -> str:

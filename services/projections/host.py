@@ -106,6 +106,11 @@ class ProjectorHost:
             self._owned.append(self.analytics_store)
         self._dead_letters: KafkaDeadLetters | None = None
         if settings.kafka_bootstrap:
+            from services.common.kafka_topics import ensure_topic
+
+            # A group that joins before the topic exists is handed no partitions, and its
+            # client only notices the topic at its next metadata refresh.
+            ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, settings.kafka_partitions)
             self._dead_letters = KafkaDeadLetters(settings.kafka_bootstrap,
                                                   dead_letter_topic(settings), settings.kafka_topic)
         elif event_store is None:

@@ -141,6 +141,7 @@ class KafkaSource(Source):
             heartbeat_interval_ms=max(500, session_timeout_ms // 5),
             max_poll_interval_ms=300_000, fetch_max_wait_ms=200,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            metadata_max_age_ms=30_000,  # new partitions are noticed within half a minute
         )
 
     def bind(self, stored_offsets: Callable[[], dict[int, int]]) -> None:

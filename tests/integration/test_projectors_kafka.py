@@ -281,3 +281,25 @@ def test_a_rebuild_from_the_topic_equals_the_live_read_model(
     drive([live], lambda: total(store) == 61)  # the live runner moved to generation 2
     live.source.close()
     assert live.generation == 2
+
+
+def test_projectors_started_before_the_relay_create_the_topic_so_their_groups_get_partitions(
+    kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    """Regression: groups that joined before the relay created the topic were handed no
+    partitions and waited for the client's next metadata refresh (minutes)."""
+    from services.projections.host import ProjectorHost
+
+    topic = f"crm.events.fresh-{uuid4().hex[:8]}"
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
+                        kafka_partitions=3, projector_session_timeout_ms=SESSION_TIMEOUT_MS)
+    host = ProjectorHost(settings, ["service"])
+    try:
+        runner = host.runners["service"]
+        deadline = time.monotonic() + 60
+        while not runner.source.assigned_partitions():  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline
+            runner.run_once(timeout_s=0.2)
+        assert runner.source.assigned_partitions() == [0, 1, 2]  # type: ignore[attr-defined]
+    finally:
+        host.stop()
