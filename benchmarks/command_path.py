@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -32,7 +30,7 @@ from typing import Any
 from benchmarks import report
 from benchmarks.machine import code_version, machine_info
 from benchmarks.raw_appends import measure_raw_appends
-from benchmarks.stats import box_cpu_jiffies, process_cpu_seconds, tree_cpu_seconds
+from benchmarks.server_process import CpuWindow, ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "benchmarks" / "results" / "command_path.json"
@@ -63,115 +61,12 @@ def _settings(**fields: Any) -> Any:
 # --------------------------------------------------------------------------- server process
 
 
-class Server:
-    """`crm command-api` as a subprocess in its own session; `stop()` terminates it."""
+class Server(ServerProcess):
+    """`crm command-api` as a subprocess in its own session."""
 
     def __init__(self, env_overrides: dict[str, str], log_dir: Path) -> None:
-        from tests.harness.services import free_port
-
-        crm = Path(sys.executable).parent / "crm"
-        self.command = [str(crm)] if crm.exists() else [sys.executable, "-m", "services.cli"]
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-        self.env.update(env_overrides)
-        self.env["CRM_LOG_LEVEL"] = "warning"
-        self.log_path = log_dir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        last_error = ""
-        for _ in range(3):  # a port from bind(0) can be taken before the server binds it
-            self.port = free_port()
-            with self.log_path.open("ab") as out:
-                self.process = subprocess.Popen(
-                    [*self.command, "command-api", "--host", "127.0.0.1", "--port",
-                     str(self.port)],
-                    env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            try:
-                self._wait_healthy()
-                return
-            except RuntimeError as exc:
-                last_error = str(exc)
-                self.stop()
-        raise RuntimeError(f"the command API did not start: {last_error}")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def _wait_healthy(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        url = f"http://127.0.0.1:{self.port}/health"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; log tail:\n"
-                                   f"{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"no healthy answer from {url} in {SERVER_START_TIMEOUT:.0f} s; "
-                           f"log tail:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-# --------------------------------------------------------------------------- load generator
-
-
-class CpuWindow:
-    """CPU counters sampled when the load generator opens and closes its measured window."""
-
-    def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
-        self.server_pid, self.postgres_pid = server_pid, postgres_pid
-        self.marks: list[tuple[float, float | None, float | None, tuple[int, int]]] = []
-
-    def mark(self) -> None:
-        self.marks.append((
-            time.perf_counter(),
-            process_cpu_seconds(self.server_pid),
-            tree_cpu_seconds(self.postgres_pid) if self.postgres_pid else None,
-            box_cpu_jiffies(),
-        ))
-
-    def summary(self, loadgen_cpu: float, commands: int) -> dict[str, Any]:
-        if len(self.marks) < 2:
-            return {}
-        (t0, s0, p0, (b0, tot0)), (t1, s1, p1, (b1, tot1)) = self.marks[0], self.marks[-1]
-        wall = max(t1 - t0, 1e-9)
-        server = (s1 - s0) if s0 is not None and s1 is not None else None
-        postgres = (p1 - p0) if p0 is not None and p1 is not None else None
-        return {
-            "window_seconds": round(wall, 3),
-            "server_cores": round(server / wall, 2) if server is not None else None,
-            "loadgen_cores": round(loadgen_cpu / wall, 2),
-            "postgres_cores": round(postgres / wall, 2) if postgres is not None else None,
-            "box_busy": round((b1 - b0) / max(tot1 - tot0, 1), 3),
-            "server_cpu_ms_per_command": (round(server / commands * 1000, 2)
-                                          if server is not None and commands else None),
-            "loadgen_cpu_ms_per_request": round(loadgen_cpu / commands * 1000, 3) if commands
-            else None,
-        }
+        super().__init__("command-api", env_overrides, log_dir / "server.log",
+                         SERVER_START_TIMEOUT)
 
 
 def run_loadgen(config: dict[str, Any], server: Server, postgres_pid: int | None,
@@ -213,7 +108,7 @@ def run_loadgen(config: dict[str, Any], server: Server, postgres_pid: int | None
     result["events_per_command"] = events_per_command
     if result.get("position_span"):  # cross-check: global positions advanced by all clients
         result["position_span_events_per_s"] = round(result["position_span"] / result["seconds"], 1)
-    result["cpu"] = window.summary(result["loadgen_cpu_seconds"], result["requests"])
+    result["cpu"] = window.summary(result["loadgen_cpu_seconds"], result["requests"], unit="command")
     if result["errors"]:
         result["server_log_tail"] = server.log_tail()
     return result

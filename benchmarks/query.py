@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -43,7 +42,8 @@ from typing import Any
 
 from benchmarks import query_report as report
 from benchmarks.machine import code_version, machine_info
-from benchmarks.stats import box_cpu_jiffies, latency_summary, process_cpu_seconds, tree_cpu_seconds
+from benchmarks.server_process import CpuWindow, ServerProcess
+from benchmarks.stats import latency_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "benchmarks" / "results" / "query.json"
@@ -88,63 +88,11 @@ def routes(ids: list[str], owners: list[str]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- server process
 
 
-class Server:
+class Server(ServerProcess):
     """`crm query-api` on the benchmark's data, as a subprocess in its own session."""
 
     def __init__(self, settings_env: dict[str, str], log_path: Path) -> None:
-        from tests.harness.services import free_port
-
-        crm = Path(sys.executable).parent / "crm"
-        command = [str(crm)] if crm.exists() else [sys.executable, "-m", "services.cli"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-        env.update(settings_env)
-        env["CRM_LOG_LEVEL"] = "warning"
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.start_seconds = 0.0
-        last_error = ""
-        for _ in range(3):  # a port from bind(0) can be taken before the server binds it
-            self.port = free_port()
-            started = time.perf_counter()
-            with self.log_path.open("ab") as out:
-                self.process = subprocess.Popen(
-                    [*command, "query-api", "--host", "127.0.0.1", "--port", str(self.port)],
-                    env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                self._wait_healthy()
-                self.start_seconds = time.perf_counter() - started
-                return
-            except RuntimeError as exc:
-                last_error = str(exc)
-                self.stop()
-        raise RuntimeError(f"the query API did not start: {last_error}")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def get_json(self, path: str, timeout: float = 10.0) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
-                                    timeout=timeout) as answer:
-            return json.loads(answer.read())
-
-    def _wait_healthy(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; log tail:\n"
-                                   f"{self.log_tail()}")
-            try:
-                self.get_json("/health", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"no healthy answer in {SERVER_START_TIMEOUT:.0f} s; log tail:\n"
-                           f"{self.log_tail()}")
+        super().__init__("query-api", settings_env, log_path, SERVER_START_TIMEOUT)
 
     def wait_caught_up(self, head: int) -> dict[str, Any]:
         """Until every projector reports the store's last position (they should already)."""
@@ -159,55 +107,6 @@ class Server:
                 raise RuntimeError(f"projections {behind} not at position {head} after "
                                    f"{CAUGHT_UP_TIMEOUT:.0f} s")
             time.sleep(1.0)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
-
-
-class CpuWindow:
-    """CPU counters sampled when the load generator opens and closes its measured window."""
-
-    def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
-        self.server_pid, self.postgres_pid = server_pid, postgres_pid
-        self.marks: list[tuple[float, float | None, float | None, tuple[int, int]]] = []
-
-    def mark(self) -> None:
-        self.marks.append((time.perf_counter(), process_cpu_seconds(self.server_pid),
-                           tree_cpu_seconds(self.postgres_pid) if self.postgres_pid else None,
-                           box_cpu_jiffies()))
-
-    def summary(self, loadgen_cpu: float, requests: int) -> dict[str, Any]:
-        if len(self.marks) < 2:
-            return {}
-        (t0, s0, p0, (b0, tot0)), (t1, s1, p1, (b1, tot1)) = self.marks[0], self.marks[-1]
-        wall = max(t1 - t0, 1e-9)
-        server = (s1 - s0) if s0 is not None and s1 is not None else None
-        postgres = (p1 - p0) if p0 is not None and p1 is not None else None
-        return {
-            "window_seconds": round(wall, 3),
-            "server_cores": round(server / wall, 2) if server is not None else None,
-            "loadgen_cores": round(loadgen_cpu / wall, 2),
-            "postgres_cores": round(postgres / wall, 2) if postgres is not None else None,
-            "box_busy": round((b1 - b0) / max(tot1 - tot0, 1), 3),
-            "server_cpu_ms_per_request": (round(server / requests * 1000, 2)
-                                          if server is not None and requests else None),
-            "postgres_cpu_ms_per_request": (round(postgres / requests * 1000, 2)
-                                            if postgres is not None and requests else None),
-        }
 
 
 def run_load(config: dict[str, Any], server: Server, postgres_pid: int | None,
