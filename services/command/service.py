@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -24,23 +25,30 @@ from services.command.domain.aggregate import (
     CommandContext,
     events_in_decision_order,
 )
+from services.command.domain.alert import Alert
+from services.command.domain.configuration import TenantConfiguration, configuration_id
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
     DomainError,
     Duplicate,
     IdempotencyKeyReused,
+    InvalidRules,
     NotFound,
     VersionConflict,
 )
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_record_id
 from services.command.domain.interaction import Interaction
 from services.command.domain.lead import Lead
-from services.command.domain.pipeline import Pipeline, TenantRules
+from services.command.domain.pipeline import TenantRules
 from services.command.domain.purchase import Purchase, purchase_id_for_reference
 from services.command.domain.ticket import Ticket
 from services.command.group_commit import GroupCommitter
+from services.command.rules_book import RulesBook
 from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
+from services.common.events.alert import AlertKind
 from services.common.events.customer import CustomerPersonal, CustomerRegistered
+from services.common.events.tenant import TenantRulesChanged
+from services.common.rules import RulesFileError
 from services.common.events.purchase import PurchaseItem
 from services.common.settings import Settings
 
@@ -94,10 +102,7 @@ class CommandService:
         self.store = store
         self.log = EventLog(store)
         self._settings = settings
-        self._rules = TenantRules(
-            pipeline=Pipeline(),
-            discount_approval_threshold_percent=settings.discount_approval_threshold_percent,
-        )
+        self.rules_book = RulesBook(store, settings)
         self._stream_locks = [threading.Lock() for _ in range(256)]
         self.aggregate_cache = AggregateCache()
         self._committer = GroupCommitter(store)
@@ -107,7 +112,7 @@ class CommandService:
         self._committer.close()
 
     def rules_for(self, tenant_id: str) -> TenantRules:
-        return self._rules
+        return self.rules_book.tenant_rules(tenant_id)
 
     # -- the command loop ---------------------------------------------------------------------
 
@@ -544,3 +549,151 @@ class CommandService:
             return {"comment_id": str(comment_id)}
 
         return self._ticket_command(ctx, ticket_id, act, idempotency, expected_version, 201)
+
+    def change_ticket_priority(self, ctx: CommandContext, ticket_id: UUID, priority: str,
+                               reason: str | None = None, idempotency: Idempotency | None = None,
+                               expected_version: int | None = None) -> CommandResult:
+        return self._ticket_command(
+            ctx, ticket_id, lambda t: t.change_priority(ctx, priority, reason), idempotency,
+            expected_version,
+        )
+
+    # -- rules --------------------------------------------------------------------------------
+
+    def change_rules(self, ctx: CommandContext, rules_toml: str, source: str,
+                     idempotency: Idempotency | None = None,
+                     expected_version: int | None = None) -> CommandResult:
+        """Adopt a tenant's rules file; a refused file leaves the rules in force unchanged."""
+
+        def decide() -> Decision:
+            config = self.rules_book.configuration(ctx.tenant_id)
+            if expected_version is not None and config.version != expected_version:
+                raise VersionConflict(config.kind, config.id, expected_version, config.version)
+            try:
+                config.change_rules(ctx, rules_toml, source)
+            except RulesFileError as exc:
+                raise InvalidRules(str(exc), source=source, problems=exc.as_details()) from None
+            return Decision(config, {"tenant_id": ctx.tenant_id,
+                                     "changed": ",".join(config_changes(config))})
+
+        config_id = configuration_id(ctx.tenant_id)
+        try:
+            return self._execute(ctx, idempotency, decide, expected_version, stream=config_id)
+        finally:
+            self.rules_book.forget(ctx.tenant_id)
+
+    # -- what rules decide (issued by the policies, actor `rule:<id>`) -------------------------
+
+    def _with_alert(
+        self, ctx: CommandContext, subject: AggregateRoot, alert: AlertSpec | None,
+    ) -> list[AggregateRoot]:
+        if alert is None:
+            return []
+        raised = Alert.raise_alert(
+            alert.alert_id, ctx, customer_id=subject.customer_id, kind=alert.kind,
+            subject_kind=subject.kind, subject_id=subject.id,  # type: ignore[arg-type]
+            assignees=alert.assignees, summary=alert.summary, due_at=alert.due_at,
+        )
+        customer = self._customer_head(subject.customer_id, ctx)
+        customer.link_alert(ctx, raised.id, alert.kind)
+        return [raised, customer]
+
+    def mark_follow_up_overdue(
+        self, ctx: CommandContext, lead_id: UUID, *, manager: str | None,
+        days_without_contact: int, repeat: bool, alert: AlertSpec | None,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            lead = self._load(Lead, lead_id, ctx)
+            lead.record_follow_up_overdue(ctx, manager=manager,
+                                          days_without_contact=days_without_contact,
+                                          repeat=repeat)
+            return Decision(lead, {"lead_id": str(lead_id)},
+                            also_save=self._with_alert(ctx, lead, alert))
+
+        return self._execute(ctx, idempotency, decide, stream=lead_id)
+
+    def request_discount_approval(
+        self, ctx: CommandContext, lead_id: UUID, discount_id: UUID, approver: str,
+        alert: AlertSpec | None, idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        def decide() -> Decision:
+            lead = self._load(Lead, lead_id, ctx)
+            lead.request_approval(ctx, discount_id, approver)
+            return Decision(lead, {"lead_id": str(lead_id), "discount_id": str(discount_id)},
+                            also_save=self._with_alert(ctx, lead, alert))
+
+        return self._execute(ctx, idempotency, decide, stream=lead_id)
+
+    def record_sla_breach(
+        self, ctx: CommandContext, ticket_id: UUID, *, sla: str, target_seconds: int,
+        deadline: datetime, raise_priority: bool, reassign_to: str | None,
+        alert: AlertSpec | None, idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        """Record the breach and escalate as the rules say, in one write."""
+
+        def decide() -> Decision:
+            ticket = self._load(Ticket, ticket_id, ctx)
+            ticket.record_sla_breach(ctx, sla, target_seconds, deadline)
+            if raise_priority and ticket.priority != PRIORITY_ORDER[-1]:
+                higher = PRIORITY_ORDER[PRIORITY_ORDER.index(ticket.priority) + 1]
+                ticket.change_priority(ctx, higher, f"{sla} SLA breached")
+            if reassign_to is not None and reassign_to != ticket.assignee:
+                ticket.assign(ctx, reassign_to)
+            return Decision(ticket, {"ticket_id": str(ticket_id)},
+                            also_save=self._with_alert(ctx, ticket, alert))
+
+        return self._execute(ctx, idempotency, decide, stream=ticket_id)
+
+    def mark_customer_dormant(
+        self, ctx: CommandContext, customer_id: UUID, *, last_activity_at: datetime,
+        dormant_after_days: int, idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            ctx, customer_id,
+            lambda c: c.become_dormant(ctx, last_activity_at, dormant_after_days),
+            idempotency, None,
+        )
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def _alert_command(self, ctx: CommandContext, alert_id: UUID, act: Callable[[Alert], None],
+                       idempotency: Idempotency | None,
+                       expected_version: int | None) -> CommandResult:
+        def decide() -> Decision:
+            alert = self._load(Alert, alert_id, ctx, expected_version)
+            act(alert)
+            return Decision(alert, {"alert_id": str(alert_id)})
+
+        return self._execute(ctx, idempotency, decide, expected_version, stream=alert_id)
+
+    def acknowledge_alert(self, ctx: CommandContext, alert_id: UUID, note: str | None = None,
+                          idempotency: Idempotency | None = None,
+                          expected_version: int | None = None) -> CommandResult:
+        return self._alert_command(ctx, alert_id, lambda a: a.acknowledge(ctx, note),
+                                   idempotency, expected_version)
+
+    def resolve_alert(self, ctx: CommandContext, alert_id: UUID, note: str | None = None,
+                      idempotency: Idempotency | None = None,
+                      expected_version: int | None = None) -> CommandResult:
+        return self._alert_command(ctx, alert_id, lambda a: a.resolve(ctx, note),
+                                   idempotency, expected_version)
+
+
+PRIORITY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """The alert a rule raises together with its decision."""
+
+    alert_id: UUID
+    kind: AlertKind
+    assignees: list[str]
+    summary: str
+    due_at: datetime | None = None
+
+
+def config_changes(config: TenantConfiguration) -> list[str]:
+    pending = [e for e in config._pending if isinstance(e[1], TenantRulesChanged)]
+    return list(pending[-1][1].changed) if pending else []

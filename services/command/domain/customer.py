@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from services.command.domain.aggregate import AggregateRoot, CommandContext
 from services.command.domain.errors import RuleViolation
 from services.common.events.customer import (
+    CustomerAlertLinked,
+    CustomerBecameDormant,
     CustomerConsentChanged,
     CustomerOwnerChanged,
     CustomerPersonal,
@@ -93,6 +96,18 @@ class Customer(AggregateRoot):
     def link(self, ctx: CommandContext, kind: LinkedKind, record_id: UUID) -> None:
         self._record(CustomerRecordLinked, ctx, kind=kind, record_id=record_id)
 
+    def link_alert(self, ctx: CommandContext, alert_id: UUID, alert_kind: str) -> None:
+        self._record(CustomerAlertLinked, ctx, record_id=alert_id, alert_kind=alert_kind)
+
+    def become_dormant(self, ctx: CommandContext, last_activity_at: datetime,
+                       dormant_after_days: int) -> None:
+        """Once per quiet spell: the same last activity cannot make the customer dormant twice."""
+        if self.dormant_since_activity == last_activity_at:
+            raise RuleViolation("already_dormant", "the customer is already recorded as dormant "
+                                "since this last activity")
+        self._record(CustomerBecameDormant, ctx, last_activity_at=last_activity_at,
+                     dormant_after_days=dormant_after_days)
+
     # -- state --------------------------------------------------------------------------------
 
     def _when_CustomerRegistered(self, event: CustomerRegistered) -> None:
@@ -102,6 +117,7 @@ class Customer(AggregateRoot):
         self.source, self.owner = event.source, event.owner
         self.tags = list(event.tags)
         self.consents = {}
+        self.dormant_since_activity: datetime | None = None
 
     def _when_CustomerProfileChanged(self, event: CustomerProfileChanged) -> None:
         if event.personal is not None:
@@ -122,6 +138,12 @@ class Customer(AggregateRoot):
 
     def _when_CustomerConsentChanged(self, event: CustomerConsentChanged) -> None:
         self.consents[event.channel] = event.granted
+
+    def _when_CustomerAlertLinked(self, event: CustomerAlertLinked) -> None:
+        pass
+
+    def _when_CustomerBecameDormant(self, event: CustomerBecameDormant) -> None:
+        self.dormant_since_activity = event.last_activity_at
 
     def _when_CustomerRecordLinked(self, event: CustomerRecordLinked) -> None:
         pass  # links matter to the audit history, not to any customer rule

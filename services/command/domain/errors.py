@@ -60,3 +60,9 @@ class Duplicate(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
+
+
+class InvalidRules(DomainError):
+    """A rules file was refused; `details["problems"]` lists each line and reason."""
+
+    code = "invalid_rules"

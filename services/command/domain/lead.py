@@ -10,9 +10,11 @@ from services.command.domain.aggregate import AggregateRoot, CommandContext
 from services.command.domain.errors import RuleViolation
 from services.command.domain.pipeline import LOST, WON, TenantRules
 from services.common.events.lead import (
+    DiscountApprovalRequested,
     DiscountApproved,
     DiscountRejected,
     DiscountRequested,
+    FollowUpOverdue,
     LeadAmountChanged,
     LeadAssigned,
     LeadCreated,
@@ -30,6 +32,8 @@ class Discount:
     requested_by: str
     requires_approval: bool
     status: str  # pending | approved | rejected | applied
+    approver: str | None = None
+    """The person the rules sent it to; once named, only they may decide."""
 
 
 class Lead(AggregateRoot):
@@ -76,15 +80,17 @@ class Lead(AggregateRoot):
     ) -> None:
         self._refuse_if_closed()
         rules.pipeline.check_move(self.stage, to_stage)
-        if to_stage == "qualified" and not (budget_confirmed or self.budget_confirmed):
+        gates = rules.pipeline.gates.get(to_stage, ())
+        if "budget_confirmed" in gates and not (budget_confirmed or self.budget_confirmed):
             raise RuleViolation(
-                "qualified_requires_confirmed_budget",
-                "a lead can only be qualified once its budget is confirmed "
+                f"{to_stage}_requires_confirmed_budget",
+                f"a lead can only enter '{to_stage}' once its budget is confirmed "
                 "(send budget_confirmed: true)",
             )
-        if to_stage == "proposal" and not (self.amount and Decimal(self.amount) > 0):
+        if "amount" in gates and not (self.amount and Decimal(self.amount) > 0):
             raise RuleViolation(
-                "proposal_requires_amount", "a proposal needs an amount above zero on the lead"
+                f"{to_stage}_requires_amount",
+                f"a lead needs an amount above zero before it enters '{to_stage}'",
             )
         if to_stage == LOST and not (reason and reason.strip()):
             raise RuleViolation("lost_requires_reason", "a lost lead needs a reason")
@@ -167,6 +173,7 @@ class Lead(AggregateRoot):
     def approve_discount(self, ctx: CommandContext, discount_id: UUID, note: str | None) -> None:
         self._refuse_if_closed()
         discount = self._pending_discount(discount_id)
+        self._refuse_if_not_designated(discount, ctx)
         if discount.requested_by == ctx.actor:
             raise RuleViolation(
                 "approver_is_requester", "a discount cannot be approved by the person who asked"
@@ -175,10 +182,43 @@ class Lead(AggregateRoot):
 
     def reject_discount(self, ctx: CommandContext, discount_id: UUID, reason: str | None) -> None:
         self._refuse_if_closed()
-        self._pending_discount(discount_id)
+        self._refuse_if_not_designated(self._pending_discount(discount_id), ctx)
         self._record(
             DiscountRejected, ctx, discount_id=discount_id, approver=ctx.actor, reason=reason
         )
+
+    @staticmethod
+    def _refuse_if_not_designated(discount: Discount, ctx: CommandContext) -> None:
+        if discount.approver is not None and ctx.actor != discount.approver:
+            raise RuleViolation(
+                "approver_not_designated",
+                f"this discount waits for {discount.approver}'s decision",
+                approver=discount.approver,
+            )
+
+    def request_approval(self, ctx: CommandContext, discount_id: UUID, approver: str) -> None:
+        """Send a pending discount to the approver the rules name."""
+        self._refuse_if_closed()
+        discount = self._pending_discount(discount_id)
+        if discount.approver is not None:
+            raise RuleViolation("approval_already_requested",
+                                f"the discount already waits for {discount.approver}",
+                                approver=discount.approver)
+        if approver == discount.requested_by:
+            raise RuleViolation("approver_is_requester",
+                                "a discount cannot be sent for approval to the person who asked")
+        self._record(DiscountApprovalRequested, ctx, discount_id=discount_id, approver=approver,
+                     percent=str(discount.percent))
+
+    def record_follow_up_overdue(
+        self, ctx: CommandContext, *, manager: str | None, days_without_contact: int,
+        repeat: bool,
+    ) -> None:
+        """Nobody touched this open lead within its stage's follow-up window."""
+        self._refuse_if_closed()
+        self._record(FollowUpOverdue, ctx, owner=self.owner, manager=manager, stage=self.stage,
+                     days_without_contact=days_without_contact,
+                     window="repeat" if repeat else "first")
 
     def receive_payment(
         self, ctx: CommandContext, payment_id: UUID, amount: str, currency: str,
@@ -229,6 +269,12 @@ class Lead(AggregateRoot):
             event.discount_id, Decimal(event.percent), event.actor, event.requires_approval,
             "pending" if event.requires_approval else "applied",
         )
+
+    def _when_DiscountApprovalRequested(self, event: DiscountApprovalRequested) -> None:
+        self.discounts[event.discount_id].approver = event.approver
+
+    def _when_FollowUpOverdue(self, event: FollowUpOverdue) -> None:
+        pass
 
     def _when_DiscountApproved(self, event: DiscountApproved) -> None:
         self.discounts[event.discount_id].status = "approved"

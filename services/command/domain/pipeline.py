@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from services.command.domain.errors import RuleViolation
+from services.common.rules import RuleSet
 
 WON = "won"
 LOST = "lost"
@@ -22,6 +24,9 @@ class Pipeline:
 
     open_stages: tuple[str, ...] = ("new", "contacted", "qualified", "proposal", "negotiation")
     skips: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    gates: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"qualified": ("budget_confirmed",), "proposal": ("amount",)})
+    """What a lead needs before it enters a stage: `budget_confirmed`, `amount`."""
 
     @property
     def stages(self) -> tuple[str, ...]:
@@ -65,6 +70,16 @@ class TenantRules:
 
     pipeline: Pipeline = field(default_factory=Pipeline)
     discount_approval_threshold_percent: Decimal = Decimal("10")
+
+
+    @classmethod
+    def from_rule_set(cls, rules: RuleSet) -> TenantRules:
+        return cls(
+            pipeline=Pipeline(open_stages=tuple(rules.pipeline.stages),
+                              skips=frozenset(tuple(s) for s in rules.pipeline.skips),
+                              gates=dict(rules.pipeline.gates)),
+            discount_approval_threshold_percent=rules.discount.approval_threshold_percent,
+        )
 
 
 DEFAULT_RULES = TenantRules()

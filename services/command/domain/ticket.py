@@ -13,6 +13,7 @@ from services.common.events.ticket import (
     TicketCommentAdded,
     TicketFirstResponded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -107,6 +108,27 @@ class Ticket(AggregateRoot):
             author_type=author_type, public=public, personal=CommentPersonal(body=body),
         )
 
+    def change_priority(self, ctx: CommandContext, priority: str, reason: str | None) -> None:
+        self._refuse_if_closed()
+        if priority == self.priority:
+            raise RuleViolation("no_change", f"the ticket is already {priority} priority")
+        self._record(TicketPriorityChanged, ctx, from_priority=self.priority,
+                     to_priority=priority, reason=reason)
+
+    def record_sla_breach(
+        self, ctx: CommandContext, sla: str, target_seconds: int, deadline: datetime
+    ) -> None:
+        """A deadline passed: once per SLA (the resolution SLA again after a reopen)."""
+        if sla in self.breached:
+            raise RuleViolation("sla_already_breached", f"the {sla} SLA is already recorded "
+                                "as breached", sla=sla)
+        if sla == "first_response" and self.first_responded:
+            raise RuleViolation("sla_met", "the ticket already has its first response", sla=sla)
+        if sla == "resolution" and self.status in ("resolved", "closed"):
+            raise RuleViolation("sla_met", f"the ticket is {self.status}", sla=sla)
+        self._record(TicketSlaBreached, ctx, sla=sla, priority=self.priority,
+                     target_seconds=target_seconds, deadline=deadline)
+
     # -- state --------------------------------------------------------------------------------
 
     def _when_TicketOpened(self, event: TicketOpened) -> None:
@@ -116,12 +138,18 @@ class Ticket(AggregateRoot):
         self.priority = event.priority
         self.assignee = event.assignee
         self.first_responded = False
+        self.breached: set[str] = set()
 
     def _when_TicketAssigned(self, event: TicketAssigned) -> None:
         self.assignee = event.to_assignee
 
     def _when_TicketStatusChanged(self, event: TicketStatusChanged) -> None:
         self.status = event.to_status
+        if event.to_status == "reopened":
+            self.breached.discard("resolution")
+
+    def _when_TicketPriorityChanged(self, event: TicketPriorityChanged) -> None:
+        self.priority = event.to_priority
 
     def _when_TicketCommentAdded(self, event: TicketCommentAdded) -> None:
         pass
@@ -130,4 +158,4 @@ class Ticket(AggregateRoot):
         self.first_responded = True
 
     def _when_TicketSlaBreached(self, event: TicketSlaBreached) -> None:
-        pass
+        self.breached.add(event.sla)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
+    CustomerAlertLinked,
+    CustomerBecameDormant,
     CustomerConsentChanged,
     CustomerErased,
     CustomerOwnerChanged,
@@ -17,6 +20,7 @@ from services.common.events.envelope import CrmEvent
 from services.common.events.interaction import InteractionLogged
 from services.common.events.internal import CommandRecorded
 from services.common.events.lead import (
+    DiscountApprovalRequested,
     DiscountApproved,
     DiscountRejected,
     DiscountRequested,
@@ -30,11 +34,13 @@ from services.common.events.lead import (
     PaymentReceived,
 )
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.tenant import TenantRulesChanged
 from services.common.events.ticket import (
     TicketAssigned,
     TicketCommentAdded,
     TicketFirstResponded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -49,11 +55,14 @@ ALL_EVENT_CLASSES: tuple[type[CrmEvent], ...] = (
     CustomersMerged,
     CustomerErased,
     CustomerRecordLinked,
+    CustomerBecameDormant,
+    CustomerAlertLinked,
     LeadCreated,
     LeadAssigned,
     LeadStageChanged,
     LeadAmountChanged,
     DiscountRequested,
+    DiscountApprovalRequested,
     DiscountApproved,
     DiscountRejected,
     LeadWon,
@@ -67,8 +76,13 @@ ALL_EVENT_CLASSES: tuple[type[CrmEvent], ...] = (
     TicketCommentAdded,
     TicketFirstResponded,
     TicketSlaBreached,
+    TicketPriorityChanged,
     PurchaseRecorded,
+    AlertRaised,
+    AlertAcknowledged,
+    AlertResolved,
     CommandRecorded,
+    TenantRulesChanged,
 )
 
 PUBLISHED_EVENT_CLASSES: tuple[type[CrmEvent], ...] = tuple(

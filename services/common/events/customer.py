@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.common.events.envelope import CrmEvent
 
@@ -101,3 +101,21 @@ class CustomerRecordLinked(CrmEvent):
 
     kind: LinkedKind
     record_id: UUID
+
+
+class CustomerBecameDormant(CrmEvent):
+    """No purchase or interaction for the tenant's dormancy period (lifecycle rules)."""
+
+    event_type: ClassVar[str] = "crm.customer.became_dormant"
+
+    last_activity_at: AwareDatetime
+    dormant_after_days: int = Field(ge=1)
+
+
+class CustomerAlertLinked(CrmEvent):
+    """An alert about this customer was raised (so the audit history includes its events)."""
+
+    event_type: ClassVar[str] = "crm.customer.alert_linked"
+
+    record_id: UUID
+    alert_kind: str

@@ -110,3 +110,13 @@ class FollowUpOverdue(CrmEvent):
     stage: Stage
     days_without_contact: int
     window: Literal["first", "repeat"] = "first"
+
+
+class DiscountApprovalRequested(CrmEvent):
+    """A discount above the approval threshold was sent to the approver the rules name."""
+
+    event_type: ClassVar[str] = "crm.lead.discount_approval_requested"
+
+    discount_id: UUID
+    approver: str
+    percent: str

@@ -70,3 +70,11 @@ class TicketSlaBreached(CrmEvent):
     priority: Priority
     target_seconds: int = Field(ge=0)
     deadline: datetime
+
+
+class TicketPriorityChanged(CrmEvent):
+    event_type: ClassVar[str] = "crm.ticket.priority_changed"
+
+    from_priority: Priority
+    to_priority: Priority
+    reason: str | None = None
