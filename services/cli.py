@@ -73,6 +73,15 @@ def serve(
         settings, projectors, store,
         outbox.published_through if relay_thread is not None else (lambda: None)))
     projectors.start()
+    policy_thread = None
+    if settings.policies_enabled:
+        from services.command.policies.host import PolicyThread, build_engine
+
+        policy_thread = PolicyThread(build_engine(
+            asgi.app.state.command_service, projectors,  # type: ignore[attr-defined]
+            published_through=outbox.published_through if relay_thread is not None
+            else (lambda: None)), settings.policy_interval_s)
+        policy_thread.start()
     typer.echo(f"Chronicle CRM listening on http://{settings.host}:{settings.port} "
                f"(events: {settings.describe_store()}; read models: "
                f"{_describe_read_models(settings)}; API docs at /docs)")
@@ -80,6 +89,8 @@ def serve(
     try:
         uvicorn.run(asgi, host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:
+        if policy_thread is not None:
+            policy_thread.stop()
         relay_stop.set()
         if relay_thread is not None:
             relay_thread.join(timeout=10)
@@ -679,6 +690,64 @@ def relay(
         store.close()
 
 
+@app.command()
+def policies(
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Catch up, run one round, print what was done and exit")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Catch up and print what is due now, issuing nothing")] = False,
+) -> None:
+    """Run the automation policies (assignment, follow-ups, SLAs, approvals, dormancy).
+
+    They read the event stream into the `policy_state` read model and issue commands as
+    `rule:<id>`. `crm serve` runs them too; run this when the command API runs apart.
+    """
+    import json
+    import signal
+    import threading
+
+    from services.command.policies.host import STATE, PolicyThread, build_engine
+    from services.command.service import CommandService
+    from services.common.event_store import open_event_store
+    from services.projections.host import ProjectorHost
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    _configure_logging(settings)
+    store = open_event_store(settings)
+    service = CommandService(store, settings)
+    projectors = ProjectorHost(settings, [STATE], event_store=store)
+    engine = build_engine(service, projectors)
+    try:
+        if once or dry_run:
+            projectors.catch_up()
+            if dry_run:
+                for action in engine.decide(engine.clock.now()):
+                    typer.echo(json.dumps(action.summary()))
+                return
+            result = engine.run_once()
+            typer.echo(f"issued {result.issued} command(s) ({result.by_policy or 'none'}); "
+                       f"{result.repeated} already done, {result.refused} refused")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        projectors.start()
+        worker = PolicyThread(engine, settings.policy_interval_s)
+        worker.start()
+        typer.echo(f"policies running on {settings.describe_store()} "
+                   f"(state fed from {'Kafka' if settings.kafka_bootstrap else 'the event store'})")
+        stop.wait()
+        worker.stop()
+    finally:
+        projectors.stop()
+        service.close()
+        store.close()
+
+
 @schemas_app.command("export")
 def schemas_export(
     directory: Annotated[Path | None, typer.Option("--dir", help="Target directory")] = None,
@@ -725,6 +794,189 @@ def schemas_asyncapi(
     path = output or DEFAULT_PATH
     changed = write_asyncapi(path)
     typer.echo(f"{'wrote' if changed else 'unchanged'} {path}")
+
+
+# -- crm rules: a tenant's rules file (docs/rules.md) -----------------------------------------
+
+rules_app = typer.Typer(help="A tenant's rules file: check, apply, show, history (docs/rules.md).",
+                        no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+RULES_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "rules.example.toml"
+
+
+def _tenant_name(value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
+        raise typer.BadParameter("1-64 lowercase letters, digits, _ or - (as X-Tenant-ID)")
+    return value
+
+
+def _actor_name(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}", value):
+        raise typer.BadParameter("1-128 letters, digits and . _ : @ / + - (as X-Actor)")
+    return value
+
+
+RulesFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                           help="The rules file (TOML)")]
+RulesTenant = Annotated[str | None, typer.Option(
+    "--tenant", callback=_tenant_name, help="Tenant [env CRM_DEFAULT_TENANT, default default]")]
+
+
+class _RulesService:
+    """A command service on the configured event store for one command; closes both."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def __enter__(self) -> Any:
+        from services.command.service import CommandService
+        from services.common.event_store import open_event_store
+
+        self._store = open_event_store(self._settings)
+        self._service = CommandService(self._store, self._settings)
+        return self._service
+
+    def __exit__(self, *_: object) -> None:
+        self._service.close()
+        self._store.close()
+
+
+def _read_rules_file(file: Path) -> str:
+    try:
+        return file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        typer.echo(f"{file}: not UTF-8 text (byte {exc.start})")
+        raise typer.Exit(1) from None
+
+
+def _echo_rule_problems(file: Path, problems: list[dict[str, Any]]) -> None:
+    """Each problem as `FILE:LINE: path: reason`, the way compilers name a place."""
+    for problem in problems:
+        where = f"{file}:{problem['line']}" if problem["line"] else str(file)
+        path = f"{problem['path']}: " if problem["path"] else ""
+        typer.echo(f"{where}: {path}{problem['reason']}")
+
+
+def _rules_example() -> str:
+    try:
+        return RULES_EXAMPLE.read_text(encoding="utf-8")
+    except OSError:
+        typer.secho(f"the example rules file is missing ({RULES_EXAMPLE}); see docs/rules.md",
+                    fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@rules_app.command("check")
+def rules_check(file: RulesFile) -> None:
+    """Validate a rules file without applying it; exit 1 listing each problem with its line."""
+    from services.common.rules import RulesFileError, parse_rules
+
+    try:
+        rules = parse_rules(_read_rules_file(file), str(file))
+    except RulesFileError as exc:
+        _echo_rule_problems(file, exc.as_details())
+        raise typer.Exit(1) from None
+    counts = [(len(rules.pipeline.stages), "open stage"), (len(rules.assignment.teams), "team"),
+              (len(rules.assignment.rules), "assignment rule"),
+              (len(rules.discount.approvers), "discount approver tier"),
+              (len(rules.org.managers), "reporting line")]
+    typer.echo("ok: " + ", ".join(f"{n} {what}{'' if n == 1 else 's'}" for n, what in counts))
+
+
+@rules_app.command("apply")
+def rules_apply(
+    file: RulesFile,
+    actor: Annotated[str, typer.Option("--actor", callback=_actor_name,
+                                       help="Who changes the rules (recorded on the event)")],
+    tenant: RulesTenant = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", help="Recorded as where the rules came from [default: the file's name]")]
+    = None,
+    expected_version: Annotated[int | None, typer.Option(
+        "--expected-version", min=0, help="Apply only if the rules are at this version")] = None,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+) -> None:
+    """Record a rules file as the tenant's rules (in force within a second in every process);
+    a refused file changes nothing and exits 1 listing each problem with its line."""
+    from services.command.domain.aggregate import CommandContext
+    from services.command.domain.errors import InvalidRules, RuleViolation, VersionConflict
+
+    text = _read_rules_file(file)
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
+    tenant_id = tenant or settings.default_tenant
+    with _RulesService(settings) as service:
+        try:
+            result = service.change_rules(CommandContext(actor=actor, tenant_id=tenant_id), text,
+                                          source or file.name, expected_version=expected_version)
+        except InvalidRules as exc:
+            _echo_rule_problems(file, exc.details["problems"])
+            raise typer.Exit(1) from None
+        except VersionConflict as exc:
+            typer.secho(f"refused: {exc.message}", fg="red", err=True)
+            raise typer.Exit(1) from None
+        except RuleViolation as exc:
+            if exc.rule != "no_change":
+                raise
+            typer.echo(f"no change: these rules are already in force for tenant {tenant_id}")
+            return
+    changed = [name for name in result.ids.get("changed", "").split(",") if name]
+    typer.echo(f"tenant {tenant_id}: rules version {result.version} (position {result.position})")
+    typer.echo(f"changed: {', '.join(changed)}" if changed
+               else "changed: no rule (the file differs only in comments or layout)")
+
+
+@rules_app.command("show")
+def rules_show(tenant: RulesTenant = None, data_dir: DataDir = None,
+               postgres_url: PostgresUrl = None) -> None:
+    """Print the tenant's rules file in force (a note on stderr, the TOML on stdout)."""
+    from services.command.api.rules import rules_in_force
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
+    tenant_id = tenant or settings.default_tenant
+    with _RulesService(settings) as service:
+        in_force = rules_in_force(service, tenant_id)
+    if in_force.version == 0:
+        typer.echo(f"# tenant {tenant_id} has no rules file: the built-in rules are in force "
+                   "(discount threshold and lifecycle thresholds from the CRM_* settings). "
+                   "An example file to start from:", err=True)
+        typer.echo(_rules_example(), nl=False)
+        return
+    changed_at = in_force.changed_at.isoformat(timespec="seconds") if in_force.changed_at else "-"
+    typer.echo(f"# tenant {tenant_id}: version {in_force.version}, changed by "
+               f"{in_force.changed_by} at {changed_at} (source {in_force.source})", err=True)
+    text = in_force.rules_toml
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+@rules_app.command("history")
+def rules_history_command(tenant: RulesTenant = None, data_dir: DataDir = None,
+                          postgres_url: PostgresUrl = None) -> None:
+    """Every change of the tenant's rules, newest first: version, when, who, source, what."""
+    from services.command.api.rules import rules_history
+
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
+    tenant_id = tenant or settings.default_tenant
+    with _RulesService(settings) as service:
+        history = rules_history(service, tenant_id)
+    if not history.changes:
+        typer.echo(f"tenant {tenant_id} never changed its rules: the built-in rules are in force")
+        return
+    for change in history.changes:
+        typer.echo(f"v{change.version}  {change.changed_at.isoformat(timespec='seconds')}  "
+                   f"{change.changed_by}  source {change.source}  position {change.position}  "
+                   f"changed: {', '.join(change.changed) or 'no rule'}")
+
+
+@rules_app.command("example")
+def rules_example() -> None:
+    """Print a commented example rules file covering every section."""
+    typer.echo(_rules_example(), nl=False)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=300,
         description="How long a query with `min_position` waits for the read models (then 504).")
 
+    policies_enabled: bool = Field(
+        default=True, description="Run the automation policies inside `crm serve`.")
+    policy_interval_s: float = Field(
+        default=1.0, gt=0, le=3600,
+        description="How often the policies look for due deadlines when idle.")
+
     @property
     def readmodels_sqlite_path(self) -> Path:
         """The embedded read models (customer-360, timeline, lifecycle) without PostgreSQL."""

@@ -17,11 +17,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
+    CustomerAlertLinked,
+    CustomerBecameDormant,
     CustomerConsentChanged,
     CustomerErased,
     CustomerOwnerChanged,
     CustomerProfileChanged,
+    CustomerRecordLinked,
     CustomerRegistered,
     CustomersMerged,
     CustomerTagged,
@@ -30,6 +34,7 @@ from services.common.events.customer import (
 from services.common.events.envelope import CrmEvent
 from services.common.events.interaction import InteractionLogged
 from services.common.events.lead import (
+    DiscountApprovalRequested,
     DiscountApproved,
     DiscountRejected,
     DiscountRequested,
@@ -44,8 +49,11 @@ from services.common.events.lead import (
 )
 from services.common.events.purchase import PurchaseRecorded
 from services.common.events.ticket import (
+    TicketAssigned,
+    TicketCommentAdded,
     TicketFirstResponded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -233,7 +241,15 @@ def _lead_amount_changed(doc: Doc, event: LeadAmountChanged) -> None:
 def _discount_requested(doc: Doc, event: DiscountRequested) -> None:
     _update_lead(doc, event, discount={
         "discount_id": str(event.discount_id), "percent": event.percent,
-        "status": "pending" if event.requires_approval else "applied"})
+        "status": "pending" if event.requires_approval else "applied", "approver": None})
+
+
+def _discount_approval_requested(doc: Doc, event: DiscountApprovalRequested) -> None:
+    """The pending discount now waits for this approver (shown until it is decided)."""
+    lead = next((x for x in doc["leads"] if x["lead_id"] == str(event.aggregate_id)), None)
+    discount = lead["discount"] if lead else None
+    if discount is not None and discount["discount_id"] == str(event.discount_id):
+        _update_lead(doc, event, discount={**discount, "approver": event.approver})
 
 
 def _discount_decided(status: str) -> Callable[[Doc, DiscountApproved | DiscountRejected], None]:
@@ -373,6 +389,11 @@ def _ticket_first_responded(doc: Doc, event: TicketFirstResponded) -> None:
     _update_ticket(doc, event, lambda item: {"first_response_seconds": event.response_seconds})
 
 
+def _ticket_priority_changed(doc: Doc, event: TicketPriorityChanged) -> None:
+    """The ticket shows its current priority (service analytics keep the opening one)."""
+    _update_ticket(doc, event, lambda item: {"priority": event.to_priority})
+
+
 def _ticket_sla_breached(doc: Doc, event: TicketSlaBreached) -> None:
     def change(item: dict[str, Any]) -> dict[str, Any]:
         breached = item["sla_breached"]
@@ -395,6 +416,7 @@ _HANDLED: dict[type[CrmEvent], Callable[[Doc, Any], None]] = {
     LeadStageChanged: _lead_stage_changed,
     LeadAmountChanged: _lead_amount_changed,
     DiscountRequested: _discount_requested,
+    DiscountApprovalRequested: _discount_approval_requested,
     DiscountApproved: _discount_decided("approved"),
     DiscountRejected: _discount_decided("rejected"),
     LeadWon: _lead_won,
@@ -407,9 +429,24 @@ _HANDLED: dict[type[CrmEvent], Callable[[Doc, Any], None]] = {
     TicketStatusChanged: _ticket_status_changed,
     TicketFirstResponded: _ticket_first_responded,
     TicketSlaBreached: _ticket_sla_breached,
+    TicketPriorityChanged: _ticket_priority_changed,
 }
-"""One handler per event type this model uses. Ignored on purpose: CustomerRecordLinked
-(bookkeeping), TicketAssigned and TicketCommentAdded (the timeline shows them)."""
+"""One handler per event type this model uses; every other published type is in IGNORED."""
+
+IGNORED: frozenset[type[CrmEvent]] = frozenset({
+    # bookkeeping: links saved with a new record or alert
+    CustomerRecordLinked, CustomerAlertLinked,
+    # the timeline shows them
+    TicketAssigned, TicketCommentAdded,
+    # The document holds no lifecycle field: the stage is read from the lifecycle model at the
+    # reader's `as_of`, which derives dormancy from activity itself (see lifecycle.py).
+    CustomerBecameDormant,
+    # alerts have their own read model; the lead's `follow_up_overdue`, the ticket's
+    # `sla_breached` and the discount's `approver` already show what they are about
+    AlertRaised, AlertAcknowledged, AlertResolved,
+})
+"""Published event types this model ignores on purpose. (Internal events such as
+TenantRulesChanged never reach a projection.)"""
 
 
 # -- reads --------------------------------------------------------------------------------------

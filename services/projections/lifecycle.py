@@ -12,6 +12,13 @@ reach the same list whatever order the facts came in.
 Time-based transitions (dormant) are stored when they are due *after* the last activity, even if
 that moment lies in the future of every event seen: it simply has not happened yet for an
 `as_of` earlier than it, and the next activity before it removes it again.
+
+`CustomerBecameDormant` (recorded by the lifecycle rule when it notices a quiet customer) is
+ignored on purpose: dormancy is derived here from the activity facts, at the exact moment it
+became due, so the answer for any `as_of` does not depend on when, or whether, the rule ran
+(it runs on its own clock and its tenant's dormancy period, and back-dated activity can make
+its event stale). Taking the event as a stage transition would make a replay's answer depend
+on the rule's schedule instead of on the facts.
 """
 
 from __future__ import annotations
@@ -22,11 +29,46 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from services.common.events.customer import CustomerRegistered
+from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
+from services.common.events.customer import (
+    CustomerAlertLinked,
+    CustomerBecameDormant,
+    CustomerConsentChanged,
+    CustomerErased,
+    CustomerOwnerChanged,
+    CustomerProfileChanged,
+    CustomerRecordLinked,
+    CustomerRegistered,
+    CustomersMerged,
+    CustomerTagged,
+    CustomerUntagged,
+)
 from services.common.events.envelope import CrmEvent
 from services.common.events.interaction import InteractionLogged
-from services.common.events.lead import LeadStageChanged, LeadWon
+from services.common.events.lead import (
+    DiscountApprovalRequested,
+    DiscountApproved,
+    DiscountRejected,
+    DiscountRequested,
+    FollowUpOverdue,
+    LeadAmountChanged,
+    LeadAssigned,
+    LeadCreated,
+    LeadLost,
+    LeadStageChanged,
+    LeadWon,
+    PaymentReceived,
+)
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.ticket import (
+    TicketAssigned,
+    TicketCommentAdded,
+    TicketFirstResponded,
+    TicketOpened,
+    TicketPriorityChanged,
+    TicketSlaBreached,
+    TicketStatusChanged,
+)
 from services.common.settings import Settings
 from services.projections.model import ConsumedEvent, Projection, Row, Rows, Table
 from services.projections.stores.base import ReadStore, iso
@@ -181,6 +223,20 @@ class LifecycleProjection(Projection):
 
     _HANDLED: ClassVar[tuple[type[CrmEvent], ...]] = (
         CustomerRegistered, LeadStageChanged, LeadWon, PurchaseRecorded, InteractionLogged)
+    IGNORED: ClassVar[frozenset[type[CrmEvent]]] = frozenset({
+        # derived here from activity, never taken from the rule's event (module docstring)
+        CustomerBecameDormant,
+        # no fact a stage depends on: engagement is a qualified lead or an inbound interaction,
+        # buying is a won lead or a purchase, activity is buying or a contact
+        CustomerProfileChanged, CustomerTagged, CustomerUntagged, CustomerOwnerChanged,
+        CustomerConsentChanged, CustomersMerged, CustomerErased, CustomerRecordLinked,
+        CustomerAlertLinked, LeadCreated, LeadAssigned, LeadAmountChanged, DiscountRequested,
+        DiscountApprovalRequested, DiscountApproved, DiscountRejected, LeadLost, PaymentReceived,
+        FollowUpOverdue, TicketOpened, TicketAssigned, TicketStatusChanged, TicketCommentAdded,
+        TicketFirstResponded, TicketSlaBreached, TicketPriorityChanged, AlertRaised,
+        AlertAcknowledged, AlertResolved,
+    })
+    """Published event types ignored on purpose. (Internal ones never reach a projection.)"""
 
     def __init__(self, config: LifecycleConfig | None = None) -> None:
         self.config = config or LifecycleConfig()

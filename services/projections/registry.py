@@ -12,6 +12,8 @@ _FACTORIES: dict[str, str] = {
     "customer_360": "services.projections.customer_360:Customer360Projection",
     "timeline": "services.projections.timeline:TimelineProjection",
     "lifecycle": "services.projections.lifecycle:LifecycleProjection",
+    "alerts": "services.projections.alerts:AlertsProjection",
+    "policy_state": "services.projections.policy_state:PolicyStateProjection",
     "funnel": "services.projections.analytics.funnel:FunnelProjection",
     "retention": "services.projections.analytics.retention:RetentionProjection",
     "service": "services.projections.analytics.service:ServiceProjection",

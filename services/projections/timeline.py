@@ -6,20 +6,28 @@ a customer needs nothing here, and the timeline can be shown to anyone who may s
 
 To say "Lead 'Difference engine upgrade' moved contacted → qualified" for an event that only
 carries the lead's id, the model keeps a small helper table `timeline_records` (lead and ticket
-titles, keyed by the record's id) that lead and ticket events name in `keys()`.
+titles, keyed by the record's id) that lead and ticket events name in `keys()`. Alerts are
+kept there too (their kind and what they are about), so that "acknowledged" and "resolved" can
+say which alert they close.
+
+Facts a rule recorded (actor `rule:<id>`) name the rule in their summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
+    CustomerAlertLinked,
+    CustomerBecameDormant,
     CustomerConsentChanged,
     CustomerErased,
     CustomerOwnerChanged,
     CustomerProfileChanged,
+    CustomerRecordLinked,
     CustomerRegistered,
     CustomersMerged,
     CustomerTagged,
@@ -28,6 +36,7 @@ from services.common.events.customer import (
 from services.common.events.envelope import CrmEvent
 from services.common.events.interaction import InteractionLogged
 from services.common.events.lead import (
+    DiscountApprovalRequested,
     DiscountApproved,
     DiscountRejected,
     DiscountRequested,
@@ -46,6 +55,7 @@ from services.common.events.ticket import (
     TicketCommentAdded,
     TicketFirstResponded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -80,28 +90,40 @@ class TimelineProjection(Projection):
     def keys(self, event: CrmEvent) -> Iterable[tuple[str, str]]:
         if type(event) in _TITLED:
             return ((RECORDS, str(event.aggregate_id)),)
+        if isinstance(event, AlertRaised) and event.subject_kind != "customer":
+            return ((RECORDS, str(event.subject_id)),)
         return ()
 
     def apply(self, rows: Rows, consumed: ConsumedEvent) -> None:
         event = consumed.event
         entry = _ENTRIES.get(type(event))
         if entry is None:
-            return  # bookkeeping (CustomerRecordLinked) and anything not customer-facing
+            return  # IGNORED: bookkeeping, not a fact about the customer
         kind, describe = entry
         title = ""
         if isinstance(event, LeadCreated | TicketOpened):
             title = event.title if isinstance(event, LeadCreated) else event.subject
             rows.put(RECORDS, {"id": str(event.aggregate_id), "customer_id": str(event.customer_id),
                                "kind": kind, "title": title})
+        elif isinstance(event, AlertRaised):
+            subject = rows.get(RECORDS, str(event.subject_id)) \
+                if event.subject_kind != "customer" else None
+            # The alert's record holds what it is about, for its acknowledgement and resolution.
+            title = _alert_about(event, subject["title"] if subject else "")
+            rows.put(RECORDS, {"id": str(event.aggregate_id), "customer_id": str(event.customer_id),
+                               "kind": kind, "title": title})
         elif type(event) in _TITLED:
             record = rows.get(RECORDS, str(event.aggregate_id))
             title = record["title"] if record else ""
+        summary = describe(event, title)
+        if type(event) not in _NAMES_ITS_RULE:
+            summary += _rule(event, " by")
         rows.put(TABLE, {
             "id": str(event.event_id), "customer_id": str(event.customer_id),
             "tenant_id": event.tenant_id, "position": consumed.position,
             "occurred_at": iso(event.occurred_at), "recorded_at": iso(event.recorded_at),
             "kind": kind, "type": event.event_type, "actor": event.actor,
-            "aggregate_id": str(event.aggregate_id), "summary": describe(event, title),
+            "aggregate_id": str(event.aggregate_id), "summary": summary,
             "data": _public_data(event),
         })
 
@@ -116,6 +138,28 @@ def _public_data(event: CrmEvent) -> dict[str, Any]:
 
 
 # -- summaries: one per event type, never with personal values ----------------------------------
+
+
+def _rule_id(actor: str) -> str | None:
+    return actor.removeprefix("rule:") if actor.startswith("rule:") else None
+
+
+def _rule(event: CrmEvent, lead_in: str) -> str:
+    """E.g. " by rule 'sla'" when a rule (actor `rule:<id>`) recorded the fact, else ""."""
+    rule_id = _rule_id(event.actor)
+    return f"{lead_in} rule '{rule_id}'" if rule_id is not None else ""
+
+
+def _who(actor: str) -> str:
+    rule_id = _rule_id(actor)
+    return f"rule '{rule_id}'" if rule_id is not None else actor
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{int(seconds)} s"
 
 
 def _money(amount: str | None, currency: str | None) -> str:
@@ -175,6 +219,17 @@ def _payment_received(e: PaymentReceived, title: str) -> str:
     return f"Payment of {_money(e.amount, e.currency)} received for {_lead(title, 'lead')}"
 
 
+def _approval_requested(e: DiscountApprovalRequested, title: str) -> str:
+    return f"Discount {e.percent}% on {_lead(title, 'lead')} sent to {e.approver} for approval"
+
+
+def _follow_up_overdue(e: FollowUpOverdue, title: str) -> str:
+    text = f"{_lead(title)} without contact for {e.days_without_contact} days"
+    if e.window == "repeat":
+        text = f"{_lead(title)} still without contact after {e.days_without_contact} days"
+    return text + _rule(e, ", flagged by")
+
+
 def _interaction_logged(e: InteractionLogged, _: str) -> str:
     text = f"{e.direction.capitalize()} {e.channel}"
     return f"{text}: {e.subject}" if e.subject else text
@@ -188,6 +243,55 @@ def _purchase_recorded(e: PurchaseRecorded, _: str) -> str:
 def _ticket_comment(e: TicketCommentAdded, title: str) -> str:
     visibility = "" if e.public else "internal "
     return f"{e.author_type.capitalize()} {visibility}comment on {_ticket(title, 'ticket')}"
+
+
+def _sla_breached(e: TicketSlaBreached, title: str) -> str:
+    sla = e.sla.replace("_", "-")
+    return (f"{_ticket(title)} breached its {sla} SLA ({e.priority} priority, "
+            f"{_duration(e.target_seconds)})" + _rule(e, ", flagged by"))
+
+
+_PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+
+
+def _priority_changed(e: TicketPriorityChanged, title: str) -> str:
+    raised = _PRIORITY_ORDER.index(e.to_priority) > _PRIORITY_ORDER.index(e.from_priority)
+    text = f"{_ticket(title)} priority {'raised' if raised else 'lowered'} " \
+           f"{e.from_priority} → {e.to_priority}"
+    return text + (f" ({e.reason})" if e.reason else "")
+
+
+def _became_dormant(e: CustomerBecameDormant, _: str) -> str:
+    since = e.last_activity_at.astimezone(UTC).date().isoformat()
+    return (f"Customer became dormant: no purchase or interaction since {since} "
+            f"({e.dormant_after_days} days)" + _rule(e, ", flagged by"))
+
+
+_ALERT_KINDS = {"follow_up_overdue": "follow-up overdue", "sla_breached": "SLA breached",
+                "discount_approval": "discount approval"}
+
+
+def _alert_about(e: AlertRaised, subject_title: str) -> str:
+    """What the alert is about, e.g. "SLA breached on ticket 'Cannot log in'"."""
+    label = _ALERT_KINDS.get(e.kind, e.kind.replace("_", " "))
+    if e.subject_kind == "lead":
+        return f"{label} on {_lead(subject_title, 'lead')}"
+    if e.subject_kind == "ticket":
+        return f"{label} on {_ticket(subject_title, 'ticket')}"
+    return label
+
+
+def _alert_raised(e: AlertRaised, about: str) -> str:
+    return f"Alert raised{_rule(e, ' by')} for {', '.join(e.assignees)}: {about}"
+
+
+def _alert_closed(verb: str) -> Describe:
+    def describe(e: AlertAcknowledged | AlertResolved, about: str) -> str:
+        if not about:  # the alert was raised before this history starts
+            return f"Alert on {e.subject_kind} {verb} by {_who(e.by)}"
+        return f"Alert {verb} by {_who(e.by)}: {about}"
+
+    return describe
 
 
 def _first_responded(e: TicketFirstResponded, title: str) -> str:
@@ -215,8 +319,8 @@ _ENTRIES: dict[type[CrmEvent], tuple[str, Describe]] = {
     LeadWon: ("lead", _lead_won),
     LeadLost: ("lead", lambda e, t: f"{_lead(t)} lost: {e.reason}"),
     PaymentReceived: ("payment", _payment_received),
-    FollowUpOverdue: ("lead", lambda e, t: f"{_lead(t)} without contact for "
-                                           f"{e.days_without_contact} days"),
+    DiscountApprovalRequested: ("lead", _approval_requested),
+    FollowUpOverdue: ("lead", _follow_up_overdue),
     InteractionLogged: ("interaction", _interaction_logged),
     PurchaseRecorded: ("purchase", _purchase_recorded),
     TicketOpened: ("ticket", lambda e, t: f"{_ticket(t)} opened ({e.priority})"),
@@ -224,13 +328,33 @@ _ENTRIES: dict[type[CrmEvent], tuple[str, Describe]] = {
     TicketStatusChanged: ("ticket", lambda e, t: f"{_ticket(t)} {e.from_status} → {e.to_status}"),
     TicketCommentAdded: ("ticket", _ticket_comment),
     TicketFirstResponded: ("ticket", _first_responded),
-    TicketSlaBreached: ("ticket", lambda e, t: f"{_ticket(t)} breached its {e.sla} SLA"),
+    TicketSlaBreached: ("ticket", _sla_breached),
+    TicketPriorityChanged: ("ticket", _priority_changed),
+    CustomerBecameDormant: ("lifecycle", _became_dormant),
+    # Alerts are facts about the customer's lead or ticket (someone was asked to act on it),
+    # and their summary is composed here: the alert's own free-text `summary` is not used.
+    AlertRaised: ("alert", _alert_raised),
+    AlertAcknowledged: ("alert", _alert_closed("acknowledged")),
+    AlertResolved: ("alert", _alert_closed("resolved")),
 }
 """Kind and summary of every customer-facing event type."""
 
+IGNORED: frozenset[type[CrmEvent]] = frozenset({CustomerRecordLinked, CustomerAlertLinked})
+"""Published events with no timeline row: bookkeeping links saved with a new record or alert,
+whose own events are on the timeline already. (Internal events such as TenantRulesChanged never
+reach a projection.)"""
+
 _TITLED: frozenset[type[CrmEvent]] = frozenset(
-    cls for cls, (kind, _) in _ENTRIES.items() if kind in ("lead", "payment", "ticket"))
-"""Events named after their lead's title or ticket's subject."""
+    cls for cls, (kind, _) in _ENTRIES.items() if kind in ("lead", "payment", "ticket")) | {
+    AlertAcknowledged, AlertResolved}
+"""Events named after their lead's title or ticket's subject (alert events: after what the
+alert is about), read from `timeline_records` by their aggregate id."""
+
+_NAMES_ITS_RULE: frozenset[type[CrmEvent]] = frozenset({
+    FollowUpOverdue, TicketSlaBreached, CustomerBecameDormant, AlertRaised, AlertAcknowledged,
+    AlertResolved})
+"""Summaries that say which rule recorded them in their own words; every other summary gets
+" by rule '<id>'" appended when a rule recorded it."""
 
 KINDS: tuple[str, ...] = tuple(sorted({kind for kind, _ in _ENTRIES.values()}))
 

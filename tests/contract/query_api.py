@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.command.api.app import create_command_app
+from services.command.domain.aggregate import CommandContext
+from services.command.service import AlertSpec
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
 from services.projections.host import ProjectorHost
@@ -690,3 +692,135 @@ class QueryApiContract:
                      "invalid_header")
         error_shaped(crm.client.get("/v1/customers", headers={"X-Tenant-ID": "Not A Tenant"}),
                      400, "invalid_header")
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def test_alerts_inbox_lists_each_persons_alerts_newest_first_by_status(self, crm: Crm
+                                                                           ) -> None:
+        rules = Rules(crm)
+        customer = crm.customer()
+        lead = crm.lead(customer, at(0))
+        ticket = crm.ticket(customer, "normal", at(1))
+        follow_up = rules.follow_up(lead, at(3), assignees=("rep-1", "manager-1"))
+        approval = rules.discount_approval(lead, at(4), approver="manager-1")
+        breach = rules.sla_breach(ticket, at(5), assignees=("agent-1",))
+
+        def ids(**params: Any) -> list[str]:
+            return [item["alert_id"] for item in crm.get("/v1/alerts", **params)["items"]]
+
+        assert ids() == [breach, approval, follow_up]
+        assert ids(assignee="manager-1") == [approval, follow_up]
+        assert ids(assignee="rep-1") == [follow_up]
+        assert ids(assignee="nobody") == []
+        assert ids(kind="sla_breached") == [breach]
+        assert ids(subject_id=ticket) == [breach]
+        assert ids(customer_id=customer, assignee="manager-1") == [approval, follow_up]
+        crm.post(f"/v1/alerts/{approval}/acknowledge", {"note": "looking"}, actor="manager-1")
+        crm.post(f"/v1/alerts/{breach}/resolve", None, actor="agent-1")
+        assert ids(assignee="manager-1") == [approval, follow_up]  # active: open or acknowledged
+        assert ids(status="open") == [follow_up]
+        assert ids(status="acknowledged") == [approval]
+        assert ids(status="resolved") == [breach]
+        item = crm.get("/v1/alerts", status="acknowledged")["items"][0]
+        assert (item["status"], item["acknowledged_by"], item["note"], item["kind"],
+                item["subject_kind"], item["subject_id"], item["customer_id"],
+                item["assignees"], item["raised_by"]) == (
+            "acknowledged", "manager-1", "looking", "discount_approval", "lead", lead, customer,
+            ["manager-1"], "rule:discount-approval")
+        assert moment(item["raised_at"]) == moment(at(4))
+
+    def test_alerts_pages_walk_every_alert_once_newest_first(self, crm: Crm) -> None:
+        rules = Rules(crm)
+        lead = crm.lead(crm.customer(), at(0))
+        raised = [rules.follow_up(lead, at(day)) for day in (1, 2, 2, 3, 5)]
+        expected = [raised[4], raised[3], raised[2], raised[1], raised[0]]  # ties: later first
+        seen: list[str] = []
+        cursor = None
+        for _ in range(len(raised) + 1):
+            params: dict[str, Any] = {"limit": 2, "assignee": "rep-1"}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = crm.get("/v1/alerts", **params)
+            assert len(page["items"]) <= 2
+            seen += [item["alert_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected
+
+    def test_alerts_of_another_tenant_are_neither_listed_nor_changeable(self, crm: Crm,
+                                                                       client: TestClient
+                                                                       ) -> None:
+        alert = Rules(crm).follow_up(crm.lead(crm.customer(), at(0)), at(2))
+        stranger = Crm(client, f"other-{uuid4().hex[:8]}")
+        stranger.position = crm.position
+        assert stranger.get("/v1/alerts", status="open")["items"] == []
+        for action in ("acknowledge", "resolve"):
+            response = client.post(f"/v1/alerts/{alert}/{action}", json={"note": "mine now"},
+                                   headers={"X-Tenant-ID": stranger.tenant, "X-Actor": "rep-9"})
+            error_shaped(response, 404, "not_found")
+        assert [item["status"] for item in crm.get("/v1/alerts")["items"]] == ["open"]
+
+    @pytest.mark.parametrize("params", [
+        {"status": "closed"}, {"status": ""}, {"kind": "gossip"}, {"customer_id": "nope"},
+        {"subject_id": "1234"}, {"assignee": ""}, {"assignee": "rep\x00"}, {"limit": 0},
+        {"limit": 201}, {"cursor": "not base64 at all!"}, {"cursor": cursor_of([1, 2])},
+        {"cursor": cursor_of(["2025-03-03T09:00:00", 3])},  # no time zone
+        {"cursor": cursor_of(["0001-01-01T00:00:00+14:00", 3])},  # no UTC equivalent
+        {"cursor": cursor_of(["2025-03-03T09:00:00+00:00", -1])},
+        {"min_position": -1},
+    ])
+    def test_invalid_alert_filters_get_422_in_the_error_shape(self, crm: Crm,
+                                                             params: dict[str, Any]) -> None:
+        error_shaped(crm.get_raw("/v1/alerts", params), 422)
+
+
+class Rules:
+    """Raises alerts as the rules' policies do: a command on the service, actor `rule:<id>`,
+    caused by the event the rule reacted to (here a made-up id, checked as `cause_event_id`)."""
+
+    def __init__(self, crm: Crm) -> None:
+        self.crm = crm
+        app: Any = crm.client.app.app  # type: ignore[attr-defined]  # inside BodySizeLimit
+        self.service = app.state.command_service
+
+    def _context(self, rule: str, occurred_at: str) -> CommandContext:
+        return CommandContext(actor=f"rule:{rule}", tenant_id=self.crm.tenant,
+                              causation_id=uuid4(), occurred_at=moment(occurred_at))
+
+    def _raised(self, result: Any, spec: AlertSpec) -> str:
+        self.crm.position = max(self.crm.position, result.position)
+        return str(spec.alert_id)
+
+    def follow_up(self, lead_id: str, occurred_at: str,
+                  assignees: tuple[str, ...] = ("rep-1", "manager-1")) -> str:
+        spec = AlertSpec(uuid4(), "follow_up_overdue", list(assignees),
+                         "Lead 'Difference engine upgrade' without contact for 8 days",
+                         due_at=moment(occurred_at) - timedelta(days=1))
+        result = self.service.mark_follow_up_overdue(
+            self._context("follow-up", occurred_at), UUID(lead_id), manager="manager-1",
+            days_without_contact=8, repeat=False, alert=spec)
+        return self._raised(result, spec)
+
+    def discount_approval(self, lead_id: str, occurred_at: str, approver: str) -> str:
+        requested = self.crm.post(f"/v1/leads/{lead_id}/discounts",
+                                  {"percent": "30", "occurred_at": occurred_at})
+        assert requested["status"] == "pending", requested
+        spec = AlertSpec(uuid4(), "discount_approval", [approver],
+                         "Discount of 30% on lead 'Difference engine upgrade' needs approval")
+        result = self.service.request_discount_approval(
+            self._context("discount-approval", occurred_at), UUID(lead_id),
+            UUID(requested["discount_id"]), approver, alert=spec)
+        return self._raised(result, spec)
+
+    def sla_breach(self, ticket_id: str, occurred_at: str,
+                   assignees: tuple[str, ...] = ("agent-1",)) -> str:
+        deadline = moment(occurred_at) - timedelta(hours=1)
+        spec = AlertSpec(uuid4(), "sla_breached", list(assignees),
+                         "Ticket 'Printer on fire' breached its first_response SLA",
+                         due_at=deadline)
+        result = self.service.record_sla_breach(
+            self._context("sla", occurred_at), UUID(ticket_id), sla="first_response",
+            target_seconds=3600, deadline=deadline, raise_priority=True, reassign_to=None,
+            alert=spec)
+        return self._raised(result, spec)

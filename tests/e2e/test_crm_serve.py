@@ -105,8 +105,8 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
     with crm_serve("--data-dir", str(data_dir), "--demo") as (base, _):
         head = httpx.get(f"{base}/v1/projections").json()["head_position"]
         statuses = _projections_at(base, head)
-        assert set(statuses) == {"customer_360", "timeline", "lifecycle", "funnel", "retention",
-                                 "service"}
+        assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts", "funnel",
+                                 "retention", "service"}
         for status in statuses.values():
             assert status["lag_events"] == 0 and status["dead_letters"] == 0
             assert status["applied"] > 0

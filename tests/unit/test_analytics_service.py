@@ -24,12 +24,14 @@ from services.command.domain.aggregate import CommandContext
 from services.command.domain.ticket import Ticket
 from services.command.service import CommandService, NewCustomer
 from services.common.event_store import ChronicleStore, open_event_store
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.customer import CustomerPersonal
 from services.common.events.envelope import CrmEvent
 from services.common.events.ticket import (
     TicketAssigned,
     TicketCommentAdded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -64,10 +66,14 @@ def _ticket(svc: CommandService, rng: random.Random, customer_id: UUID, tenant: 
         clock += timedelta(seconds=rng.uniform(60, hours * 3600 + 60))
         return CommandContext(actor=actor, tenant_id=tenant, occurred_at=clock)
 
+    opened_with = rng.choice(PRIORITIES)
     result = svc.open_ticket(ctx("customer"), customer_id, subject="Help",
-                             priority=rng.choice(PRIORITIES), channel=rng.choice(CHANNELS),
+                             priority=opened_with, channel=rng.choice(CHANNELS),
                              assignee=rng.choice(("agent-1", "agent-2", None)))
     ticket_id = UUID(result.ids["ticket_id"])
+    if rng.random() < 0.2:  # re-prioritised: the figures keep the priority at opening
+        svc.change_ticket_priority(ctx(hours=1), ticket_id,
+                                   rng.choice([p for p in PRIORITIES if p != opened_with]))
     if rng.random() < 0.3:
         svc.comment_on_ticket(ctx("customer", 5), ticket_id, "Any news?", author_type="customer")
     if rng.random() < 0.3:
@@ -284,6 +290,61 @@ def test_filters_select_tickets_by_opening_time_channel_assignee_and_tenant(
     for filters, expected in cases:
         assert expected, filters
         assert_close(queries.service(world.live, **filters), recount(expected), str(filters))
+
+
+def test_the_data_set_has_re_prioritised_tickets_in_their_opening_group(world: World) -> None:
+    changed = [e for e in all_events(world.store) if isinstance(e, TicketPriorityChanged)]
+    assert len(changed) > 5  # and the recounts above group them by TicketOpened's priority
+    rows = {r["id"]: r["priority"] for r in world.live.query(
+        "SELECT id, priority FROM service_tickets")}
+    opened = {str(e.aggregate_id): e.priority for e in all_events(world.store)
+              if isinstance(e, TicketOpened)}
+    assert rows == opened
+    assert any(rows[str(e.aggregate_id)] != e.to_priority for e in changed)
+
+
+def test_an_escalated_ticket_is_judged_by_the_priority_it_was_opened_with(
+        tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    store = open_event_store(settings)
+    svc = CommandService(store, settings)
+
+    def ctx(hours: float, actor: str = "agent-1") -> CommandContext:
+        return CommandContext(actor=actor, tenant_id="default",
+                              occurred_at=EPOCH + timedelta(hours=hours))
+
+    customer = UUID(svc.register_customer(ctx(0), NewCustomer(
+        personal=CustomerPersonal(name="Ada"))).ids["customer_id"])
+    ticket = UUID(svc.open_ticket(ctx(1), customer, subject="Slow", priority="low")
+                  .ids["ticket_id"])
+    svc.change_ticket_priority(ctx(2), ticket, "urgent", reason="VIP")
+    svc.comment_on_ticket(ctx(6), ticket, "Looking")  # 5 h: late for urgent, fine for low
+    read = DuckReadStore(tmp_path / "s.duckdb")
+    try:
+        _runner(read, store).catch_up(max_idle_polls=1, timeout_s=0)
+        result = queries.service(read)
+        groups = {g["priority"]: g for g in result["by_priority"]}
+        assert (groups["low"]["tickets"], groups["urgent"]["tickets"]) == (1, 0)
+        assert groups["low"]["first_response_s"]["p50"] == 5 * 3600
+        assert result["overall"]["sla_breach_rate"] == 0
+        # the SLA rule's breach counts even so (recorded at the priority then in force)
+        svc.record_sla_breach(ctx(30, "rule:sla"), ticket, sla="resolution",
+                              target_seconds=8 * 3600, deadline=EPOCH + timedelta(hours=9),
+                              raise_priority=False, reassign_to=None, alert=None)
+        _runner(read, store).catch_up(max_idle_polls=1, timeout_s=0)
+        result = queries.service(read)
+        assert result["overall"]["sla_breach_rate"] == 1
+        assert {g["priority"]: g["tickets"] for g in result["by_priority"]}["low"] == 1
+    finally:
+        read.close()
+
+
+def test_every_published_event_type_is_handled_or_deliberately_ignored() -> None:
+    handled = {cls for cls in PUBLISHED_EVENT_CLASSES
+               if hasattr(ServiceProjection, f"on_{cls.__name__}")}
+    assert TicketPriorityChanged in ServiceProjection.IGNORED
+    assert not handled & ServiceProjection.IGNORED
+    assert handled | ServiceProjection.IGNORED == set(PUBLISHED_EVENT_CLASSES)
 
 
 def test_a_rebuild_into_a_fresh_duckdb_file_equals_the_live_read_model(world: World) -> None:

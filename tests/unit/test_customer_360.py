@@ -14,7 +14,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.command.domain.aggregate import CommandContext
-from services.command.service import CommandService, NewCustomer
+from services.command.domain.alert import alert_id_for
+from services.command.service import AlertSpec, CommandService, NewCustomer
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.event_store import open_event_store
 from services.common.events.customer import (
     CustomerErased,
@@ -23,6 +25,8 @@ from services.common.events.customer import (
 )
 from services.common.settings import Settings
 from services.projections.customer_360 import (
+    _HANDLED,
+    IGNORED,
     Customer360Projection,
     customer_360_as_of,
     read_customer_360,
@@ -245,6 +249,76 @@ def test_tickets_count_open_ones_and_average_resolution(world: World) -> None:
     assert tickets["items"][2]["first_response_seconds"] == 3600.0
 
 
+def test_a_priority_change_moves_the_tickets_priority(world: World) -> None:
+    store = world.sqlite()
+    cid = world.customer(day(0))
+    svc = world.service
+    escalated, calm = (UUID(svc.open_ticket(world.ctx(day(1)), cid, subject=subject,
+                                            priority="normal").ids["ticket_id"])
+                       for subject in ("Login", "Invoice"))
+    svc.change_ticket_priority(world.ctx(day(1, 1)), calm, "low", reason="cosmetic")
+    svc.record_sla_breach(world.ctx(day(2), "rule:sla"), escalated, sla="first_response",
+                          target_seconds=3600, deadline=day(1, 1), raise_priority=True,
+                          reassign_to=None, alert=None)
+    items = {i["subject"]: i for i in doc_of(world, store, cid)["tickets"]["items"]}
+    assert (items["Login"]["priority"], items["Login"]["sla_breached"]) == \
+        ("high", ["first_response"])
+    assert items["Invoice"]["priority"] == "low"
+
+
+def test_a_pending_discount_shows_the_approver_it_waits_for(world: World) -> None:
+    store = world.sqlite()
+    cid = world.customer(day(0))
+    lead = world.lead(cid, day(1))
+    svc = world.service
+    small = svc.request_discount(world.ctx(day(2)), lead, "5").ids["discount_id"]
+    assert _discount(world, store, cid) == {"discount_id": small, "percent": "5",
+                                            "status": "applied", "approver": None}
+    big = UUID(svc.request_discount(world.ctx(day(3)), lead, "25").ids["discount_id"])
+    assert _discount(world, store, cid)["approver"] is None
+    svc.request_discount_approval(world.ctx(day(3, 1), "rule:discounts"), lead, big, "maria",
+                                  alert=None)
+    assert _discount(world, store, cid) == {"discount_id": str(big), "percent": "25",
+                                            "status": "pending", "approver": "maria"}
+    svc.approve_discount(world.ctx(day(4), "maria"), lead, big)
+    assert _discount(world, store, cid) == {"discount_id": str(big), "percent": "25",
+                                            "status": "approved", "approver": "maria"}
+
+
+def _discount(world: World, store: SqlReadStore, cid: UUID) -> dict[str, Any]:
+    [lead] = doc_of(world, store, cid)["leads"]
+    return lead["discount"]  # type: ignore[no-any-return]
+
+
+def test_dormancy_and_alerts_leave_the_document_alone(world: World) -> None:
+    store = world.sqlite()
+    cid = world.customer(day(0))
+    lead = world.lead(cid, day(1))
+    before = doc_of(world, store, cid)
+    svc = world.service
+    alert = alert_id_for(f"follow-up:{lead}")
+    svc.mark_follow_up_overdue(
+        world.ctx(day(10), "rule:follow-up"), lead, manager=None, days_without_contact=9,
+        repeat=False, alert=AlertSpec(alert, "follow_up_overdue", ["rep-1"], "No contact"))
+    svc.acknowledge_alert(world.ctx(day(11)), alert)
+    svc.resolve_alert(world.ctx(day(12)), alert)
+    svc.mark_customer_dormant(world.ctx(day(100), "rule:lifecycle"), cid,
+                              last_activity_at=day(1), dormant_after_days=90)
+    after = doc_of(world, store, cid)
+    # only the follow-up flag (FollowUpOverdue) changed the document
+    assert after["leads"][0]["follow_up_overdue"] is True
+    assert after["version"] == before["version"] + 1
+    after["leads"][0]["follow_up_overdue"] = False
+    strip = ("version", "last_position", "updated_at")
+    assert {k: v for k, v in after.items() if k not in strip} == \
+        {k: v for k, v in before.items() if k not in strip}
+
+
+def test_every_published_event_type_is_handled_or_deliberately_ignored() -> None:
+    assert not set(_HANDLED) & IGNORED
+    assert set(_HANDLED) | IGNORED == set(PUBLISHED_EVENT_CLASSES)
+
+
 def test_lifecycle_stage_comes_from_the_lifecycle_model_in_the_same_store(world: World) -> None:
     store = world.sqlite()
     cid = world.customer(day(0))
@@ -269,6 +343,13 @@ def _busy_customer(world: World) -> UUID:
     world.interaction(cid, day(3), "meeting", "inbound")
     world.purchase(cid, day(4), "99.99")
     world.service.tag_customer(world.ctx(day(5)), cid, "newsletter")
+    svc = world.service
+    discount = UUID(svc.request_discount(world.ctx(day(5, 1)), lead, "30").ids["discount_id"])
+    svc.request_discount_approval(world.ctx(day(5, 2), "rule:discounts"), lead, discount, "boss",
+                                  alert=None)
+    ticket = UUID(svc.open_ticket(world.ctx(day(5, 3)), cid, subject="Login",
+                                  priority="low").ids["ticket_id"])
+    svc.change_ticket_priority(world.ctx(day(5, 4)), ticket, "urgent")
     return cid
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.settings import Settings
 from services.projections.lifecycle import (
     STAGES,
@@ -242,12 +243,42 @@ def test_transition_counts_between_two_dates(world: World) -> None:
             {"from": "prospect", "to": "engaged", "count": 2}]}
 
 
+def test_the_rules_dormancy_event_changes_no_derived_stage(world: World) -> None:
+    """CustomerBecameDormant comes when the rule happens to run, with the tenant's period (here
+    10 days, not the model's 30): the stages stay derived from the activity alone."""
+    store = world.sqlite()
+    cid = world.customer(day(0))
+    world.purchase(cid, day(1))
+    world.interaction(cid, day(5))
+    before = staged(world, store, cid)
+    rows_before = table_rows(store, "lifecycle_customers")
+    world.service.mark_customer_dormant(world.ctx(day(20), "rule:lifecycle"), cid,
+                                        last_activity_at=day(5), dormant_after_days=10)
+    assert staged(world, store, cid) == before == [("prospect", t(0)), ("customer", t(1)),
+                                                   ("dormant", t(35))]
+    assert table_rows(store, "lifecycle_customers") == rows_before  # not even rewritten
+    assert read_customer_stage(store, str(cid), day(20)) == "customer"
+    world.interaction(cid, day(12))  # back-dated activity the rule had not seen
+    assert staged(world, store, cid)[-1] == ("dormant", t(42))
+    folded = fold(LifecycleProjection(CONFIG), world.consumed(cid))
+    assert customer_transitions_of(folded, str(cid)) == read_customer_transitions(store, str(cid))
+
+
+def test_every_published_event_type_is_handled_or_deliberately_ignored() -> None:
+    handled, ignored = set(LifecycleProjection._HANDLED), LifecycleProjection.IGNORED
+    assert not handled & ignored
+    assert handled | ignored == set(PUBLISHED_EVENT_CLASSES)
+
+
 def test_rebuilding_from_scratch_gives_identical_rows(world: World) -> None:
     live = world.sqlite("live")
     runner = world.runner(LifecycleProjection(CONFIG), live)
     rng = random.Random(5)
-    _random_book(world, rng, customers=4)
+    book = _random_book(world, rng, customers=4)
     runner.catch_up(max_idle_polls=1, timeout_s=0)
+    for cid in book:  # what the lifecycle rule records, interleaved with more history
+        world.service.mark_customer_dormant(world.ctx(day(300), "rule:lifecycle"), UUID(cid),
+                                            last_activity_at=day(200), dormant_after_days=90)
     _random_book(world, rng, customers=4)
     runner.catch_up(max_idle_polls=1, timeout_s=0)
     rebuilt = world.sqlite("rebuilt")

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
+from services.command.domain.alert import alert_id_for
+from services.command.service import AlertSpec
+from services.common.events.alert import AlertAcknowledged
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
+from services.projections.model import ConsumedEvent, fold
 from services.projections.stores.base import iso
-from services.projections.timeline import TimelineProjection, read_timeline
+from services.projections.timeline import (
+    _ENTRIES,
+    IGNORED,
+    KINDS,
+    TimelineProjection,
+    read_timeline,
+)
 from tests.unit.test_customer_360 import World, day, table_rows
 
 
@@ -106,10 +117,113 @@ def test_pages_walk_newest_first_without_gaps_or_repeats(world: World) -> None:
     assert read_timeline(store, "nobody", limit=5) == ([], None)
 
 
+def _rules_story(world: World) -> UUID:
+    """What the rules record (actor `rule:<id>`), the alerts they raise, and people's answers."""
+    svc = world.service
+    cid = world.customer(day(0), name="Ada Lovelace", company="Analytical Engines Ltd")
+    lead = world.lead(cid, day(1), title="Difference engine upgrade")
+    svc.assign_lead(world.ctx(day(1, 1), "rule:round-robin"), lead, "maria")
+    discount = UUID(svc.request_discount(world.ctx(day(2)), lead, "15").ids["discount_id"])
+    approval = alert_id_for(f"approval:{discount}")
+    svc.request_discount_approval(
+        world.ctx(day(2, 1), "rule:discounts"), lead, discount, "maria",
+        AlertSpec(approval, "discount_approval", ["maria"], "Discount 15% waits for maria"))
+    follow_up = alert_id_for(f"follow-up:{lead}")
+    svc.mark_follow_up_overdue(
+        world.ctx(day(10), "rule:follow-up"), lead, manager="boss", days_without_contact=8,
+        repeat=False, alert=AlertSpec(follow_up, "follow_up_overdue", ["maria", "boss"],
+                                      "No contact for 8 days"))
+    svc.mark_follow_up_overdue(world.ctx(day(17), "rule:follow-up"), lead, manager="boss",
+                               days_without_contact=15, repeat=True, alert=None)
+    ticket = UUID(svc.open_ticket(world.ctx(day(11)), cid, subject="Cannot log in",
+                                  priority="normal").ids["ticket_id"])
+    svc.change_ticket_priority(world.ctx(day(11, 1), "agent-1"), ticket, "low")
+    breach = alert_id_for(f"sla:{ticket}")
+    svc.record_sla_breach(
+        world.ctx(day(12), "rule:sla"), ticket, sla="first_response", target_seconds=4 * 3600,
+        deadline=day(11, 4), raise_priority=True, reassign_to="agent-2",
+        alert=AlertSpec(breach, "sla_breached", ["agent-2"], "First response is late"))
+    svc.acknowledge_alert(world.ctx(day(12, 1), "agent-2"), breach, note="on it")
+    svc.resolve_alert(world.ctx(day(13), "maria"), follow_up)
+    svc.resolve_alert(world.ctx(day(13, 1), "rule:discounts"), approval)
+    svc.mark_customer_dormant(world.ctx(day(120), "rule:lifecycle"), cid,
+                              last_activity_at=day(13), dormant_after_days=90)
+    return cid
+
+
+def test_rule_decisions_alerts_priority_and_dormancy_read_naturally(world: World) -> None:
+    store = world.sqlite()
+    cid = _rules_story(world)
+    world.project(TimelineProjection(), store)
+    items, _ = read_timeline(store, str(cid), limit=100)
+    entries = [(item["kind"], item["summary"]) for item in reversed(items)]
+    assert entries == [
+        ("profile", "Customer registered (Analytical Engines Ltd)"),
+        ("lead", "Lead 'Difference engine upgrade' created (100.00 EUR)"),
+        ("lead", "Lead 'Difference engine upgrade' assigned to maria by rule 'round-robin'"),
+        ("lead", "Discount of 15% requested on lead 'Difference engine upgrade' "
+                 "(needs approval)"),
+        ("lead", "Discount 15% on lead 'Difference engine upgrade' sent to maria for approval "
+                 "by rule 'discounts'"),
+        ("alert", "Alert raised by rule 'discounts' for maria: discount approval on lead "
+                  "'Difference engine upgrade'"),
+        ("lead", "Lead 'Difference engine upgrade' without contact for 8 days, flagged by "
+                 "rule 'follow-up'"),
+        ("alert", "Alert raised by rule 'follow-up' for maria, boss: follow-up overdue on lead "
+                  "'Difference engine upgrade'"),
+        ("ticket", "Ticket 'Cannot log in' opened (normal)"),
+        ("ticket", "Ticket 'Cannot log in' priority lowered normal → low"),
+        ("ticket", "Ticket 'Cannot log in' breached its first-response SLA (low priority, 4 h), "
+                   "flagged by rule 'sla'"),
+        ("ticket", "Ticket 'Cannot log in' priority raised low → normal (first_response SLA "
+                   "breached) by rule 'sla'"),
+        ("ticket", "Ticket 'Cannot log in' assigned to agent-2 by rule 'sla'"),
+        ("alert", "Alert raised by rule 'sla' for agent-2: SLA breached on ticket "
+                  "'Cannot log in'"),
+        ("alert", "Alert acknowledged by agent-2: SLA breached on ticket 'Cannot log in'"),
+        ("alert", "Alert resolved by maria: follow-up overdue on lead "
+                  "'Difference engine upgrade'"),
+        ("alert", "Alert resolved by rule 'discounts': discount approval on lead "
+                  "'Difference engine upgrade'"),
+        ("lead", "Lead 'Difference engine upgrade' still without contact after 15 days, "
+                 "flagged by rule 'follow-up'"),
+        ("lifecycle", "Customer became dormant: no purchase or interaction since 2024-01-14 "
+                      "(90 days), flagged by rule 'lifecycle'"),
+    ]
+    # CustomerAlertLinked is bookkeeping, like CustomerRecordLinked: no row of its own
+    assert "crm.customer.alert_linked" not in {item["type"] for item in items}
+    alerts, _ = read_timeline(store, str(cid), limit=100, kinds=["alert"])
+    assert len(alerts) == 6 and {"alert", "lifecycle"} <= set(KINDS)
+    raised = next(item for item in alerts if item["type"] == "crm.alert.raised"
+                  and item["data"]["kind"] == "sla_breached")
+    assert (raised["actor"], raised["data"]["assignees"]) == ("rule:sla", ["agent-2"])
+    dumped = json.dumps(store.query("SELECT * FROM timeline"))
+    assert "Ada" not in dumped
+
+
+def test_an_alert_closed_without_its_raise_in_view_still_reads() -> None:
+    cid, alert = uuid4(), uuid4()
+    ack = AlertAcknowledged(
+        event_id=uuid4(), aggregate_id=alert, aggregate_version=2, customer_id=cid,
+        tenant_id="default", actor="maria", occurred_at=day(1), recorded_at=day(1),
+        correlation_id=uuid4(), subject_kind="ticket", subject_id=uuid4(), by="maria")
+    rows = fold(TimelineProjection(), [ConsumedEvent(0, 1, 1, ack)])
+    assert [row["summary"] for row in rows.all("timeline")] == \
+        ["Alert on ticket acknowledged by maria"]
+
+
+def test_every_published_event_type_is_shown_or_deliberately_ignored() -> None:
+    shown = set(_ENTRIES)
+    assert not shown & IGNORED
+    assert shown | IGNORED == set(PUBLISHED_EVENT_CLASSES)
+
+
 def test_rebuilding_from_scratch_gives_identical_rows(world: World) -> None:
     live = world.sqlite("live")
     runner = world.runner(TimelineProjection(), live)
     cid = _story(world)
+    runner.catch_up(max_idle_polls=1, timeout_s=0)
+    _rules_story(world)
     runner.catch_up(max_idle_polls=1, timeout_s=0)
     world.interaction(cid, day(1), subject="late")
     runner.catch_up(max_idle_polls=1, timeout_s=0)

@@ -255,3 +255,14 @@ class CommandAccepted(BaseModel):
 
     version: int
     position: int
+
+
+class AlertNoteIn(ConditionalBody):
+    """Acknowledging or resolving an alert; the note is a short remark, not a message."""
+
+    note: Name | None = None
+
+
+class TicketPriorityIn(ConditionalBody):
+    priority: Literal["low", "normal", "high", "urgent"]
+    reason: Name | None = None

@@ -1,4 +1,4 @@
-"""Routes on tickets: status, assignment and comments."""
+"""Routes on tickets: status, priority, assignment and comments."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from services.command.api.models import (
     CommandAccepted,
     TicketAssignIn,
     TicketCommentIn,
+    TicketPriorityIn,
     TicketStatusIn,
 )
 from services.common.web import ERROR_RESPONSES
@@ -59,4 +60,16 @@ async def comment(ticket_id: TicketId, body: TicketCommentIn, service: Service, 
         service.comment_on_ticket,
         ctx.with_occurred_at(body.occurred_at), ticket_id, body.personal.body, body.author_type,
         body.public, idempotency, expected_version(body.expected_version, if_match),
+    ))
+
+
+@router.post("/{ticket_id}/priority", response_model=CommandAccepted,
+             summary="Change the ticket's priority (low, normal, high, urgent)")
+async def change_priority(ticket_id: TicketId, body: TicketPriorityIn, service: Service, run: Run,
+                          ctx: Context, idempotency: IdempotencyHeader,
+                          if_match: IfMatch) -> JSONResponse:
+    return accepted(await run(
+        service.change_ticket_priority,
+        ctx.with_occurred_at(body.occurred_at), ticket_id, body.priority, body.reason,
+        idempotency, expected_version(body.expected_version, if_match),
     ))

@@ -5,6 +5,13 @@ business-time seconds worked out once, at apply time: first response (from Ticke
 which the domain records with the first public agent comment or the first move to pending or
 resolved) and resolution (opened → the first move to `resolved`; a reopened ticket keeps its
 first resolution). The figures are defined and computed in `queries.service`.
+
+`priority` is the priority the ticket was opened with, and stays so: TicketPriorityChanged is
+ignored on purpose. Service levels are reported by the priority a ticket came in with (the
+commitment made when it arrived), so an escalation — by hand, or by the SLA rule after a breach
+— does not move a slow ticket out of its group into a more urgent one, nor judge it by the
+tighter target of a priority it did not have for most of its life. A breach the rule recorded
+(TicketSlaBreached) counts whatever the priority was then.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, cast
 
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import CrmEvent
 from services.common.events.ticket import (
     TicketAssigned,
+    TicketCommentAdded,
     TicketFirstResponded,
     TicketOpened,
+    TicketPriorityChanged,
     TicketSlaBreached,
     TicketStatusChanged,
 )
@@ -27,7 +37,7 @@ TICKETS = Table("service_tickets", {
     "id": "text",                  # ticket id
     "customer_id": "text",
     "tenant_id": "text",
-    "priority": "text",            # low | normal | high | urgent
+    "priority": "text",            # low | normal | high | urgent, at opening (never changed)
     "channel": "text",
     "assignee": "text",            # current
     "status": "text",              # current
@@ -49,6 +59,12 @@ class ServiceProjection(Projection):
     name: ClassVar[str] = "service"
     store_kind = "analytics"
     tables: ClassVar[tuple[Table, ...]] = (TICKETS,)
+
+    IGNORED: ClassVar[frozenset[type[CrmEvent]]] = frozenset(
+        {TicketPriorityChanged,  # reported by the priority at opening (module docstring)
+         TicketCommentAdded}  # the first response comes as TicketFirstResponded
+        | {cls for cls in PUBLISHED_EVENT_CLASSES if not cls.event_type.startswith("crm.ticket.")})
+    """Published event types ignored on purpose: every non-ticket event, and these two."""
 
     _READS_TICKET: ClassVar[frozenset[type[CrmEvent]]] = frozenset(
         {TicketStatusChanged, TicketFirstResponded, TicketSlaBreached, TicketAssigned})

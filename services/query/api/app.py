@@ -13,7 +13,7 @@ from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
 from services.common.web import BodySizeLimit, install_error_handlers, install_health
 from services.projections.host import ProjectorHost
-from services.query.api import analytics, customers
+from services.query.api import alerts, analytics, customers
 from services.query.api.history import include_history_route
 from services.query.api.projections import include_projection_routes
 from services.query.read_models import PublishedThrough, ReadModels
@@ -27,6 +27,7 @@ def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     include_history_route(app)
     app.include_router(customers.router)
     app.include_router(analytics.router)
+    app.include_router(alerts.router)
     include_projection_routes(app, read_models.host)
 
     @app.get("/ready", tags=["operations"], summary="Readiness: stores reachable, projections "

@@ -86,3 +86,34 @@ class TimelineEntry(BaseModel):
 class TimelinePage(BaseModel):
     items: list[TimelineEntry]
     next_cursor: str | None
+
+
+class AlertItem(BaseModel):
+    """An alert a rule raised, and where it stands."""
+
+    model_config = ConfigDict(extra="allow")
+
+    alert_id: str
+    customer_id: str
+    kind: str = Field(examples=["follow_up_overdue"],
+                      description="follow_up_overdue, sla_breached or discount_approval")
+    subject_kind: str = Field(examples=["lead"], description="lead, ticket or customer")
+    subject_id: str
+    assignees: list[str] = Field(examples=[["rep-7", "manager-2"]])
+    summary: str = Field(examples=["Lead 'Difference engine upgrade' without contact for 8 days"])
+    status: str = Field(examples=["open"], description="open, acknowledged or resolved")
+    raised_at: str
+    raised_by: str = Field(examples=["rule:follow-up"])
+    due_at: str | None = Field(None, description="The deadline that was missed, if any")
+    acknowledged_at: str | None = None
+    acknowledged_by: str | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    note: str | None = Field(None, description="The latest note given on acknowledge or resolve")
+    position: int = Field(description="Global position of the raise")
+    cause_event_id: str | None = Field(None, description="The event the rule reacted to")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")

@@ -1,0 +1,137 @@
+"""Lead assignment: the first matching rule names a person or a team; a team assigns
+round-robin among members under their cap of open leads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.command.policies.actions import Action
+from services.command.policies.state import PolicyState, uuid
+from services.common.rules import RuleSet
+from services.common.rules.model import AssignmentRule, Team
+
+DEFAULT_TEAM_RULE = "default-team"
+
+
+def matches(rule: AssignmentRule, lead: dict[str, Any]) -> bool:
+    def one_of(values: tuple[str, ...], value: str | None) -> bool:
+        return not values or (value is not None and value.lower() in {v.lower() for v in values})
+
+    amount = Decimal(lead["amount"]) if lead.get("amount") else None
+    if rule.min_amount is not None and (amount is None or amount < rule.min_amount):
+        return False
+    if rule.max_amount is not None and (amount is None or amount > rule.max_amount):
+        return False
+    return (one_of(rule.regions, lead.get("region")) and one_of(rule.industries, lead.get("industry"))
+            and one_of(rule.sources, lead.get("source")) and one_of(rule.stages, lead.get("stage")))
+
+
+@dataclass
+class _Book:
+    """Open leads per rep and when each last got one by rule, kept current within a round."""
+
+    open_leads: dict[str, int]
+    last_assigned: dict[str, int]
+    tick: int = 0
+
+    def pick(self, team: Team) -> str | None:
+        order = {member: i for i, member in enumerate(team.members)}
+        free = [m for m in team.members
+                if team.max_open_leads is None or self.open_leads.get(m, 0) < team.max_open_leads]
+        if not free:
+            return None
+        return min(free, key=lambda m: (self.last_assigned.get(m, -1), order[m]))
+
+    def hand_over(self, old: str | None, new: str) -> None:
+        self.open_leads[new] = self.open_leads.get(new, 0) + 1
+        if old is not None:
+            self.open_leads[old] = max(0, self.open_leads.get(old, 0) - 1)
+        self.tick += 1
+        self.last_assigned[new] = 10**15 + self.tick  # after every stored assignment
+
+
+def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+           limit: int) -> list[Action]:
+    assignment = rules.assignment
+    if not assignment.rules and assignment.default_team is None:
+        return []
+    unassigned = state.rows(
+        "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
+        "ORDER BY created_position LIMIT ?", [tenant, True, limit])
+    reassigning = [r for r in assignment.rules if r.reassign]
+    reassign_stages = sorted({s for r in reassigning for s in r.stages})
+    handover: list[dict[str, Any]] = []
+    if reassign_stages:
+        # Leads already with one of the reassigning rules' people need no second look.
+        targets = sorted({p for r in reassigning for p in _people(rules, r)})
+        stage_marks = ", ".join("?" for _ in reassign_stages)
+        target_marks = ", ".join("?" for _ in targets)
+        handover = state.rows(
+            f"SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NOT NULL "
+            f"AND stage IN ({stage_marks}) AND owner NOT IN ({target_marks}) "
+            f"AND (rule_assigned_stage IS NULL OR rule_assigned_stage <> stage) "
+            f"ORDER BY created_position LIMIT ?",
+            [tenant, True, *reassign_stages, *targets, limit])
+    if not unassigned and not handover:
+        return []
+    book = _Book(
+        {r["owner"]: int(r["n"]) for r in state.rows(
+            "SELECT owner, COUNT(*) AS n FROM policy_leads WHERE tenant_id = ? AND open = ? "
+            "AND owner IS NOT NULL GROUP BY owner", [tenant, True])},
+        {r["owner"]: int(r["p"]) for r in state.rows(
+            "SELECT owner, MAX(rule_assigned_position) AS p FROM policy_leads WHERE tenant_id = ? "
+            "AND rule_assigned_position IS NOT NULL GROUP BY owner", [tenant])},
+    )
+    actions = []
+    for lead in unassigned:
+        rule = next((r for r in assignment.rules if matches(r, lead)), None)
+        if rule is not None:
+            rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
+            target = rule.to if team is None else book.pick(team)
+        elif assignment.default_team is not None:
+            team = rules.team(assignment.default_team)
+            assert team is not None
+            rule_id, target = DEFAULT_TEAM_RULE, book.pick(team)
+        else:
+            continue
+        if target is None:
+            continue  # every member is at the cap: the lead waits for room
+        book.hand_over(None, target)
+        actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
+                               uuid(lead["created_event_id"])))
+    for lead in handover:
+        rule = next((r for r in assignment.rules if r.reassign and matches(r, lead)), None)
+        if rule is None:
+            continue
+        team = rules.team(rule.team) if rule.team else None
+        if lead["owner"] == rule.to or (team is not None and lead["owner"] in team.members):
+            continue  # already with the right people
+        target = rule.to if team is None else book.pick(team)
+        if target is None:
+            continue
+        book.hand_over(lead["owner"], target)
+        actions.append(_assign(lead, tenant, rule.id, target,
+                               f"policy:reassign:{lead['id']}:{lead['stage_event_id']}",
+                               uuid(lead["stage_event_id"])))
+    return actions
+
+
+def _people(rules: RuleSet, rule: AssignmentRule) -> tuple[str, ...]:
+    if rule.to is not None:
+        return (rule.to,)
+    team = rules.team(rule.team) if rule.team else None
+    return team.members if team is not None else ()
+
+
+def _assign(lead: dict[str, Any], tenant: str, rule_id: str, owner: str, key: str,
+            cause: Any) -> Action:
+    lead_id = uuid(lead["id"])
+    return Action(
+        policy="assignment", key=key, tenant_id=tenant, rule_id=rule_id, cause_event_id=cause,
+        correlation_id=uuid(lead["correlation_id"]),
+        issue=lambda service, ctx, idem: service.assign_lead(ctx, lead_id, owner, idem),
+        describe={"lead_id": str(lead_id), "owner": owner, "from_owner": lead["owner"]},
+    )

@@ -1,0 +1,147 @@
+"""The policy engine: reads the policy state, asks each policy what is due, issues the commands.
+
+One round: wait until the policy state has caught up with the log, read the clock once, let
+every policy decide for every tenant (by its rules in force), and issue the commands through
+the command service with actor `rule:<id>`, the triggering event as causation and a key that
+names the decision. Re-deciding (after a crash, or before a command's events came back) repeats
+the key, so a command is never applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from services.command.domain.errors import DomainError
+from services.command.policies import assignment, clearing, discounts, dormancy, follow_up, sla
+from services.command.policies.actions import Action
+from services.command.policies.state import PolicyState
+from services.command.rules_book import RulesBook
+from services.command.service import CommandService
+from services.common.clock import Clock
+from services.common.rules import RuleSet
+
+log = logging.getLogger("chronicle.policies")
+
+
+class Policy(Protocol):
+    def __call__(self, state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+                 limit: int) -> list[Action]: ...
+
+
+POLICIES: dict[str, Policy] = {
+    "assignment": assignment.decide,
+    "follow_up": follow_up.decide,
+    "sla": sla.decide,
+    "discount_approval": discounts.decide,
+    "dormancy": dormancy.decide,
+    "alert_clearing": clearing.decide,
+}
+
+
+@dataclass
+class RoundResult:
+    decided: int = 0
+    issued: int = 0
+    repeated: int = 0
+    """Decisions whose command had already been issued (same key): nothing written again."""
+    refused: int = 0
+    """Decisions the domain refused because the world moved on (e.g. the lead was closed)."""
+    position: int = 0
+    by_policy: dict[str, int] = field(default_factory=dict)
+
+
+class PolicyEngine:
+    def __init__(
+        self, service: CommandService, state: PolicyState, rules: RulesBook, clock: Clock, *,
+        state_reached: Callable[[int, float], bool] | None = None, limit: int = 500,
+        policies: Sequence[str] = tuple(POLICIES), tenants: Sequence[str] | None = None,
+    ) -> None:
+        """`state_reached(position, timeout_s)` waits until the policy state has applied the
+        event at `position` (the engine's own commands), so a round never decides on a state
+        that does not yet show the previous round's effects."""
+        self.service = service
+        self.state = state
+        self.rules = rules
+        self.clock = clock
+        self.limit = limit
+        self.policies = {name: POLICIES[name] for name in policies}
+        self._state_reached = state_reached
+        self._tenants = list(tenants) if tenants is not None else None
+        """Only these tenants (one engine per group of tenants); None: every tenant."""
+        self._refused: dict[str, float] = {}
+        self.totals = RoundResult()
+        self.last_round_at: datetime | None = None
+
+    def decide(self, now: datetime) -> list[Action]:
+        """Every command due at `now` by the state and the rules; nothing is issued."""
+        actions: list[Action] = []
+        tenants = self._tenants if self._tenants is not None else self.state.tenants()
+        for tenant in tenants:
+            rules = self.rules.rule_set(tenant)
+            for policy in self.policies.values():
+                actions += policy(self.state, tenant, rules, now, self.limit)
+        return actions
+
+    def run_once(self) -> RoundResult:
+        now = self.clock.now()
+        result = RoundResult()
+        retry_after = time.monotonic() - 60
+        for action in self.decide(now):
+            result.decided += 1
+            if self._refused.get(action.key, retry_after) > retry_after:
+                continue  # refused within the last minute: the state has not caught up yet
+            try:
+                outcome = action.issue(self.service, action.context(now), action.idempotency())
+            except DomainError as exc:
+                result.refused += 1
+                self._refused[action.key] = time.monotonic()
+                log.info("%s not applied (%s): %s", action.key, exc.code, exc.message)
+                continue
+            if outcome.replayed:
+                result.repeated += 1
+            else:
+                result.issued += 1
+                result.by_policy[action.policy] = result.by_policy.get(action.policy, 0) + 1
+                log.info("%s by %s: %s", action.policy, action.actor, action.describe)
+            result.position = max(result.position, outcome.position)
+        if len(self._refused) > 100_000:
+            self._refused = {k: t for k, t in self._refused.items() if t > retry_after}
+        if result.position and self._state_reached is not None:
+            self._state_reached(result.position, 10.0)
+        self._add(result)
+        self.last_round_at = now
+        return result
+
+    def _add(self, result: RoundResult) -> None:
+        totals = self.totals
+        totals.decided += result.decided
+        totals.issued += result.issued
+        totals.repeated += result.repeated
+        totals.refused += result.refused
+        totals.position = max(totals.position, result.position)
+        for name, count in result.by_policy.items():
+            totals.by_policy[name] = totals.by_policy.get(name, 0) + count
+
+    def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
+        """Rounds until `stop`: at once again while there is work, else every `interval_s`."""
+        while not stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception:
+                log.exception("policy round failed; retrying")
+                stop.wait(max(interval_s, 5.0))
+                continue
+            if result.issued == 0:
+                stop.wait(interval_s)
+
+    def status(self) -> dict[str, object]:
+        t = self.totals
+        return {"issued": t.issued, "repeated": t.repeated, "refused": t.refused,
+                "by_policy": dict(t.by_policy),
+                "last_round_at": self.last_round_at.isoformat() if self.last_round_at else None}

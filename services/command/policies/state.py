@@ -1,0 +1,57 @@
+"""Reading the policy state (services/projections/policy_state.py) in either SQL dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from services.projections.stores.base import iso
+from services.projections.stores.sql import SqlReadStore
+
+
+class PolicyState:
+    def __init__(self, store: SqlReadStore) -> None:
+        self.store = store
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.store.query(sql, [_param(p) for p in params])
+
+    def tenants(self) -> list[str]:
+        found = self.rows("SELECT DISTINCT tenant_id FROM policy_customers")
+        return sorted(row["tenant_id"] for row in found)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return value
+
+
+def ts(value: Any) -> datetime | None:
+    """A timestamp column as an aware datetime (PostgreSQL gives datetimes, SQLite text)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def whole_days(delta: timedelta) -> int:
+    return max(0, delta.days)
+
+
+def format_duration(delta: timedelta) -> str:
+    """7 days → "7d", 90 minutes → "1h30m"."""
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -1,0 +1,406 @@
+"""The automation policies, run against one composition (embedded, or PostgreSQL + Kafka).
+
+Each test uses a tenant of its own and a `ManualClock` of its own. Facts are back-dated (their
+business time set by the command context) and the clock starts at the first of them, so a
+deadline passes when the test moves the clock, never by waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.command.domain.aggregate import CommandContext
+from services.command.domain.errors import InvalidRules, RuleViolation
+from services.command.policies.engine import PolicyEngine, RoundResult
+from services.command.policies.host import STATE
+from services.command.policies.state import PolicyState
+from services.command.service import CommandService, NewCustomer
+from services.common.clock import ManualClock
+from services.common.event_store import ChronicleStore, open_event_store
+from services.common.events.customer import CustomerPersonal
+from services.common.events.envelope import CrmEvent
+from services.common.settings import Settings
+from services.projections.host import ProjectorHost
+
+PublishedThrough = Callable[[], tuple[int, dict[int, int]] | None]
+SETTLE_TIMEOUT_S = 60.0
+
+RULES = '''
+[org]
+managers = { alice = "maria", bob = "maria", carol = "victor", agent-1 = "sam" }
+
+[[assignment.teams]]
+id = "emea"
+members = ["alice", "bob"]
+max_open_leads = 1
+
+[[assignment.rules]]
+id = "strategic-accounts"
+min_amount = "100000"
+to = "carol"
+
+[[assignment.rules]]
+id = "proposal-to-seniors"
+stages = ["proposal"]
+to = "carol"
+reassign = true
+
+[assignment]
+default_team = "emea"
+
+[follow_up]
+default = "5d"
+[follow_up.stages]
+new = "2d"
+
+[sla.first_response]
+normal = "4h"
+[sla.resolution]
+normal = "3d"
+high = "2d"
+[sla.escalation]
+raise_priority = true
+reassign_to = "agent-lead"
+notify = ["support-manager"]
+
+[discount]
+approval_threshold_percent = "10"
+approvers = [{ above_percent = "10", approver = "maria" }, { above_percent = "25", approver = "vp-sales" }]
+
+[lifecycle]
+dormant_after = "90d"
+'''
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    store: ChronicleStore
+    service: CommandService
+    projectors: ProjectorHost
+    published_through: PublishedThrough
+
+    def settle(self, position: int) -> None:
+        """Wait until the policy state has applied the event at `position`."""
+        runner = self.projectors.runners[STATE]
+        assert runner.wait_until(position, SETTLE_TIMEOUT_S, self.published_through), \
+            f"policy state did not reach position {position}"
+
+    def engine(self, tenant: str, clock: ManualClock) -> PolicyEngine:
+        runner = self.projectors.runners[STATE]
+        assert self.projectors.sql_store is not None
+        return PolicyEngine(
+            self.service, PolicyState(self.projectors.sql_store), self.service.rules_book, clock,
+            state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
+            tenants=[tenant])
+
+
+@dataclass
+class Tenant:
+    """One test's world: a tenant, its clock, its engine, and helpers to act in it."""
+
+    stack: Stack
+    tenant: str
+    clock: ManualClock
+    engine: PolicyEngine
+    last_position: int = 0
+    rounds: list[RoundResult] = field(default_factory=list)
+
+    def ctx(self, actor: str = "rep-1", at: datetime | None = None) -> CommandContext:
+        return CommandContext(actor=actor, tenant_id=self.tenant,
+                              occurred_at=at or self.clock.now())
+
+    def did(self, result: Any) -> Any:
+        self.last_position = max(self.last_position, result.position)
+        return result
+
+    def run(self) -> RoundResult:
+        """Let the state catch up with everything done so far, then one policy round."""
+        if self.last_position:
+            self.stack.settle(self.last_position)
+        result = self.engine.run_once()
+        self.last_position = max(self.last_position, result.position)
+        self.rounds.append(result)
+        return result
+
+    def customer(self, at: datetime | None = None) -> UUID:
+        result = self.did(self.stack.service.register_customer(
+            self.ctx(at=at), NewCustomer(personal=CustomerPersonal(name="Grace"))))
+        return UUID(result.ids["customer_id"])
+
+    def lead(self, customer: UUID, *, amount: str | None = None, owner: str | None = None,
+             at: datetime | None = None, title: str = "Deal") -> UUID:
+        result = self.did(self.stack.service.create_lead(
+            self.ctx(at=at), customer_id=customer, new_customer=None, title=title,
+            amount=amount, currency="EUR" if amount else None, owner=owner))
+        return UUID(result.ids["lead_id"])
+
+    def events(self, aggregate: UUID) -> list[CrmEvent]:
+        return [p.event for p in self.stack.service.log.events_of([aggregate])]
+
+    def history(self, customer: UUID) -> list[CrmEvent]:
+        found = self.stack.service.log.customer_history(customer, self.tenant)
+        assert found is not None
+        return [p.event for p in found]
+
+
+def of_type(events: list[CrmEvent], name: str) -> list[Any]:
+    return [e for e in events if type(e).__name__ == name]
+
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=200)
+
+
+class PoliciesContract:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def settings(cls, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+        raise NotImplementedError
+
+    @classmethod
+    def start_relay(cls, stack: ExitStack, store: ChronicleStore,
+                    settings: Settings) -> PublishedThrough:
+        return lambda: None
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def stack(cls, settings: Settings) -> Iterator[Stack]:
+        with ExitStack() as exits:
+            store = open_event_store(settings)
+            exits.callback(store.close)
+            service = CommandService(store, settings)
+            exits.callback(service.close)
+            through = cls.start_relay(exits, store, settings)
+            projectors = ProjectorHost(settings, [STATE], event_store=store)
+            projectors.start()
+            exits.callback(projectors.stop)
+            yield Stack(settings, store, service, projectors, through)
+
+    @pytest.fixture
+    def world(self, stack: Stack) -> Tenant:
+        tenant = f"t-{uuid4().hex[:10]}"
+        clock = ManualClock(START)
+        stack.service.change_rules(CommandContext("ops-lead", tenant), RULES, "rules.toml")
+        return Tenant(stack, tenant, clock, stack.engine(tenant, clock))
+
+    # -- lead assignment ----------------------------------------------------------------------
+
+    def test_new_leads_go_to_the_first_matching_rule_else_round_robin_under_the_cap(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        strategic = world.lead(customer, amount="250000.00")
+        first, second, third = (world.lead(customer, title=f"Deal {n}") for n in range(3))
+        result = world.run()
+        assert result.issued == 3 and result.by_policy == {"assignment": 3}
+        owners = {lead: of_type(world.events(lead), "LeadAssigned") for lead in
+                  (strategic, first, second, third)}
+        assert [(e.to_owner, e.actor) for e in owners[strategic]] == \
+            [("carol", "rule:strategic-accounts")]
+        assert [(e.to_owner, e.actor) for e in owners[first]] == [("alice", "rule:default-team")]
+        assert [e.to_owner for e in owners[second]] == ["bob"]
+        assert owners[third] == []  # alice and bob are at their cap of one open lead
+        created = world.events(strategic)[0]
+        assert owners[strategic][0].causation_id == created.event_id
+        assert owners[strategic][0].correlation_id == created.correlation_id
+
+        # A closed lead frees a place: the waiting lead goes to that rep.
+        world.did(world.stack.service.change_lead_stage(
+            world.ctx("alice"), first, "lost", reason="no budget"))
+        assert world.run().issued == 1
+        assert [e.to_owner for e in of_type(world.events(third), "LeadAssigned")] == ["alice"]
+        assert world.run().issued == 0
+
+    def test_a_lead_reaching_a_stage_named_by_a_reassign_rule_changes_hands(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer, owner="bob", amount="5000.00")
+        service = world.stack.service
+        world.did(service.change_lead_stage(world.ctx("bob"), lead, "contacted"))
+        world.did(service.change_lead_stage(world.ctx("bob"), lead, "qualified",
+                                            budget_confirmed=True))
+        assert world.run().issued == 0
+        world.did(service.change_lead_stage(world.ctx("bob"), lead, "proposal"))
+        assert world.run().by_policy == {"assignment": 1}
+        handed = of_type(world.events(lead), "LeadAssigned")
+        assert [(e.from_owner, e.to_owner, e.actor) for e in handed] == \
+            [("bob", "carol", "rule:proposal-to-seniors")]
+        stage_change = of_type(world.events(lead), "LeadStageChanged")[-1]
+        assert handed[0].causation_id == stage_change.event_id
+        assert world.run().issued == 0
+
+    # -- follow-ups ---------------------------------------------------------------------------
+
+    def test_an_untouched_lead_is_overdue_once_per_window_and_clears_on_contact(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer, owner="alice")
+        world.clock.advance(timedelta(days=2) - timedelta(seconds=1))
+        assert world.run().issued == 0
+        world.clock.advance(timedelta(seconds=1))
+        assert world.run().by_policy == {"follow_up": 1}
+        assert world.run().issued == 0  # once per window
+        overdue = of_type(world.events(lead), "FollowUpOverdue")
+        assert [(e.owner, e.manager, e.stage, e.window, e.actor) for e in overdue] == \
+            [("alice", "maria", "new", "first", "rule:follow-up")]
+        assert overdue[0].days_without_contact == 2
+        assert overdue[0].causation_id == world.events(lead)[0].event_id
+        alerts = of_type(world.history(customer), "AlertRaised")
+        assert [(a.kind, a.assignees, a.subject_id) for a in alerts] == \
+            [("follow_up_overdue", ["alice", "maria"], lead)]
+
+        world.clock.advance(timedelta(days=2))
+        assert world.run().by_policy == {"follow_up": 1}
+        assert [e.window for e in of_type(world.events(lead), "FollowUpOverdue")] == \
+            ["first", "repeat"]
+
+        # Contact: the open alerts resolve themselves, and the window starts again.
+        logged = world.did(world.stack.service.log_interaction(
+            world.ctx("alice"), customer, channel="call", direction="outbound", lead_id=lead))
+        assert world.run().by_policy == {"alert_clearing": 2}
+        resolved = of_type(world.history(customer), "AlertResolved")
+        assert len(resolved) == 2 and {r.actor for r in resolved} == {"rule:follow-up"}
+        interaction = UUID(logged.ids["interaction_id"])
+        assert {r.causation_id for r in resolved} == {world.events(interaction)[0].event_id}
+        world.clock.advance(timedelta(days=1))
+        assert world.run().issued == 0
+
+    # -- ticket SLAs --------------------------------------------------------------------------
+
+    def test_a_missed_first_response_is_recorded_and_escalated_once(self, world: Tenant) -> None:
+        customer = world.customer()
+        service = world.stack.service
+        opened = world.did(service.open_ticket(world.ctx("agent-1"), customer, subject="Broken",
+                                               priority="normal", assignee="agent-1"))
+        ticket = UUID(opened.ids["ticket_id"])
+        world.clock.advance(timedelta(hours=4) - timedelta(seconds=1))
+        assert world.run().issued == 0
+        world.clock.advance(timedelta(seconds=1))
+        assert world.run().by_policy == {"sla": 1}
+        events = world.events(ticket)
+        breach = of_type(events, "TicketSlaBreached")
+        assert [(b.sla, b.priority, b.target_seconds, b.actor) for b in breach] == \
+            [("first_response", "normal", 4 * 3600, "rule:sla-first-response")]
+        assert breach[0].deadline == START + timedelta(hours=4)
+        assert [(e.from_priority, e.to_priority) for e in of_type(events, "TicketPriorityChanged")] \
+            == [("normal", "high")]
+        assert [e.to_assignee for e in of_type(events, "TicketAssigned")] == ["agent-lead"]
+        alert = of_type(world.history(customer), "AlertRaised")[0]
+        assert alert.kind == "sla_breached" and alert.assignees == ["agent-lead", "support-manager"]
+        assert world.run().issued == 0
+
+        # Raised to high: its resolution target (2 days from opening) applies.
+        world.clock.advance(timedelta(days=2))
+        assert world.run().by_policy == {"sla": 1}
+        assert [b.sla for b in of_type(world.events(ticket), "TicketSlaBreached")] == \
+            ["first_response", "resolution"]
+        # high → urgent; the ticket is already with agent-lead
+        world.did(service.change_ticket_status(world.ctx("agent-lead"), ticket, "resolved"))
+        assert world.run().by_policy == {"alert_clearing": 2}
+        assert world.run().issued == 0
+
+    # -- discount approval --------------------------------------------------------------------
+
+    def test_a_large_discount_waits_for_the_approver_of_its_tier(self, world: Tenant) -> None:
+        customer = world.customer()
+        service = world.stack.service
+        lead = world.lead(customer, owner="alice", amount="1000.00")
+        requested = world.did(service.request_discount(world.ctx("alice"), lead, "30"))
+        discount = UUID(requested.ids["discount_id"])
+        result = world.run()
+        assert result.by_policy.get("discount_approval") == 1
+        asked = of_type(world.events(lead), "DiscountApprovalRequested")
+        assert [(a.approver, a.actor) for a in asked] == [("vp-sales", "rule:discount-approval-above-25")]
+        alerts = [a for a in of_type(world.history(customer), "AlertRaised")
+                  if a.kind == "discount_approval"]
+        assert [a.assignees for a in alerts] == [["vp-sales"]]
+        with pytest.raises(RuleViolation) as refused:
+            service.approve_discount(world.ctx("maria"), lead, discount)
+        assert refused.value.rule == "approver_not_designated"
+        world.did(service.approve_discount(world.ctx("vp-sales"), lead, discount))
+        assert world.run().by_policy.get("alert_clearing") == 1
+
+    # -- dormancy -----------------------------------------------------------------------------
+
+    def test_a_quiet_buyer_becomes_dormant_once_per_quiet_spell(self, world: Tenant) -> None:
+        customer = world.customer()
+        service = world.stack.service
+        world.did(service.record_purchase(world.ctx(), customer, amount="10.00", currency="EUR"))
+        world.clock.advance(timedelta(days=90) - timedelta(seconds=1))
+        assert world.run().issued == 0
+        world.clock.advance(timedelta(seconds=1))
+        assert world.run().by_policy == {"dormancy": 1}
+        assert world.run().issued == 0
+        dormant = of_type(world.history(customer), "CustomerBecameDormant")
+        assert [(d.last_activity_at, d.dormant_after_days, d.actor) for d in dormant] == \
+            [(START, 90, "rule:dormancy")]
+        world.did(service.record_purchase(world.ctx(), customer, amount="12.00", currency="EUR"))
+        world.clock.advance(timedelta(days=90))
+        assert world.run().by_policy == {"dormancy": 1}
+        assert len(of_type(world.history(customer), "CustomerBecameDormant")) == 2
+
+    # -- time, restarts and replays -----------------------------------------------------------
+
+    def test_a_restart_between_the_command_and_its_event_issues_nothing_twice(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer, owner="alice")
+        world.stack.settle(world.last_position)
+        world.clock.advance(timedelta(days=3))
+        due = [a for a in world.engine.decide(world.clock.now()) if a.policy == "follow_up"]
+        assert len(due) == 1
+        # The first process issues the command and stops before its state sees the event.
+        action = due[0]
+        first = action.issue(world.stack.service, action.context(world.clock.now()),
+                             action.idempotency())
+        # A new engine (a restarted process) decides again from the same state and clock.
+        restarted = world.stack.engine(world.tenant, world.clock)
+        result = restarted.run_once()
+        assert result.repeated + result.issued >= 1
+        assert len(of_type(world.events(lead), "FollowUpOverdue")) == 1
+        assert first.replayed is False
+        world.stack.settle(first.position)
+        assert restarted.run_once().issued == 0
+        assert len(of_type(world.events(lead), "FollowUpOverdue")) == 1
+
+    def test_the_same_state_and_clock_give_the_same_decisions(self, world: Tenant) -> None:
+        customer = world.customer()
+        for n in range(3):
+            world.lead(customer, title=f"Deal {n}")
+        world.did(world.stack.service.open_ticket(world.ctx(), customer, subject="Slow",
+                                                  priority="normal"))
+        world.stack.settle(world.last_position)
+        world.clock.advance(timedelta(days=3))
+        now = world.clock.now()
+        first = world.engine.decide(now)
+        again = world.stack.engine(world.tenant, ManualClock(now)).decide(now)
+        assert [a.key for a in first] == [a.key for a in again]
+        assert {a.policy for a in first} == {"assignment", "follow_up", "sla"}
+        assert [(a.actor, a.cause_event_id) for a in first] == \
+            [(a.actor, a.cause_event_id) for a in again]
+
+    # -- the rules file -----------------------------------------------------------------------
+
+    def test_a_refused_rules_file_names_the_line_and_the_rules_in_force_stay(
+            self, world: Tenant) -> None:
+        bad = RULES.replace('new = "2d"', 'new = "two days"')
+        line = bad.splitlines().index('new = "two days"') + 1
+        with pytest.raises(InvalidRules) as refused:
+            world.stack.service.change_rules(CommandContext("ops-lead", world.tenant), bad,
+                                             "rules.toml")
+        problems = refused.value.details["problems"]
+        assert [(p["line"], p["path"]) for p in problems] == [(line, "follow_up.stages.new")]
+        assert "not a duration" in problems[0]["reason"]
+        rules = world.stack.service.rules_book.rule_set(world.tenant)
+        assert rules.follow_up_window("new") == timedelta(days=2)
+        customer = world.customer()
+        world.lead(customer, owner="bob")
+        world.clock.advance(timedelta(days=2))
+        assert world.run().by_policy == {"follow_up": 1}
