@@ -855,8 +855,9 @@ def _read_rules_file(file: Path) -> str:
 
 
 def _echo_rule_problems(file: Path, problems: list[dict[str, Any]]) -> None:
-    """Each problem as `FILE:LINE: path: reason`, the way compilers name a place."""
-    for problem in problems:
+    """Each problem as `FILE:LINE: path: reason`, the way compilers name a place, in file
+    order."""
+    for problem in sorted(problems, key=lambda p: (p["line"] is None, p["line"] or 0)):
         where = f"{file}:{problem['line']}" if problem["line"] else str(file)
         path = f"{problem['path']}: " if problem["path"] else ""
         typer.echo(f"{where}: {path}{problem['reason']}")

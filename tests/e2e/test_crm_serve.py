@@ -9,7 +9,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,11 +78,13 @@ def test_serve_on_a_fresh_data_dir_starts_empty_and_records_commands(tmp_path: P
 
 def test_serve_demo_loads_sample_data_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
-    with crm_serve("--data-dir", str(data_dir), "--demo") as (_, log):
+    # Only the sample data is counted here: the policies (which act on it) stay off.
+    quiet = {"CRM_POLICIES_ENABLED": "false"}
+    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (_, log):
         assert "loaded sample data" in log.read_text()
     seeded = _event_count(data_dir)
     assert seeded > 100
-    with crm_serve("--data-dir", str(data_dir), "--demo") as (_, log):
+    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (_, log):
         assert "sample data not loaded again" in log.read_text()
     assert _event_count(data_dir) == seeded
 
@@ -105,8 +109,8 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
     with crm_serve("--data-dir", str(data_dir), "--demo") as (base, _):
         head = httpx.get(f"{base}/v1/projections").json()["head_position"]
         statuses = _projections_at(base, head)
-        assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts", "funnel",
-                                 "retention", "service"}
+        assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts",
+                                 "policy_state", "funnel", "retention", "service"}
         for status in statuses.values():
             assert status["lag_events"] == 0 and status["dead_letters"] == 0
             assert status["applied"] > 0
@@ -183,3 +187,124 @@ def test_invalid_configuration_exits_with_a_reason(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr and "port" in result.stderr
+
+
+# -- the automation policies inside `crm serve` -------------------------------------------------
+
+POLICY_RULES = """
+[org]
+managers = { alice = "maria" }
+
+[[assignment.teams]]
+id = "inside-sales"
+members = ["alice", "bob"]
+
+[assignment]
+default_team = "inside-sales"
+
+[follow_up.stages]
+new = "3s"
+
+[sla.first_response]
+urgent = "2s"
+[sla.escalation]
+raise_priority = false
+reassign_to = "agent-lead"
+
+[discount]
+approval_threshold_percent = "10"
+approvers = [{ above_percent = "10", approver = "maria" }]
+
+[lifecycle]
+dormant_after = "90d"
+"""
+
+
+def _history_until(base: str, customer: str, found: Any, timeout: float = 90) -> list[dict[str, Any]]:
+    """The customer's audit history once `found(events)` holds (the policies run on their own)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = httpx.get(f"{base}/v1/customers/{customer}/history",
+                           params={"limit": 1000}).json()["events"]
+        if found(events):
+            return events
+        assert time.monotonic() < deadline, [(e["type"], e["actor"]) for e in events]
+        time.sleep(0.2)
+
+
+def _by_rule(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == event_type and e["actor"].startswith("rule:")]
+
+
+def _serve_policies(base: str) -> None:
+    me = {"X-Actor": "rep-1"}
+    applied = httpx.put(f"{base}/v1/rules", content=POLICY_RULES,
+                        headers={**me, "Content-Type": "application/toml"})
+    assert applied.status_code == 200, applied.text
+    bad = httpx.put(f"{base}/v1/rules", content=POLICY_RULES.replace('"3s"', '"soon"'),
+                    headers={**me, "Content-Type": "application/toml"})
+    line = POLICY_RULES.splitlines().index('new = "3s"') + 1
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["details"]["problems"][0]["line"] == line
+
+    lead = httpx.post(f"{base}/v1/leads", headers=me, json={
+        "customer": {"personal": {"name": "Grace Hopper"}}, "title": "Compiler licence",
+        "amount": "1000", "currency": "USD"}).json()
+    customer, lead_id = lead["customer_id"], lead["lead_id"]
+    discount = httpx.post(f"{base}/v1/leads/{lead_id}/discounts", headers=me,
+                          json={"percent": "20"}).json()
+    ticket = httpx.post(f"{base}/v1/customers/{customer}/tickets", headers=me,
+                        json={"subject": "Cannot log in", "priority": "urgent"}).json()
+    old = (datetime.now(UTC) - timedelta(days=120)).isoformat()
+    bought = httpx.post(f"{base}/v1/customers", headers=me, json={
+        "personal": {"name": "Quiet Buyer"}, "occurred_at": old}).json()["customer_id"]
+    assert httpx.post(f"{base}/v1/customers/{bought}/purchases", headers=me, json={
+        "amount": "10.00", "currency": "USD", "occurred_at": old}).status_code == 201
+
+    events = _history_until(base, customer, lambda ev: all(_by_rule(ev, t) for t in (
+        "crm.lead.assigned", "crm.lead.discount_approval_requested",
+        "crm.ticket.sla_breached", "crm.lead.follow_up_overdue")))
+    assigned = _by_rule(events, "crm.lead.assigned")[0]
+    created = next(e for e in events if e["type"] == "crm.lead.created")
+    assert assigned["actor"] == "rule:inside-sales" or assigned["actor"] == "rule:default-team"
+    assert assigned["causation_id"] == created["event_id"]
+    assert _by_rule(events, "crm.lead.discount_approval_requested")[0]["data"]["approver"] == "maria"
+    assert _by_rule(events, "crm.ticket.assigned")[0]["data"]["to_assignee"] == "agent-lead"
+    assert _by_rule(events, "crm.alert.raised")
+    dormant = _history_until(base, bought, lambda ev: _by_rule(ev, "crm.customer.became_dormant"))
+    assert _by_rule(dormant, "crm.customer.became_dormant")[0]["actor"] == "rule:dormancy"
+
+    # The alerts inbox: maria has the approval (and the follow-up as alice's manager).
+    inbox = httpx.get(f"{base}/v1/alerts", params={"assignee": "maria"}).json()["items"]
+    kinds = {a["kind"] for a in inbox}
+    assert {"discount_approval", "follow_up_overdue"} <= kinds
+    approval = next(a for a in inbox if a["kind"] == "discount_approval")
+    decided = httpx.post(f"{base}/v1/leads/{lead_id}/discounts/{discount['discount_id']}/approve",
+                         headers={"X-Actor": "maria"}, json={})
+    assert decided.status_code == 200, decided.text
+    events = _history_until(base, customer, lambda ev: any(
+        e["type"] == "crm.alert.resolved" and e["aggregate_id"] == approval["alert_id"]
+        for e in ev))
+    resolved = next(e for e in events if e["type"] == "crm.alert.resolved")
+    assert resolved["actor"] == "rule:discount-approval"
+    assert ticket["ticket_id"]
+
+
+def test_serve_runs_the_policies(tmp_path: Path) -> None:
+    with crm_serve("--data-dir", str(tmp_path / "policies"),
+                   env={"CRM_POLICY_INTERVAL_S": "0.2"}) as (base, _):
+        _serve_policies(base)
+
+
+@pytest.mark.postgres
+@pytest.mark.kafka
+def test_serve_on_postgres_and_kafka_runs_the_policies(
+    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str
+) -> None:
+    env = {"CRM_POSTGRES_SCHEMA": fresh_postgres_schema, "CRM_POLICY_INTERVAL_S": "0.2",
+           "CRM_KAFKA_TOPIC": f"crm.events.e2e-{fresh_postgres_schema}",
+           "CRM_PROJECTOR_SESSION_TIMEOUT_MS": "6000", "CRM_DATA_DIR": str(Path(
+               os.environ.get("TMPDIR", "/tmp")) / f"crm-{fresh_postgres_schema}")}
+    with crm_serve("--postgres-url", postgres_url, "--kafka-bootstrap", kafka_bootstrap,
+                   env=env) as (base, _):
+        _serve_policies(base)

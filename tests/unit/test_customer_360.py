@@ -16,8 +16,8 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.alert import alert_id_for
 from services.command.service import AlertSpec, CommandService, NewCustomer
-from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.event_store import open_event_store
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.customer import (
     CustomerErased,
     CustomerPersonal,

@@ -60,11 +60,13 @@ class ServiceProjection(Projection):
     store_kind = "analytics"
     tables: ClassVar[tuple[Table, ...]] = (TICKETS,)
 
-    IGNORED: ClassVar[frozenset[type[CrmEvent]]] = frozenset(
-        {TicketPriorityChanged,  # reported by the priority at opening (module docstring)
-         TicketCommentAdded}  # the first response comes as TicketFirstResponded
-        | {cls for cls in PUBLISHED_EVENT_CLASSES if not cls.event_type.startswith("crm.ticket.")})
-    """Published event types ignored on purpose: every non-ticket event, and these two."""
+    _TICKET_EVENTS_IGNORED: ClassVar[tuple[type[CrmEvent], ...]] = (
+        TicketPriorityChanged,  # reported by the priority at opening (module docstring)
+        TicketCommentAdded,  # the first response comes as TicketFirstResponded
+    )
+    IGNORED: ClassVar[frozenset[type[CrmEvent]]] = frozenset(_TICKET_EVENTS_IGNORED) | frozenset(
+        cls for cls in PUBLISHED_EVENT_CLASSES if not cls.event_type.startswith("crm.ticket."))
+    """Published event types ignored on purpose: every non-ticket event, and the two above."""
 
     _READS_TICKET: ClassVar[frozenset[type[CrmEvent]]] = frozenset(
         {TicketStatusChanged, TicketFirstResponded, TicketSlaBreached, TicketAssigned})
