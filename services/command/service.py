@@ -11,8 +11,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -47,9 +47,9 @@ from services.command.rules_book import RulesBook
 from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
 from services.common.events.alert import AlertKind
 from services.common.events.customer import CustomerPersonal, CustomerRegistered
+from services.common.events.purchase import PurchaseItem
 from services.common.events.tenant import TenantRulesChanged
 from services.common.rules import RulesFileError
-from services.common.events.purchase import PurchaseItem
 from services.common.settings import Settings
 
 A = TypeVar("A", bound=AggregateRoot)
@@ -695,5 +695,5 @@ class AlertSpec:
 
 
 def config_changes(config: TenantConfiguration) -> list[str]:
-    pending = [e for e in config._pending if isinstance(e[1], TenantRulesChanged)]
-    return list(pending[-1][1].changed) if pending else []
+    pending = [e for _, e in config._pending if isinstance(e, TenantRulesChanged)]
+    return list(pending[-1].changed) if pending else []

@@ -7,7 +7,6 @@ deadline passes when the test moves the clock, never by waiting.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field

@@ -112,3 +112,17 @@ def test_the_openapi_check_notices_a_route_without_a_documented_answer() -> None
         "content": {"application/json": {"schema": {}}}}}}}}}
     assert _undocumented(bare) == ["/v1/bare: no summary",
                                    "/v1/bare: no 200 response model or example"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00"])
+def test_timeline_cursor_outside_the_calendar_or_without_zone_is_refused_not_a_500(
+        standalone: tuple[TestClient, TestClient], moment: str) -> None:
+    import base64
+    import json
+
+    writer, reader = standalone
+    customer = writer.post("/v1/customers", headers={"X-Actor": "rep-1"},
+                           json={"personal": {"name": "Ada"}}).json()["customer_id"]
+    cursor = base64.urlsafe_b64encode(json.dumps([moment, 1]).encode()).decode().rstrip("=")
+    answer = reader.get(f"/v1/customers/{customer}/timeline", params={"cursor": cursor})
+    assert answer.status_code == 422 and answer.json()["code"] == "invalid_cursor"

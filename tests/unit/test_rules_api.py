@@ -136,7 +136,7 @@ def test_a_refused_file_answers_each_line_and_reason_and_changes_nothing(api: Ap
     assert api.stored() == stored, "nothing written"
     assert rules_in_force(api) == before
     lead = api.lead()
-    refused(api.stage(lead, "contacted"), 422, rule="unknown_stage"), "the demo pipeline holds"
+    refused(api.stage(lead, "contacted"), 422, rule="unknown_stage")  # the demo pipeline holds
 
 
 def test_bad_toml_is_refused_with_its_line(api: Api) -> None:
@@ -172,6 +172,9 @@ def test_the_same_file_again_is_no_change(api: Api) -> None:
     stored = api.stored()
     refused(put_rules(api, NO_GATES), 422, rule="no_change")
     assert api.stored() == stored
+    commented = put_rules(api, "# reviewed by ops-2\n" + NO_GATES)
+    assert commented.status_code == 200
+    assert (commented.json()["version"], commented.json()["changed"]) == (2, [])
 
 
 def test_a_stale_if_match_gets_409_and_changes_nothing(api: Api) -> None:

@@ -76,7 +76,7 @@ class TenantRules:
     def from_rule_set(cls, rules: RuleSet) -> TenantRules:
         return cls(
             pipeline=Pipeline(open_stages=tuple(rules.pipeline.stages),
-                              skips=frozenset(tuple(s) for s in rules.pipeline.skips),
+                              skips=frozenset((frm, to) for frm, to in rules.pipeline.skips),
                               gates=dict(rules.pipeline.gates)),
             discount_approval_threshold_percent=rules.discount.approval_threshold_percent,
         )

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.command.domain.alert import alert_id_for
 from services.command.policies.actions import Action
 from services.command.policies.state import PolicyState, format_duration, ts, uuid, whole_days
 from services.command.service import AlertSpec
-from services.command.domain.alert import alert_id_for
 from services.common.rules import RuleSet
 
 RULE_ID = "follow-up"

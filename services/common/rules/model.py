@@ -65,13 +65,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+DEFAULT_GATES: dict[str, tuple[Gate, ...]] = {"qualified": ("budget_confirmed",),
+                                              "proposal": ("amount",)}
+
+
 class PipelineRules(_Section):
     stages: tuple[Stage, ...] = ("new", "contacted", "qualified", "proposal", "negotiation")
     """Open stages in order; `won` and `lost` always follow."""
     skips: tuple[tuple[Stage, Stage], ...] = ()
     """Forward jumps allowed besides the next stage, e.g. [["new", "qualified"]]."""
-    gates: dict[Stage, tuple[Gate, ...]] = Field(
-        default_factory=lambda: {"qualified": ("budget_confirmed",), "proposal": ("amount",)})
+    gates: dict[Stage, tuple[Gate, ...]] = Field(default_factory=lambda: dict(DEFAULT_GATES))
     """What a lead needs before it may enter a stage."""
 
 

@@ -24,6 +24,7 @@ from services.query.api.deps import (
     Moment,
     ReadModelsDep,
     Tenant,
+    _sensible_moment,
     consistent,
 )
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
@@ -139,7 +140,12 @@ def timeline(
                 or isinstance(position, bool) or not 0 <= position <= MAX_POSITION:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
         try:
-            datetime.fromisoformat(at)
+            # Timeline cursors carry an aware UTC moment inside the calendar (year 1 at +14:00
+            # has no UTC equivalent and used to overflow into a 500).
+            moment = datetime.fromisoformat(at)
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            _sensible_moment(moment)
         except ValueError:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") \
                 from None
