@@ -340,3 +340,19 @@ def test_rules_apply_refuses_a_bad_actor_or_tenant(tmp_path: Path, embedded: lis
     result = runner.invoke(cli, ["rules", "apply", str(EXAMPLE), "--actor", "two words",
                                  *embedded])
     assert result.exit_code == 2
+
+
+def test_a_lead_in_a_stage_the_new_pipeline_dropped_can_move_on_or_be_lost() -> None:
+    from services.command.domain.pipeline import Pipeline
+
+    pipeline = Pipeline(open_stages=("new", "demo", "qualified"))
+    assert pipeline.allowed_moves("contacted") == ["new", "demo", "qualified", "lost"]
+    pipeline.check_move("contacted", "demo")
+    pipeline.check_move("contacted", "lost")
+
+
+def test_a_custom_pipeline_without_the_default_stages_has_no_gates() -> None:
+    from services.common.rules import parse_rules
+
+    rules = parse_rules('[pipeline]\nstages = ["new", "demo", "trial"]\n')
+    assert rules.pipeline.stages == ("new", "demo", "trial")

@@ -167,12 +167,13 @@ def test_won_and_lost_are_never_listed_as_stages() -> None:
     assert problem.line == 2 and "'won' always closes the pipeline" in problem.reason
 
 
-def test_stages_without_the_built_in_gated_ones_need_gates_of_their_own() -> None:
-    # The built-in gates name `qualified` and `proposal`; a pipeline without them must say
-    # its own gates (an empty table for none).
-    problems = problems_of('[pipeline]\nstages = ["new", "demo", "closing"]\n')
-    assert {(p.line, p.path) for p in problems} == {(1, "pipeline.gates.qualified"),
-                                                   (1, "pipeline.gates.proposal")}
+def test_stages_without_the_built_in_gated_ones_simply_have_no_gates() -> None:
+    # The built-in gates name `qualified` and `proposal`; a pipeline without those stages is
+    # not refused for them, and a gate written by hand must still name a stage.
+    parse_rules('[pipeline]\nstages = ["new", "demo", "closing"]\n')
+    problems = problems_of('[pipeline]\nstages = ["new", "demo", "closing"]\n\n'
+                           '[pipeline.gates]\nqualified = ["amount"]\n')
+    assert {(p.line, p.path) for p in problems} == {(5, "pipeline.gates.qualified")}
     assert parse_rules('[pipeline]\nstages = ["new", "demo", "closing"]\n\n[pipeline.gates]\n'
                        'closing = ["amount"]\n').pipeline.gates == {"closing": ("amount",)}
 

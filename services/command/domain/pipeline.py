@@ -38,6 +38,10 @@ class Pipeline:
     def allowed_moves(self, from_stage: str) -> list[str]:
         if self.is_closed(from_stage):
             return []
+        if from_stage not in self.open_stages:
+            # The tenant's rules dropped this stage while the lead was in it: the lead may go
+            # to any stage of the pipeline now in force, or be lost.
+            return [*self.open_stages, LOST]
         index = self.open_stages.index(from_stage)
         following = (*self.open_stages, WON)
         moves = list(self.open_stages[:index])  # backwards

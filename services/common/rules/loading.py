@@ -104,7 +104,9 @@ def _consistency(rules: RuleSet) -> list[tuple[Loc, str]]:
         elif known.index(to) <= known.index(frm) + 1:
             problems.append((("pipeline", "skips", index),
                              f"skip {frm} → {to} is not a jump forward past the next stage"))
-    for stage in rules.pipeline.gates:
+    # The built-in gates name default stages; a custom pipeline without them simply has none.
+    written_gates = "gates" in rules.pipeline.model_fields_set
+    for stage in rules.pipeline.gates if written_gates else ():
         if stage not in known:
             problems.append((("pipeline", "gates", stage), f"'{stage}' is not a stage of the pipeline"))
     for stage in rules.follow_up.stages:
