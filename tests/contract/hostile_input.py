@@ -51,6 +51,8 @@ def _targets(api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
         "tag": (f"/v1/customers/{customer_id}/tags", {"tag": "gold"}),
         "ticket_status": (f"/v1/tickets/{ticket_id}/status", {"status": "pending"}),
         "ticket_comment": (f"/v1/tickets/{ticket_id}/comments", {"personal": {"body": "on it"}}),
+        "ticket_priority": (f"/v1/tickets/{ticket_id}/priority",
+                            {"priority": "urgent", "reason": "customer escalated"}),
     }
 
 
@@ -71,6 +73,7 @@ SPECIFIC: list[tuple[str, str, Any]] = [
     ("customer", "personal", {"name": "A", "ssn": "123"}), ("discount", "percent", "0"),
     ("discount", "percent", "100.5"), ("discount", "percent", 15.5),
     ("ticket", "priority", "whenever"), ("ticket_status", "status", "deleted"),
+    ("ticket_priority", "priority", "asap"), ("ticket_priority", "reason", "x" * 10_000),
 ]
 
 
