@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import dataclasses
 import io
 import json
 import os
@@ -257,7 +256,11 @@ class Instrument:
         self.decide_seconds: list[float] = []
         self.issue_seconds: list[float] = []
 
-    def attach(self, engine: Any) -> None:
+    def attach(self, engine: Any, time_commands: bool = False) -> None:
+        """`time_commands`: also time each command the engine issues (through a proxy of its
+        command service; the actions call `service.<command>(...)`)."""
+        if time_commands:
+            engine.service = _TimedService(engine.service, self.issue_seconds)
         state = engine.state
         original_rows = type(state).rows
 
@@ -288,23 +291,12 @@ class Instrument:
         engine.policies = {name: timed_policy(name, fn) for name, fn in engine.policies.items()}
         original_decide = engine.decide
 
-        def timed_issue(issue: Callable[..., Any]) -> Callable[..., Any]:
-            def run(*args: Any) -> Any:
-                began = time.perf_counter()
-                try:
-                    return issue(*args)
-                finally:
-                    self.issue_seconds.append(time.perf_counter() - began)
-            return run
-
         def decide(now: datetime) -> Any:
             began = time.perf_counter()
             try:
-                actions = original_decide(now)
+                return original_decide(now)
             finally:
                 self.decide_seconds.append(time.perf_counter() - began)
-            # Each command's own time, from the engine's side (Action is frozen: replace).
-            return [dataclasses.replace(a, issue=timed_issue(a.issue)) for a in actions]
 
         engine.decide = decide  # type: ignore[method-assign]
 
@@ -325,6 +317,26 @@ class Instrument:
     def summary(self) -> dict[str, Any]:
         return {"policy_seconds": {k: round(v, 4) for k, v in self.policy_seconds.items()},
                 "policy_actions": dict(self.policy_actions), "statements": self.statements()}
+
+
+class _TimedService:
+    """The command service, with every method call timed into `into`."""
+
+    def __init__(self, service: Any, into: list[float]) -> None:
+        self._service, self._into = service, into
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._service, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self._into.append(time.perf_counter() - began)
+        return timed
 
 
 def _explain(sql_store: Any, statement: str) -> list[str]:
@@ -434,7 +446,7 @@ def phase_policies(service: Any, sql: Any, store: Any, settings: Any, clock_at: 
     engine = PolicyEngine(service, PolicyState(sql), service.rules_book, clock,
                           limit=ROUND_LIMIT)
     rounds_probe = Instrument()
-    rounds_probe.attach(engine)
+    rounds_probe.attach(engine, time_commands=True)
     head_before = store.recorder.max_notification_id() or 0
     rounds: list[dict[str, Any]] = []
     total_round_s = total_catch_up_s = 0.0
@@ -484,6 +496,32 @@ def phase_policies(service: Any, sql: Any, store: Any, settings: Any, clock_at: 
         if total_catch_up_s else None,
         "instrument": rounds_probe.summary(), "per_round": rounds,
     }
+    for entry in out["rounds"]["instrument"]["statements"][:6]:
+        entry["plan"] = _explain(sql, entry["sql"])
+
+    # d) Idle rounds: nothing due (what `crm serve` pays every interval at this size).
+    idle_engine = PolicyEngine(service, PolicyState(sql), service.rules_book, clock,
+                               limit=ROUND_LIMIT)
+    idle_probe = Instrument()
+    idle_probe.attach(idle_engine)
+    idle_runs = []
+    for _ in range(5):
+        began = time.perf_counter()
+        idle_result = idle_engine.run_once()
+        idle_runs.append(time.perf_counter() - began)
+    idle_statements = idle_probe.statements(6)
+    for entry in idle_statements:
+        entry["seconds"] = round(entry["seconds"] / 5, 4)
+        entry["calls"] //= 5
+        entry["rows"] //= 5
+        entry["plan"] = _explain(sql, entry["sql"])
+    out["idle_round"] = {"issued": idle_result.issued, "runs": 5,
+                         "seconds_median": round(statistics.median(idle_runs), 4),
+                         "policy_seconds": {k: round(v / 5, 4)
+                                            for k, v in idle_probe.policy_seconds.items()},
+                         "statements": idle_statements}
+    log(f"  idle round (nothing due): {statistics.median(idle_runs) * 1000:.1f} ms")
+
     out["state_after"] = state_counts(sql)
     leftover = everything.decide(clock.now())
     out["due_after"] = dict(Counter(a.policy for a in leftover))
@@ -740,16 +778,24 @@ def run_delay_part(interval: float, rates: list[float], seconds: float, warmup: 
         delays = []
         missing = 0
         actors: Counter[str] = Counter()
-        for *_, lead_id in results:
-            if lead_id is None:
-                continue
+        ours = [lead_id for *_, lead_id in results if lead_id is not None]
+        first = min((created[x] for x in ours if x in created), default=None)
+        last = max((created[x] for x in ours if x in created), default=None)
+        during = 0
+        for lead_id in ours:
             if lead_id not in assigned or lead_id not in created:
                 missing += 1
                 continue
             at, actor = assigned[lead_id]
             actors[actor] += 1
             delays.append((at - created[lead_id]).total_seconds())
+            during += last is not None and at <= last
         ordered = sorted(delays)
+        span = (last - first).total_seconds() if first and last else 0.0
+        runs[key]["assignments_while_loaded"] = {
+            "seconds": round(span, 2), "assigned": during,
+            "per_s": round(during / span, 1) if span > 0 else None,
+            "backlog_at_end": len(ours) - during}
         runs[key]["delay"] = {
             "assigned": len(delays), "not_assigned": missing,
             "p50_ms": _ms(percentile(ordered, 0.5)), "p95_ms": _ms(percentile(ordered, 0.95)),
@@ -876,6 +922,15 @@ def _replay_markdown(label: str, part: dict[str, Any]) -> list[str]:
            f"rule that names a person (no cap)" if pol['waiting_leads']['unassigned_open']
            else "") + ".",
         "",
+        f"An idle round (nothing due) at this size takes "
+        f"**{pol['idle_round']['seconds_median'] * 1000:,.1f} ms** (median of 5): what the "
+        f"engine costs `crm serve` every `CRM_POLICY_INTERVAL_S` when nothing is due, i.e. "
+        f"{pol['idle_round']['seconds_median'] / 1.0:.1%} of a core at 1 s, "
+        f"{pol['idle_round']['seconds_median'] / 0.2:.1%} at 0.2 s. Its costliest statements: "
+        + "; ".join(f"`{e['policy']}` {e['ms_per_call'] * e['calls']:.1f} ms ({e['calls']} "
+                    f"quer{'y' if e['calls'] == 1 else 'ies'})"
+                    for e in pol['idle_round']['statements'][:3]) + ".",
+        "",
         "Slowest statements over all rounds (each policy's SQL, timed where `PolicyState.rows` "
         "runs it):",
         "",
@@ -956,14 +1011,14 @@ def markdown(results: dict[str, Any]) -> str:
             "else waits `CRM_POLICY_INTERVAL_S`; the server shares the 2 cores with the load.",
             "",
             "| interval | load | leads ok | trigger → command p50 | p95 | p99 | max | not "
-            "assigned | command latency p50 | p99 | server cores (idle) | server CPU ms / lead "
-            "| box busy |",
+            "assigned | assigned/s while loaded (backlog at end) | command latency p50 | p99 | "
+            "server cores (idle) | server CPU ms / lead | box busy |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-            "| ---: |",
+            "| ---: | ---: |",
         ]
         for interval_key, part in delay.items():
             if "error" in part:
-                lines.append(f"| {interval_key} s | failed: {part['error']} |||||||||||")
+                lines.append(f"| {interval_key} s | failed: {part['error']} ||||||||||||")
                 continue
             for key, run in part["runs"].items():
                 d = run["delay"]
@@ -971,7 +1026,9 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {part['interval_s']:g} s | {key}/s | {run['ok']:,} | "
                     f"**{_n(d['p50_ms'], 1)} ms** | {_n(d['p95_ms'], 1)} ms | "
                     f"**{_n(d['p99_ms'], 1)} ms** | {_n(d['max_ms'], 1)} ms | "
-                    f"{d['not_assigned']} | {run['latency_ms']['p50']} ms | "
+                    f"{d['not_assigned']} | {_n(run['assignments_while_loaded']['per_s'])} "
+                    f"({run['assignments_while_loaded']['backlog_at_end']:,}) | "
+                    f"{run['latency_ms']['p50']} ms | "
                     f"{run['latency_ms']['p99']} ms | {run['server_cores']} "
                     f"({part.get('idle', {}).get('server_cores')}) | "
                     f"{run.get('server_cpu_ms_per_lead')} | {run['box_busy']:.0%} |")
