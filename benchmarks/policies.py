@@ -835,6 +835,14 @@ def _n(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _others(cpu: dict[str, Any] | None, nproc: int) -> str:
+    """Cores used by other processes during a phase: the box's busy share less ours."""
+    if not cpu:
+        return "–"
+    others = max(0.0, cpu["box_busy"] * nproc - cpu["bench_process_cores"])
+    return f"{cpu['bench_process_cores']:.2f} / {others:.2f}"
+
+
 def _pct(a: Any, b: Any) -> str:
     return f"{a / b:.0%}" if a and b else "–"
 
@@ -843,7 +851,7 @@ DIAGNOSIS: list[str] = []
 """Findings written after a full run (kept with the generator so a re-run keeps them)."""
 
 
-def _replay_markdown(label: str, part: dict[str, Any]) -> list[str]:
+def _replay_markdown(label: str, part: dict[str, Any], nproc: int) -> list[str]:
     replay, raw = part["replay"], part["raw_appends"]
     pol = part["policies"]
     decide, rounds = pol["decide_all"], pol["rounds"]
@@ -858,37 +866,46 @@ def _replay_markdown(label: str, part: dict[str, Any]) -> list[str]:
         f"service ({_n(part['inbound']['commands_per_s'])} `create_lead`/s, new customer "
         f"each); the log: **{part['log_events']:,} events**.",
         "",
-        "| what | ours | raw limit underneath (same run) | ratio |",
-        "| --- | ---: | --- | ---: |",
+        "CPU column: cores used by this benchmark process / by other processes on the box "
+        "during that phase (the box's busy time less ours; anything above 0 is someone else's "
+        "work competing for the 2 cores).",
+        "",
+        "| what | ours | raw limit underneath (same run) | ratio | CPU ours / others |",
+        "| --- | ---: | --- | ---: | ---: |",
         f"| replay of the log into `policy_state` (rebuild from the store) | "
         f"{_n(replay['policy_state']['events_per_s'])} events/s "
         f"({replay['policy_state']['seconds']} s) | {_n(trivial)} events/s replay into a "
-        f"trivial projection (same runner, reads + decodes the log, writes nothing) | "
-        f"{_pct(replay['policy_state']['events_per_s'], trivial)} |",
+        f"trivial projection (same runner, reads + decodes the log, writes nothing; CPU "
+        f"{_others(replay['trivial'].get('cpu'), nproc)}) | "
+        f"{_pct(replay['policy_state']['events_per_s'], trivial)} | "
+        f"{_others(replay['policy_state'].get('cpu'), nproc)} |",
         f"| replay into `customer_360`, for comparison | "
         f"{_n(replay['customer_360']['events_per_s'])} events/s "
         f"({replay['customer_360']['seconds']} s) | same | "
-        f"{_pct(replay['customer_360']['events_per_s'], trivial)} |",
+        f"{_pct(replay['customer_360']['events_per_s'], trivial)} | "
+        f"{_others(replay['customer_360'].get('cpu'), nproc)} |",
         f"| **decisions/s**, `decide` only, everything due at once (no limit), nothing "
         f"issued | **{_n(decide['decisions_per_s'])}** ({decide['decisions']:,} decisions in "
-        f"{decide['seconds_median'] * 1000:,.0f} ms, median of 3) | – | |",
+        f"{decide['seconds_median'] * 1000:,.0f} ms, median of 3) | – | | "
+        f"{_others(pol.get('cpu'), nproc)} (whole phase) |",
         f"| one round's `decide` at the engine's limit of {ROUND_LIMIT} per query | "
         f"{pol['decide_one_round']['decisions']:,} decisions in "
-        f"{pol['decide_one_round']['seconds'] * 1000:,.0f} ms | – | |",
+        f"{pol['decide_one_round']['seconds'] * 1000:,.0f} ms | – | | |",
         f"| **issued commands/s**, `run_once` rounds (decide + issue through `CommandService`,"
         f" with their writes) | **{_n(rounds['commands_per_s'])}** ({rounds['issued']:,} "
         f"commands, {rounds['events_written']:,} events = {rounds['events_per_command']} per "
         f"command, in {rounds['count']} rounds, {rounds['run_once_seconds']} s) | "
         f"{_n(raw['events_per_s'])} raw single-event appends/s through the library, 1 thread "
-        f"(p50 {raw['latency_ms']['p50']} ms) | {_pct(rounds['commands_per_s'], raw['events_per_s'])} |",
+        f"(p50 {raw['latency_ms']['p50']} ms; CPU {_others(raw.get('cpu'), nproc)}) | "
+        f"{_pct(rounds['commands_per_s'], raw['events_per_s'])} | |",
         f"| the same, issuing only (decide time taken out) | "
         f"{_n(rounds['commands_per_s_issue_only'])} commands/s; one command p50 "
         f"{rounds['issue_latency_ms']['p50']} ms, p99 {rounds['issue_latency_ms']['p99']} ms | "
-        f"same | {_pct(rounds['commands_per_s_issue_only'], raw['events_per_s'])} |",
+        f"same | {_pct(rounds['commands_per_s_issue_only'], raw['events_per_s'])} | |",
         f"| policy state catching up with the rounds' own events | "
         f"{_n(rounds['catch_up_events_per_s'])} events/s ({rounds['catch_up_events']:,} events,"
         f" {rounds['catch_up_seconds']} s) | {_n(trivial)} events/s trivial replay | "
-        f"{_pct(rounds['catch_up_events_per_s'], trivial)} |",
+        f"{_pct(rounds['catch_up_events_per_s'], trivial)} | |",
         "",
     ]
     policies = ["assignment", "follow_up", "sla", "discount_approval", "dormancy",
@@ -966,7 +983,8 @@ def markdown(results: dict[str, Any]) -> str:
         "Options: `--events N`, `--quick`, `--skip-delay`, `--delay-seconds S` (per rate, "
         "default 30), `--rates 50,200`, `--intervals 1,0.2`, `--raw-seconds S`, `--profile FILE`"
         " (cProfile of one decide), `--postgres-url URL` (or `CRM_BENCH_POSTGRES_URL`: part 1 "
-        "on PostgreSQL too), `--json PATH`, `--no-docs`.",
+        "on PostgreSQL too, fresh schemas dropped afterwards), `--json PATH`, `--no-docs`, "
+        "`--render-only`.",
         "",
         f"**Machine:** {m.get('cpu_model')}, {m.get('nproc')} cores, {m.get('memory_gib')} GiB, "
         f"kernel {m.get('kernel')}, Python {m.get('python')}, SQLite {m.get('sqlite3')}, "
@@ -994,8 +1012,9 @@ def markdown(results: dict[str, Any]) -> str:
         if "error" in part:
             lines += [f"#### {label}", "", f"Failed: {part['error']}", ""]
             continue
-        lines += _replay_markdown(label, part)
+        lines += _replay_markdown(label, part, int(m.get("nproc") or 2))
     delay = results.get("delay")
+    nproc = int(m.get("nproc") or 2)
     if delay:
         lines += [
             "### 2. Trigger → command delay under a steady load",
@@ -1010,33 +1029,41 @@ def markdown(results: dict[str, Any]) -> str:
             "− `LeadCreated.recorded_at`. The engine re-runs at once while it issued something, "
             "else waits `CRM_POLICY_INTERVAL_S`; the server shares the 2 cores with the load.",
             "",
-            "| interval | load | leads ok | trigger → command p50 | p95 | p99 | max | not "
-            "assigned | assigned/s while loaded (backlog at end) | command latency p50 | p99 | "
-            "server cores (idle) | server CPU ms / lead | box busy |",
+            "| interval | load offered | leads accepted/s | trigger → command p50 | p95 | p99 "
+            "| max | not assigned | assigned/s while loaded (backlog at end) | command latency "
+            "p50 | p99 | p50 from schedule | server cores (idle) | server CPU ms / lead | "
+            "others' cores |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-            "| ---: | ---: |",
+            "| ---: | ---: | ---: |",
         ]
         for interval_key, part in delay.items():
             if "error" in part:
-                lines.append(f"| {interval_key} s | failed: {part['error']} ||||||||||||")
+                lines.append(f"| {interval_key} s | failed: {part['error']} |||||||||||||")
                 continue
             for key, run in part["runs"].items():
                 d = run["delay"]
                 lines.append(
-                    f"| {part['interval_s']:g} s | {key}/s | {run['ok']:,} | "
+                    f"| {part['interval_s']:g} s | {key}/s | {run['achieved_per_s']:,.0f} | "
                     f"**{_n(d['p50_ms'], 1)} ms** | {_n(d['p95_ms'], 1)} ms | "
                     f"**{_n(d['p99_ms'], 1)} ms** | {_n(d['max_ms'], 1)} ms | "
                     f"{d['not_assigned']} | {_n(run['assignments_while_loaded']['per_s'])} "
                     f"({run['assignments_while_loaded']['backlog_at_end']:,}) | "
                     f"{run['latency_ms']['p50']} ms | "
-                    f"{run['latency_ms']['p99']} ms | {run['server_cores']} "
+                    f"{run['latency_ms']['p99']} ms | "
+                    f"{_n(run['latency_from_schedule_ms']['p50'], 1)} ms | {run['server_cores']} "
                     f"({part.get('idle', {}).get('server_cores')}) | "
-                    f"{run.get('server_cpu_ms_per_lead')} | {run['box_busy']:.0%} |")
+                    f"{run.get('server_cpu_ms_per_lead')} | "
+                    f"{max(0.0, run['box_busy'] * nproc - run['server_cores'] - run['client_cores']):.2f} |")
         lines += [
             "",
             "Command latency is the lead creation's own (sent → answered): the floor under the "
             "delay, which is that plus the policy state applying the event, the engine's wait "
-            "and round, and the assignment command.",
+            "and round, and the assignment command. *p50 from schedule* counts from the moment "
+            "the open-loop schedule meant to send (at most 64 requests in flight; more wait in "
+            "the client): when it is far above the command latency, the server did not keep "
+            "up with the offered load. *Assigned/s while loaded*: rule assignments recorded "
+            "between the first and the last lead of the run; the backlog is what was left "
+            "for after the load.",
             "",
         ]
     if DIAGNOSIS:
@@ -1081,6 +1108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also run part 1 on this PostgreSQL (fresh schemas, dropped)")
     parser.add_argument("--json", type=Path, default=RESULTS_PATH, help="results JSON path")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: re-render the docs block from --json")
     args = parser.parse_args(argv)
     if args.events is None:
         args.events = 20_000 if args.quick else 1_000_000
@@ -1105,6 +1134,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    if args.render_only:
+        section = markdown(json.loads(args.json.read_text()))
+        if not args.no_docs:
+            write_docs(section)
+        print(section)
+        return 0
     signal.signal(signal.SIGTERM, _terminate)
     from benchmarks.command_path import _create_schemas, _drop_schemas, _settings
     from services.projections.stores.sql import SqlReadStore
