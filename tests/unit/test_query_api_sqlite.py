@@ -121,8 +121,9 @@ def test_timeline_cursor_outside_the_calendar_or_without_zone_is_refused_not_a_5
     import json
 
     writer, reader = standalone
-    customer = writer.post("/v1/customers", headers={"X-Actor": "rep-1"},
-                           json={"personal": {"name": "Ada"}}).json()["customer_id"]
+    created = writer.post("/v1/customers", headers={"X-Actor": "rep-1"},
+                          json={"personal": {"name": "Ada"}}).json()
     cursor = base64.urlsafe_b64encode(json.dumps([moment, 1]).encode()).decode().rstrip("=")
-    answer = reader.get(f"/v1/customers/{customer}/timeline", params={"cursor": cursor})
+    answer = reader.get(f"/v1/customers/{created['customer_id']}/timeline",
+                        params={"cursor": cursor, "min_position": created["position"]})
     assert answer.status_code == 422 and answer.json()["code"] == "invalid_cursor"

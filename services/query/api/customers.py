@@ -3,8 +3,6 @@ with filters and keyset pagination, and the timeline."""
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -26,6 +24,8 @@ from services.query.api.deps import (
     Tenant,
     _sensible_moment,
     consistent,
+    decode_cursor,
+    encode_cursor,
 )
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
 from services.query.read_models import ReadModels
@@ -42,7 +42,8 @@ MAX_PAGE = 200
 MAX_POSITION = 2**62
 
 Consistent360 = Annotated[int, Depends(consistent("customer_360", "timeline", "lifecycle"))]
-ConsistentTimeline = Annotated[int, Depends(consistent("timeline"))]
+# The timeline route also asks customer_360 whether the customer exists.
+ConsistentTimeline = Annotated[int, Depends(consistent("timeline", "customer_360"))]
 ConsistentList = Annotated[int, Depends(consistent("customer_360", "lifecycle"))]
 
 
@@ -108,21 +109,6 @@ def _as_of(read_models: ReadModels, customer_id: UUID, tenant: str,
 # -- the timeline -------------------------------------------------------------------------------
 
 
-def _encode_cursor(values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, length: int) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
-    if not isinstance(values, list) or len(values) != length:
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
-    return values
-
-
 @router.get("/{customer_id}/timeline", response_model=TimelinePage,
             summary="Every customer-facing fact, newest business time first, paginated")
 def timeline(
@@ -135,7 +121,7 @@ def timeline(
     _require_customer(read_models, customer_id, tenant)
     before = None
     if cursor is not None:
-        at, position = _decode_cursor(cursor, 2)
+        at, position = decode_cursor(cursor, 2)
         if not isinstance(at, str) or not isinstance(position, int) \
                 or isinstance(position, bool) or not 0 <= position <= MAX_POSITION:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
@@ -152,7 +138,7 @@ def timeline(
         before = (at, position)
     items, following = read_timeline(read_models.sql, str(customer_id), limit=limit,
                                      before=before, kinds=kind)
-    return {"items": items, "next_cursor": _encode_cursor(following) if following else None}
+    return {"items": items, "next_cursor": encode_cursor(following) if following else None}
 
 
 def _require_customer(read_models: ReadModels, customer_id: UUID, tenant: str) -> None:
@@ -215,7 +201,7 @@ def list_customers(
     key = f"COALESCE(c.{SORTS[sort]}{'::text' if postgres else ''}, '')"
     comparison = "<" if order == "desc" else ">"
     if cursor is not None:
-        value, last_id = _decode_cursor(cursor, 2)
+        value, last_id = decode_cursor(cursor, 2)
         if not isinstance(last_id, str) or not isinstance(value, str) \
                 or "\x00" in value or "\x00" in last_id:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
@@ -244,7 +230,7 @@ def list_customers(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = _encode_cursor([last["sort_key"], last["id"]])
+        next_cursor = encode_cursor([last["sort_key"], last["id"]])
     total = None
     if include_total:
         counted = store.query(f"SELECT COUNT(*) AS n FROM customer_360 c WHERE "
