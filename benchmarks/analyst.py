@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.docs_block import write_block
 from benchmarks.machine import code_version, machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,15 +192,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_docs(section: str) -> None:
-    """Replace only the analyst block (appended at the end when missing)."""
-    text = DOCS_PATH.read_text() if DOCS_PATH.exists() else ""
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = f"{head}{BEGIN}\n{section}\n{END}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n{BEGIN}\n{section}\n{END}\n"
-    DOCS_PATH.write_text(text)
+    write_block(BEGIN, END, section, DOCS_PATH)
 
 
 # --------------------------------------------------------------------------- main

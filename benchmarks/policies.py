@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+from benchmarks.docs_block import write_block
 from benchmarks.machine import code_version, machine_info
 from benchmarks.stats import box_cpu_jiffies, latency_summary, percentile, process_cpu_seconds
 
@@ -1158,15 +1159,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_docs(section: str) -> None:
-    """Replace only the policies block (appended at the end when missing)."""
-    text = DOCS_PATH.read_text() if DOCS_PATH.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = f"{head}{BEGIN}\n{section}\n{END}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n{BEGIN}\n{section}\n{END}\n"
-    DOCS_PATH.write_text(text)
+    write_block(BEGIN, END, section, DOCS_PATH)
 
 
 # --------------------------------------------------------------------------- main

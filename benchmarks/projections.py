@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import projections_report as report
+from benchmarks.docs_block import write_block
 from benchmarks.machine import code_version, machine_info
 from benchmarks.stats import box_cpu_jiffies, children_of, process_cpu_seconds
 
@@ -546,16 +547,7 @@ def _terminate(signum: int, _frame: Any) -> None:
 
 
 def write_docs(results: dict[str, Any]) -> None:
-    section = report.markdown(results)
-    text = DOCS_PATH.read_text() if DOCS_PATH.exists() else "# Benchmarks\n"
-    begin, end = report.BEGIN, report.END
-    if begin in text and end in text and text.index(begin) < text.index(end):
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{section}\n{end}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n{begin}\n{section}\n{end}\n"
-    DOCS_PATH.write_text(text)
+    write_block(report.BEGIN, report.END, report.markdown(results), DOCS_PATH)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from services.command.domain.aggregate import (
     events_in_decision_order,
 )
 from services.command.domain.alert import Alert
-from services.command.domain.configuration import TenantConfiguration, configuration_id
+from services.command.domain.configuration import configuration_id
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
     DomainError,
@@ -48,7 +48,6 @@ from services.common.event_store import ChronicleStore, EventLog, PositionedEven
 from services.common.events.alert import AlertKind
 from services.common.events.customer import CustomerPersonal, CustomerRegistered
 from services.common.events.purchase import PurchaseItem
-from services.common.events.tenant import TenantRulesChanged
 from services.common.rules import RulesFileError
 from services.common.settings import Settings
 
@@ -570,11 +569,11 @@ class CommandService:
             if expected_version is not None and config.version != expected_version:
                 raise VersionConflict(config.kind, config.id, expected_version, config.version)
             try:
-                config.change_rules(ctx, rules_toml, source)
+                recorded = config.change_rules(ctx, rules_toml, source)
             except RulesFileError as exc:
                 raise InvalidRules(str(exc), source=source, problems=exc.as_details()) from None
             return Decision(config, {"tenant_id": ctx.tenant_id,
-                                     "changed": ",".join(config_changes(config))})
+                                     "changed": ",".join(recorded.changed)})
 
         config_id = configuration_id(ctx.tenant_id)
         try:
@@ -692,8 +691,3 @@ class AlertSpec:
     assignees: list[str]
     summary: str
     due_at: datetime | None = None
-
-
-def config_changes(config: TenantConfiguration) -> list[str]:
-    pending = [e for _, e in config._pending if isinstance(e, TenantRulesChanged)]
-    return list(pending[-1].changed) if pending else []

@@ -7,7 +7,7 @@ deadline passes when the test moves the clock, never by waiting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,7 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import InvalidRules, RuleViolation
 from services.command.policies.engine import PolicyEngine, RoundResult
-from services.command.policies.host import STATE
+from services.command.policies.host import STATE, PublishedThrough
 from services.command.policies.state import PolicyState
 from services.command.service import CommandService, NewCustomer
 from services.common.clock import ManualClock
@@ -29,7 +29,6 @@ from services.common.events.envelope import CrmEvent
 from services.common.settings import Settings
 from services.projections.host import ProjectorHost
 
-PublishedThrough = Callable[[], tuple[int, dict[int, int]] | None]
 SETTLE_TIMEOUT_S = 60.0
 
 RULES = '''

@@ -20,7 +20,7 @@ from services.command.api.deps import Context, IdempotencyHeader, IfMatch, Run, 
 from services.command.domain.configuration import TenantConfiguration, configuration_id
 from services.command.service import CommandService, Idempotency
 from services.common.events.tenant import TenantRulesChanged
-from services.common.rules import RuleSet
+from services.common.rules import RuleSet, format_duration
 from services.common.web import ERROR_RESPONSES, ApiError
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=ERROR_RESPONSES)
@@ -64,17 +64,6 @@ class RulesHistory(BaseModel):
 
 
 # -- reading ----------------------------------------------------------------------------------
-
-
-def format_duration(duration: timedelta) -> str:
-    """The rules file's spelling of a duration: "7d", "4h30m", "1d12h", "45s"."""
-    seconds = int(duration.total_seconds())
-    days, seconds = divmod(seconds, 86_400)
-    hours, seconds = divmod(seconds, 3_600)
-    minutes, seconds = divmod(seconds, 60)
-    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"),
-                                           (seconds, "s")) if n]
-    return "".join(parts) or "0s"
 
 
 def _jsonable(value: Any) -> Any:

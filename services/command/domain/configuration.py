@@ -44,15 +44,17 @@ class TenantConfiguration(AggregateRoot):
         config.rules, config.rules_toml, config.digest = DEFAULT_RULES, "", rules_digest("")
         return config
 
-    def change_rules(self, ctx: CommandContext, rules_toml: str, source: str) -> RuleSet:
+    def change_rules(self, ctx: CommandContext, rules_toml: str, source: str) -> TenantRulesChanged:
         """Validate and adopt a rules file; a refused file raises `RulesFileError`."""
         rules = parse_rules(rules_toml, source)
         digest = rules_digest(rules_toml)
         if digest == self.digest:
             raise RuleViolation("no_change", "these rules are already in force")
-        self._record(TenantRulesChanged, ctx, customer_id=self.id, rules_toml=rules_toml,
-                     digest=digest, changed=changed_rules(self.rules, rules), source=source)
-        return rules
+        changed = self._record(TenantRulesChanged, ctx, customer_id=self.id, rules_toml=rules_toml,
+                               digest=digest, changed=changed_rules(self.rules, rules),
+                               source=source)
+        assert isinstance(changed, TenantRulesChanged)
+        return changed
 
     def _when_TenantRulesChanged(self, event: TenantRulesChanged) -> None:
         if self.version == 0:

@@ -9,9 +9,9 @@ from typing import Any
 
 from services.command.domain.alert import alert_id_for
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, format_duration, ts, uuid, whole_days
+from services.command.policies.state import PolicyState, ts, uuid, whole_days
 from services.command.service import AlertSpec
-from services.common.rules import RuleSet
+from services.common.rules import RuleSet, format_duration
 
 RULE_ID = "follow-up"
 

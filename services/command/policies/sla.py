@@ -8,17 +8,16 @@ from typing import Any, Literal
 
 from services.command.domain.alert import alert_id_for
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, format_duration, ts, uuid
+from services.command.policies.state import PolicyState, ts, uuid
 from services.command.service import AlertSpec
-from services.common.rules import RuleSet
+from services.common.rules import RuleSet, format_duration
 from services.common.rules.model import PRIORITIES
 
 Sla = Literal["first_response", "resolution"]
-_ANCHOR: dict[Sla, tuple[str, str, str]] = {
-    # sla: (anchor column, cause column, condition)
-    "first_response": ("opened_at", "open_event_id",
-                       "responded = ? AND first_response_breached = ?"),
-    "resolution": ("resolution_since", "resolution_event_id", "? = ? AND resolution_breached = ?"),
+_ANCHOR: dict[Sla, tuple[str, str]] = {
+    # sla: (the column its clock starts from, the event that started it)
+    "first_response": ("opened_at", "open_event_id"),
+    "resolution": ("resolution_since", "resolution_event_id"),
 }
 
 
@@ -28,7 +27,7 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
         return []
     actions: list[Action] = []
     for sla in ("first_response", "resolution"):
-        anchor_col, _, _ = _ANCHOR[sla]  # type: ignore[index]
+        anchor_col, _ = _ANCHOR[sla]  # type: ignore[index]
         for priority in PRIORITIES:
             target = rules.sla_target(sla, priority)  # type: ignore[arg-type]
             if target is None:
@@ -49,7 +48,7 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
 
 def _breach(ticket: dict[str, Any], tenant: str, rules: RuleSet, sla: Sla,
             target: timedelta) -> Action:
-    anchor_col, cause_col, _ = _ANCHOR[sla]
+    anchor_col, cause_col = _ANCHOR[sla]
     anchor = ts(ticket[anchor_col])
     assert anchor is not None
     deadline = anchor + target

@@ -44,14 +44,3 @@ def uuid(value: Any) -> UUID:
 
 def whole_days(delta: timedelta) -> int:
     return max(0, delta.days)
-
-
-def format_duration(delta: timedelta) -> str:
-    """7 days → "7d", 90 minutes → "1h30m"."""
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"

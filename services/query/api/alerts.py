@@ -12,8 +12,15 @@ from fastapi import APIRouter, Depends, Query
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.alerts import Cursor, StatusFilter, read_alerts
 from services.projections.stores.base import iso
-from services.query.api.customers import MAX_PAGE, MAX_POSITION, _decode_cursor, _encode_cursor
-from services.query.api.deps import CodeParam, ReadModelsDep, Tenant, consistent
+from services.query.api.customers import MAX_PAGE, MAX_POSITION
+from services.query.api.deps import (
+    CodeParam,
+    ReadModelsDep,
+    Tenant,
+    consistent,
+    decode_cursor,
+    encode_cursor,
+)
 from services.query.api.models import AlertPage
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -46,12 +53,12 @@ def list_alerts(
         customer_id=str(customer_id) if customer_id else None,
         subject_id=str(subject_id) if subject_id else None, limit=limit,
         before=_page_after(cursor) if cursor is not None else None)
-    return {"items": items, "next_cursor": _encode_cursor(following) if following else None}
+    return {"items": items, "next_cursor": encode_cursor(following) if following else None}
 
 
 def _page_after(cursor: str) -> Cursor:
     """The (raised_at, position) a cursor this route returned names; 422 for anything else."""
-    at, position = _decode_cursor(cursor, 2)
+    at, position = decode_cursor(cursor, 2)
     refused = ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
     if not isinstance(at, str) or not isinstance(position, int) or isinstance(position, bool) \
             or not 0 <= position <= MAX_POSITION:

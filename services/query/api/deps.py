@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime
@@ -92,3 +94,22 @@ def consistent(*models: str) -> Callable[..., Awaitable[int]]:
         return position
 
     return wait
+
+
+# -- keyset cursors ------------------------------------------------------------------------------
+
+
+def encode_cursor(values: Any) -> str:
+    """An opaque keyset cursor: the sort values of a page's last item."""
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
+    if not isinstance(values, list) or len(values) != length:
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
+    return values
