@@ -806,17 +806,17 @@ RULES_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "rules.example.to
 
 
 def _tenant_name(value: str | None) -> str | None:
-    import re
+    from services.common.web import TENANT_ID
 
-    if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
+    if value is not None and not TENANT_ID.fullmatch(value):
         raise typer.BadParameter("1-64 lowercase letters, digits, _ or - (as X-Tenant-ID)")
     return value
 
 
 def _actor_name(value: str) -> str:
-    import re
+    from services.common.web import ACTOR
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}", value):
+    if not ACTOR.fullmatch(value):
         raise typer.BadParameter("1-128 letters, digits and . _ : @ / + - (as X-Actor)")
     return value
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A tenant id (`X-Tenant-ID`, `--tenant`): 1-64 lowercase letters, digits, _ or -."""
+ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
+"""Who issues a command (`X-Actor`, `--actor`): 1-128 letters, digits and . _ : @ / + -."""
 
 log = logging.getLogger("chronicle.http")
 

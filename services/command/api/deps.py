@@ -13,10 +13,8 @@ from fastapi.responses import JSONResponse
 from services.command.api.runner import CommandRunner
 from services.command.domain.aggregate import CommandContext
 from services.command.service import CommandResult, CommandService, Idempotency
-from services.common.web import ApiError
+from services.common.web import ACTOR, TENANT_ID, ApiError
 
-_ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
 
@@ -50,11 +48,11 @@ async def _context(
     x_causation_id: Annotated[str | None, Header()] = None,
 ) -> CommandContext:
     actor = x_actor if x_actor is not None else "anonymous"
-    if not _ACTOR.match(actor):
+    if not ACTOR.match(actor):
         raise ApiError(400, "invalid_header", "X-Actor must be 1-128 characters of "
                        "letters, digits and . _ : @ / + -", header="X-Actor")
     tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
-    if not _TENANT.match(tenant):
+    if not TENANT_ID.match(tenant):
         raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
                        "digits, _ or -", header="X-Tenant-ID")
     return CommandContext(

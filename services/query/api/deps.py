@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,10 +12,9 @@ from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from services.common.web import ApiError
+from services.common.web import TENANT_ID, ApiError
 from services.query.read_models import ReadModels
 
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -51,7 +49,7 @@ async def _tenant(request: Request,
             x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")]
             = None) -> str:
     tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
-    if not _TENANT.match(tenant):
+    if not TENANT_ID.match(tenant):
         raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
                        "digits, _ or -", header="X-Tenant-ID")
     return str(tenant)
