@@ -92,13 +92,13 @@ class Stack:
         assert runner.wait_until(position, SETTLE_TIMEOUT_S, self.published_through), \
             f"policy state did not reach position {position}"
 
-    def engine(self, tenant: str, clock: ManualClock) -> PolicyEngine:
+    def engine(self, tenant: str, clock: ManualClock, limit: int = 500) -> PolicyEngine:
         runner = self.projectors.runners[STATE]
         assert self.projectors.sql_store is not None
         return PolicyEngine(
             self.service, PolicyState(self.projectors.sql_store), self.service.rules_book, clock,
             state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
-            tenants=[tenant])
+            tenants=[tenant], limit=limit)
 
 
 @dataclass
@@ -216,6 +216,20 @@ class PoliciesContract:
         assert [e.to_owner for e in of_type(world.events(third), "LeadAssigned")] == ["alice"]
         assert world.run().issued == 0
 
+    def test_leads_waiting_for_room_in_a_full_team_do_not_hide_a_lead_a_person_rule_takes(
+            self, world: Tenant) -> None:
+        world.engine = world.stack.engine(world.tenant, world.clock, limit=2)
+        customer = world.customer()
+        waiting = [world.lead(customer, title=f"Deal {n}") for n in range(5)]
+        strategic = world.lead(customer, amount="250000.00")
+        assert world.run().by_policy == {"assignment": 2}  # alice and bob, then the limit
+        # Three leads wait for room in the full team; the strategic lead behind them is placed.
+        assert world.run().by_policy == {"assignment": 1}
+        assert [e.to_owner for e in of_type(world.events(strategic), "LeadAssigned")] == ["carol"]
+        assert [len(of_type(world.events(lead), "LeadAssigned")) for lead in waiting] == \
+            [1, 1, 0, 0, 0]
+        assert world.run().issued == 0
+
     def test_a_lead_reaching_a_stage_named_by_a_reassign_rule_changes_hands(
             self, world: Tenant) -> None:
         customer = world.customer()
@@ -269,6 +283,20 @@ class PoliciesContract:
         assert {r.causation_id for r in resolved} == {world.events(interaction)[0].event_id}
         world.clock.advance(timedelta(days=1))
         assert world.run().issued == 0
+
+    def test_a_lead_assigned_and_overdue_in_one_round_is_chased_with_its_new_owner(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer)
+        world.clock.advance(timedelta(days=3))
+        assert world.run().by_policy == {"assignment": 1, "follow_up": 1}
+        assigned = of_type(world.events(lead), "LeadAssigned")
+        overdue = of_type(world.events(lead), "FollowUpOverdue")
+        assert [e.to_owner for e in assigned] == ["alice"]
+        assert [(e.owner, e.manager) for e in overdue] == [("alice", "maria")]
+        alerts = of_type(world.history(customer), "AlertRaised")
+        assert [(a.kind, a.assignees) for a in alerts] == \
+            [("follow_up_overdue", ["alice", "maria"])]
 
     # -- ticket SLAs --------------------------------------------------------------------------
 

@@ -266,7 +266,7 @@ def _serve_policies(base: str) -> None:
         "crm.ticket.sla_breached", "crm.lead.follow_up_overdue")))
     assigned = _by_rule(events, "crm.lead.assigned")[0]
     created = next(e for e in events if e["type"] == "crm.lead.created")
-    assert assigned["actor"] == "rule:inside-sales" or assigned["actor"] == "rule:default-team"
+    assert assigned["actor"] == "rule:default-team"
     assert assigned["causation_id"] == created["event_id"]
     assert _by_rule(events, "crm.lead.discount_approval_requested")[0]["data"]["approver"] == "maria"
     assert _by_rule(events, "crm.ticket.assigned")[0]["data"]["to_assignee"] == "agent-lead"

@@ -58,9 +58,7 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     assignment = rules.assignment
     if not assignment.rules and assignment.default_team is None:
         return []
-    unassigned = state.rows(
-        "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
-        "ORDER BY created_position LIMIT ?", [tenant, True, limit])
+    unassigned = _unassigned_page(state, tenant, limit, after=None)
     reassigning = [r for r in assignment.rules if r.reassign]
     reassign_stages = sorted({s for r in reassigning for s in r.stages})
     handover: list[dict[str, Any]] = []
@@ -86,22 +84,29 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
             "AND rule_assigned_position IS NOT NULL GROUP BY owner", [tenant])},
     )
     actions = []
-    for lead in unassigned:
-        rule = next((r for r in assignment.rules if matches(r, lead)), None)
-        if rule is not None:
-            rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
-            target = rule.to if team is None else book.pick(team)
-        elif assignment.default_team is not None:
-            team = rules.team(assignment.default_team)
-            assert team is not None
-            rule_id, target = DEFAULT_TEAM_RULE, book.pick(team)
-        else:
-            continue
-        if target is None:
-            continue  # every member is at the cap: the lead waits for room
-        book.hand_over(None, target)
-        actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
-                               uuid(lead["created_event_id"])))
+    while unassigned:
+        for lead in unassigned:
+            rule = next((r for r in assignment.rules if matches(r, lead)), None)
+            if rule is not None:
+                rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
+                target = rule.to if team is None else book.pick(team)
+            elif assignment.default_team is not None:
+                team = rules.team(assignment.default_team)
+                assert team is not None
+                rule_id, target = DEFAULT_TEAM_RULE, book.pick(team)
+            else:
+                continue
+            if target is None:
+                continue  # every member is at the cap: the lead waits for room
+            book.hand_over(None, target)
+            actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
+                                   uuid(lead["created_event_id"])))
+        # Leads waiting for room in a full team must not hide later leads that another rule
+        # can still place: read on while a page was all waiting and someone has room.
+        if len(actions) >= limit or len(unassigned) < limit or not _room_left(rules, book):
+            break
+        unassigned = _unassigned_page(state, tenant, limit,
+                                      after=unassigned[-1]["created_position"])
     for lead in handover:
         rule = next((r for r in assignment.rules if r.reassign and matches(r, lead)), None)
         if rule is None:
@@ -117,6 +122,28 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
                                f"policy:reassign:{lead['id']}:{lead['stage_event_id']}",
                                uuid(lead["stage_event_id"])))
     return actions
+
+
+def _unassigned_page(state: PolicyState, tenant: str, limit: int,
+                     after: int | None) -> list[dict[str, Any]]:
+    if after is None:
+        return state.rows(
+            "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
+            "ORDER BY created_position LIMIT ?", [tenant, True, limit])
+    return state.rows(
+        "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
+        "AND created_position > ? ORDER BY created_position LIMIT ?", [tenant, True, after, limit])
+
+
+def _room_left(rules: RuleSet, book: _Book) -> bool:
+    """Whether any rule could still place a lead: a person (no cap) or a team with room."""
+    assignment = rules.assignment
+    if any(r.to is not None for r in assignment.rules):
+        return True
+    team_ids = {r.team for r in assignment.rules if r.team} | (
+        {assignment.default_team} if assignment.default_team else set())
+    return any(team is not None and book.pick(team) is not None
+               for team in (rules.team(t) for t in team_ids if t))
 
 
 def _people(rules: RuleSet, rule: AssignmentRule) -> tuple[str, ...]:

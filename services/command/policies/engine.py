@@ -1,10 +1,13 @@
 """The policy engine: reads the policy state, asks each policy what is due, issues the commands.
 
-One round: wait until the policy state has caught up with the log, read the clock once, let
-every policy decide for every tenant (by its rules in force), and issue the commands through
-the command service with actor `rule:<id>`, the triggering event as causation and a key that
-names the decision. Re-deciding (after a crash, or before a command's events came back) repeats
-the key, so a command is never applied twice.
+One round: read the clock once, let every policy decide for every tenant (by its rules in
+force), and issue the commands through the command service with actor `rule:<id>`, the
+triggering event as causation and a key that names the decision. Re-deciding (after a crash, or
+before a command's events came back) repeats the key, so a command is never applied twice.
+
+A round runs in phases: assignment first, then — once the policy state shows the new owners —
+the policies whose alerts name a lead's owner and manager, so a lead assigned and found overdue
+in one round is chased with its new owner.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +45,9 @@ POLICIES: dict[str, Policy] = {
     "dormancy": dormancy.decide,
     "alert_clearing": clearing.decide,
 }
+PHASES: tuple[frozenset[str], ...] = (frozenset({"assignment"}),
+                                      frozenset(POLICIES) - {"assignment"})
+"""The order of a round: a later phase decides on a state that shows the earlier one's writes."""
 
 
 @dataclass
@@ -78,21 +84,35 @@ class PolicyEngine:
         self.totals = RoundResult()
         self.last_round_at: datetime | None = None
 
-    def decide(self, now: datetime) -> list[Action]:
-        """Every command due at `now` by the state and the rules; nothing is issued."""
+    def decide(self, now: datetime, policies: Collection[str] | None = None) -> list[Action]:
+        """Every command due at `now` by the state and the rules (of `policies`, default all);
+        nothing is issued."""
         actions: list[Action] = []
         tenants = self._tenants if self._tenants is not None else self.state.tenants()
         for tenant in tenants:
             rules = self.rules.rule_set(tenant)
-            for policy in self.policies.values():
-                actions += policy(self.state, tenant, rules, now, self.limit)
+            for name, policy in self.policies.items():
+                if policies is None or name in policies:
+                    actions += policy(self.state, tenant, rules, now, self.limit)
         return actions
 
     def run_once(self) -> RoundResult:
         now = self.clock.now()
         result = RoundResult()
+        phases = [phase & self.policies.keys() for phase in PHASES]
+        for n, phase in enumerate(p for p in phases if p):
+            if n and result.position and self._state_reached is not None:
+                self._state_reached(result.position, 10.0)
+            self._issue(self.decide(now, phase), now, result)
+        if result.position and self._state_reached is not None:
+            self._state_reached(result.position, 10.0)
+        self._add(result)
+        self.last_round_at = now
+        return result
+
+    def _issue(self, actions: list[Action], now: datetime, result: RoundResult) -> None:
         retry_after = time.monotonic() - 60
-        for action in self.decide(now):
+        for action in actions:
             result.decided += 1
             if self._refused.get(action.key, retry_after) > retry_after:
                 continue  # refused within the last minute: the state has not caught up yet
@@ -112,11 +132,6 @@ class PolicyEngine:
             result.position = max(result.position, outcome.position)
         if len(self._refused) > 100_000:
             self._refused = {k: t for k, t in self._refused.items() if t > retry_after}
-        if result.position and self._state_reached is not None:
-            self._state_reached(result.position, 10.0)
-        self._add(result)
-        self.last_round_at = now
-        return result
 
     def _add(self, result: RoundResult) -> None:
         totals = self.totals
