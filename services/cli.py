@@ -743,6 +743,7 @@ def policies(
         stop.wait()
         worker.stop()
     finally:
+        engine.close()
         projectors.stop()
         service.close()
         store.close()

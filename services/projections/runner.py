@@ -70,6 +70,8 @@ class ProjectionRunner:
         self._progress: dict[int, Progress] = {}
         self.progressed = threading.Condition()
         """Notified after every committed batch (read-your-writes waiters)."""
+        self.committed_batches = 0
+        """Batches committed so far (counted under `progressed`)."""
         source.bind(self.stored_next_offsets)
         self.resync()
 
@@ -182,6 +184,7 @@ class ProjectionRunner:
             return 0
         with self.progressed:
             self._progress.update(touched)
+            self.committed_batches += 1
             self.progressed.notify_all()
         self.stats.applied += applied
         self.stats.skipped += skipped
@@ -341,6 +344,13 @@ class ProjectionRunner:
                 # Woken by every batch; the cap re-checks a relay that moved meanwhile.
                 self.progressed.wait(min(remaining, 0.25))
         return True
+
+    def wait_for_batch_after(self, committed_batches: int, timeout_s: float) -> bool:
+        """Wait until a batch beyond the `committed_batches`-th is committed (True) or
+        `timeout_s` passed (False)."""
+        with self.progressed:
+            return self.progressed.wait_for(
+                lambda: self.committed_batches > committed_batches, timeout_s)
 
     # -- status -------------------------------------------------------------------------------
 

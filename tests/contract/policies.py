@@ -7,6 +7,8 @@ deadline passes when the test moves the clock, never by waiting.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import InvalidRules, RuleViolation
 from services.command.policies.engine import PolicyEngine, RoundResult
-from services.command.policies.host import STATE, PublishedThrough
+from services.command.policies.host import STATE, PublishedThrough, RunnerWatch
 from services.command.policies.state import PolicyState
 from services.command.service import CommandService, NewCustomer
 from services.common.clock import ManualClock
@@ -98,7 +100,7 @@ class Stack:
         return PolicyEngine(
             self.service, PolicyState(self.projectors.sql_store), self.service.rules_book, clock,
             state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
-            tenants=[tenant], limit=limit)
+            tenants=[tenant], limit=limit, watch=RunnerWatch(runner))
 
 
 @dataclass
@@ -229,6 +231,28 @@ class PoliciesContract:
         assert [len(of_type(world.events(lead), "LeadAssigned")) for lead in waiting] == \
             [1, 1, 0, 0, 0]
         assert world.run().issued == 0
+
+    def test_a_running_engine_assigns_a_new_lead_without_waiting_for_its_interval(
+            self, world: Tenant) -> None:
+        stop = threading.Event()
+        worker = threading.Thread(target=world.engine.run, args=(stop, 3600.0), daemon=True)
+        worker.start()
+        try:
+            deadline = time.monotonic() + SETTLE_TIMEOUT_S
+            while world.engine.last_round_at is None:  # the first round: every policy
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            lead = world.lead(world.customer())
+            while not of_type(world.events(lead), "LeadAssigned"):
+                assert time.monotonic() < deadline, "the new lead waited for the hourly round"
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            worker.join(timeout=15)
+            world.engine.close()
+        assert not worker.is_alive()
+        assigned = of_type(world.events(lead), "LeadAssigned")
+        assert [(e.to_owner, e.actor) for e in assigned] == [("alice", "rule:default-team")]
 
     def test_a_lead_reaching_a_stage_named_by_a_reassign_rule_changes_hands(
             self, world: Tenant) -> None:

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -25,7 +26,7 @@ from services.command.policies import assignment, clearing, discounts, dormancy,
 from services.command.policies.actions import Action
 from services.command.policies.state import PolicyState
 from services.command.rules_book import RulesBook
-from services.command.service import CommandService
+from services.command.service import CommandResult, CommandService
 from services.common.clock import Clock
 from services.common.rules import RuleSet
 
@@ -48,6 +49,21 @@ POLICIES: dict[str, Policy] = {
 PHASES: tuple[frozenset[str], ...] = (frozenset({"assignment"}),
                                       frozenset(POLICIES) - {"assignment"})
 """The order of a round: a later phase decides on a state that shows the earlier one's writes."""
+EVENT_DRIVEN: frozenset[str] = frozenset({"assignment", "discount_approval", "alert_clearing"})
+"""Policies whose decisions change only when new events arrive; the others (follow-ups, SLAs,
+dormancy) also change as the clock moves on."""
+
+
+class StateWatch(Protocol):
+    """What the engine needs of the policy state's projector to wake when it applied events."""
+
+    def seen(self) -> int:
+        """A mark of what the state has applied so far."""
+        ...
+
+    def wait_beyond(self, mark: int, timeout_s: float) -> bool:
+        """Wait until the state applied more than at `mark` (True), or `timeout_s` (False)."""
+        ...
 
 
 @dataclass
@@ -67,10 +83,14 @@ class PolicyEngine:
         self, service: CommandService, state: PolicyState, rules: RulesBook, clock: Clock, *,
         state_reached: Callable[[int, float], bool] | None = None, limit: int = 500,
         policies: Sequence[str] = tuple(POLICIES), tenants: Sequence[str] | None = None,
+        watch: StateWatch | None = None, issue_threads: int = 8,
     ) -> None:
         """`state_reached(position, timeout_s)` waits until the policy state has applied the
         event at `position` (the engine's own commands), so a round never decides on a state
-        that does not yet show the previous round's effects."""
+        that does not yet show the previous round's effects. `watch` lets `run` answer new
+        events at once instead of at the next interval. `issue_threads`: how many of a round's
+        commands are in flight together (the command service's group commit then writes them
+        in shared transactions; commands on one aggregate still go one after another)."""
         self.service = service
         self.state = state
         self.rules = rules
@@ -81,6 +101,9 @@ class PolicyEngine:
         self._tenants = list(tenants) if tenants is not None else None
         """Only these tenants (one engine per group of tenants); None: every tenant."""
         self._refused: dict[str, float] = {}
+        self._watch = watch
+        self._issue_threads = max(1, issue_threads)
+        self._pool: ThreadPoolExecutor | None = None
         self.totals = RoundResult()
         self.last_round_at: datetime | None = None
 
@@ -96,10 +119,12 @@ class PolicyEngine:
                     actions += policy(self.state, tenant, rules, now, self.limit)
         return actions
 
-    def run_once(self) -> RoundResult:
+    def run_once(self, policies: Collection[str] | None = None) -> RoundResult:
+        """One round of `policies` (default all): decide and issue, phase by phase."""
         now = self.clock.now()
         result = RoundResult()
-        phases = [phase & self.policies.keys() for phase in PHASES]
+        wanted = self.policies.keys() if policies is None else self.policies.keys() & policies
+        phases = [phase & wanted for phase in PHASES]
         for n, phase in enumerate(p for p in phases if p):
             if n and result.position and self._state_reached is not None:
                 self._state_reached(result.position, 10.0)
@@ -112,16 +137,28 @@ class PolicyEngine:
 
     def _issue(self, actions: list[Action], now: datetime, result: RoundResult) -> None:
         retry_after = time.monotonic() - 60
-        for action in actions:
-            result.decided += 1
-            if self._refused.get(action.key, retry_after) > retry_after:
-                continue  # refused within the last minute: the state has not caught up yet
+        result.decided += len(actions)
+        # Refused within the last minute: the state has not caught up yet.
+        due = [a for a in actions if self._refused.get(a.key, retry_after) <= retry_after]
+
+        def attempt(action: Action) -> CommandResult | DomainError:
             try:
-                outcome = action.issue(self.service, action.context(now), action.idempotency())
+                return action.issue(self.service, action.context(now), action.idempotency())
             except DomainError as exc:
+                return exc
+
+        if len(due) > 1 and self._issue_threads > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._issue_threads,
+                                                thread_name_prefix="policy-issue")
+            outcomes = [f.result() for f in [self._pool.submit(attempt, a) for a in due]]
+        else:
+            outcomes = [attempt(a) for a in due]
+        for action, outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
                 result.refused += 1
                 self._refused[action.key] = time.monotonic()
-                log.info("%s not applied (%s): %s", action.key, exc.code, exc.message)
+                log.info("%s not applied (%s): %s", action.key, outcome.code, outcome.message)
                 continue
             if outcome.replayed:
                 result.repeated += 1
@@ -144,16 +181,35 @@ class PolicyEngine:
             totals.by_policy[name] = totals.by_policy.get(name, 0) + count
 
     def run(self, stop: threading.Event, interval_s: float = 1.0) -> None:
-        """Rounds until `stop`: at once again while there is work, else every `interval_s`."""
+        """Rounds until `stop`: every policy at least every `interval_s`, at once again while
+        a round issued something, and the event-driven policies as soon as the state applied
+        new events (with a `watch`)."""
+        every_policy_at = 0.0
         while not stop.is_set():
+            mark = self._watch.seen() if self._watch is not None else 0
+            everything = time.monotonic() >= every_policy_at
             try:
-                result = self.run_once()
+                result = self.run_once(None if everything else EVENT_DRIVEN)
             except Exception:
                 log.exception("policy round failed; retrying")
                 stop.wait(max(interval_s, 5.0))
                 continue
-            if result.issued == 0:
-                stop.wait(interval_s)
+            if everything:
+                every_policy_at = time.monotonic() + interval_s
+            if result.issued:
+                continue
+            if self._watch is None:
+                stop.wait(max(0.0, every_policy_at - time.monotonic()))
+                continue
+            while not stop.is_set():  # in slices, so a stop is seen within half a second
+                pause = every_policy_at - time.monotonic()
+                if pause <= 0 or self._watch.wait_beyond(mark, min(pause, 0.5)):
+                    break
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def status(self) -> dict[str, object]:
         t = self.totals
