@@ -272,6 +272,29 @@ class PoliciesContract:
         assert handed[0].causation_id == stage_change.event_id
         assert world.run().issued == 0
 
+    def test_leads_no_reassign_rule_matches_do_not_hide_a_later_one_it_does(
+            self, world: Tenant) -> None:
+        large_only = RULES.replace('stages = ["proposal"]\nto = "carol"',
+                                   'stages = ["proposal"]\nmin_amount = "50000"\nto = "carol"')
+        assert large_only != RULES
+        world.stack.service.change_rules(CommandContext("ops-lead", world.tenant), large_only,
+                                         "rules.toml")
+        world.engine = world.stack.engine(world.tenant, world.clock, limit=2)
+        customer = world.customer()
+        service = world.stack.service
+        leads = []
+        for amount in ("5000.00", "6000.00", "7000.00", "60000.00"):
+            lead = world.lead(customer, owner="bob", amount=amount)
+            world.did(service.change_lead_stage(world.ctx("bob"), lead, "contacted"))
+            world.did(service.change_lead_stage(world.ctx("bob"), lead, "qualified",
+                                                budget_confirmed=True))
+            world.did(service.change_lead_stage(world.ctx("bob"), lead, "proposal"))
+            leads.append(lead)
+        assert world.run().by_policy == {"assignment": 1}
+        assert [[(e.to_owner, e.actor) for e in of_type(world.events(lead), "LeadAssigned")]
+                for lead in leads] == [[], [], [], [("carol", "rule:proposal-to-seniors")]]
+        assert world.run().issued == 0
+
     # -- follow-ups ---------------------------------------------------------------------------
 
     def test_an_untouched_lead_is_overdue_once_per_window_and_clears_on_contact(
@@ -437,6 +460,17 @@ class PoliciesContract:
         assert {a.policy for a in first} == {"assignment", "follow_up", "sla"}
         assert [(a.actor, a.cause_event_id) for a in first] == \
             [(a.actor, a.cause_event_id) for a in again]
+
+    def test_the_state_lists_every_tenant_with_customers_once(self, world: Tenant) -> None:
+        world.customer()
+        world.customer()
+        world.stack.settle(world.last_position)
+        assert world.stack.projectors.sql_store is not None
+        state = PolicyState(world.stack.projectors.sql_store)
+        distinct = state.rows("SELECT DISTINCT tenant_id FROM policy_customers")
+        listed = state.tenants()
+        assert world.tenant in listed
+        assert listed == sorted(row["tenant_id"] for row in distinct)
 
     # -- the rules file -----------------------------------------------------------------------
 

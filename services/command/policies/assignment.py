@@ -3,6 +3,7 @@ round-robin among members under their cap of open leads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -58,24 +59,88 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     assignment = rules.assignment
     if not assignment.rules and assignment.default_team is None:
         return []
-    unassigned = _unassigned_page(state, tenant, limit, after=None)
+    actions: list[Action] = []
+    book: _Book | None = None
+
+    def the_book() -> _Book:
+        nonlocal book
+        if book is None:  # two aggregate queries: only once something may be assigned
+            book = _book(state, tenant)
+        return book
+
+    def take_from(team: Team) -> str | None:
+        return the_book().pick(team)
+
+    # Leads that cannot be placed now (their team is full, no reassign rule matches them)
+    # must not hide later ones: read on, a page of `limit` at a time, while there is room.
+    for lead in _pages(state, _UNASSIGNED, [tenant, True], limit,
+                       lambda: len(actions) < limit and _room_left(rules, take_from)):
+        rule = next((r for r in assignment.rules if matches(r, lead)), None)
+        if rule is not None:
+            rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
+            target = rule.to if team is None else take_from(team)
+        elif assignment.default_team is not None:
+            team = rules.team(assignment.default_team)
+            assert team is not None
+            rule_id, target = DEFAULT_TEAM_RULE, take_from(team)
+        else:
+            continue
+        if target is None:
+            continue  # every member is at the cap: the lead waits for room
+        the_book().hand_over(None, target)
+        actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
+                               uuid(lead["created_event_id"])))
+
     reassigning = [r for r in assignment.rules if r.reassign]
     reassign_stages = sorted({s for r in reassigning for s in r.stages})
-    handover: list[dict[str, Any]] = []
-    if reassign_stages:
-        # Leads already with one of the reassigning rules' people need no second look.
-        targets = sorted({p for r in reassigning for p in _people(rules, r)})
-        stage_marks = ", ".join("?" for _ in reassign_stages)
-        target_marks = ", ".join("?" for _ in targets)
-        handover = state.rows(
-            f"SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NOT NULL "
-            f"AND stage IN ({stage_marks}) AND owner NOT IN ({target_marks}) "
-            f"AND (rule_assigned_stage IS NULL OR rule_assigned_stage <> stage) "
-            f"ORDER BY created_position LIMIT ?",
-            [tenant, True, *reassign_stages, *targets, limit])
-    if not unassigned and not handover:
-        return []
-    book = _Book(
+    if not reassign_stages:
+        return actions
+    # Leads already with one of the reassigning rules' people need no second look.
+    targets = sorted({p for r in reassigning for p in _people(rules, r)})
+    handover_sql = (
+        f"SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NOT NULL "
+        f"AND stage IN ({', '.join('?' for _ in reassign_stages)}) "
+        f"AND owner NOT IN ({', '.join('?' for _ in targets)}) "
+        f"AND (rule_assigned_stage IS NULL OR rule_assigned_stage <> stage)")
+    for lead in _pages(state, handover_sql, [tenant, True, *reassign_stages, *targets], limit,
+                       lambda: len(actions) < limit):
+        rule = next((r for r in reassigning if matches(r, lead)), None)
+        if rule is None:
+            continue
+        team = rules.team(rule.team) if rule.team else None
+        if lead["owner"] == rule.to or (team is not None and lead["owner"] in team.members):
+            continue  # already with the right people
+        target = rule.to if team is None else take_from(team)
+        if target is None:
+            continue
+        the_book().hand_over(lead["owner"], target)
+        actions.append(_assign(lead, tenant, rule.id, target,
+                               f"policy:reassign:{lead['id']}:{lead['stage_event_id']}",
+                               uuid(lead["stage_event_id"])))
+    return actions
+
+
+_UNASSIGNED = "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL"
+
+
+def _pages(state: PolicyState, sql: str, params: list[Any], limit: int,
+           more: Callable[[], bool]) -> Iterator[dict[str, Any]]:
+    """The rows of `sql` in creation order, `limit` at a time, reading the next page only
+    while `more()` says it may still be needed."""
+    after: int | None = None
+    while True:
+        page = state.rows(
+            f"{sql}{'' if after is None else ' AND created_position > ?'} "
+            "ORDER BY created_position LIMIT ?",
+            [*params, *([] if after is None else [after]), limit])
+        yield from page
+        if len(page) < limit or not more():
+            return
+        after = page[-1]["created_position"]
+
+
+def _book(state: PolicyState, tenant: str) -> _Book:
+    return _Book(
         {r["owner"]: int(r["n"]) for r in state.rows(
             "SELECT owner, COUNT(*) AS n FROM policy_leads WHERE tenant_id = ? AND open = ? "
             "AND owner IS NOT NULL GROUP BY owner", [tenant, True])},
@@ -83,67 +148,17 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
             "SELECT owner, MAX(rule_assigned_position) AS p FROM policy_leads WHERE tenant_id = ? "
             "AND rule_assigned_position IS NOT NULL GROUP BY owner", [tenant])},
     )
-    actions = []
-    while unassigned:
-        for lead in unassigned:
-            rule = next((r for r in assignment.rules if matches(r, lead)), None)
-            if rule is not None:
-                rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
-                target = rule.to if team is None else book.pick(team)
-            elif assignment.default_team is not None:
-                team = rules.team(assignment.default_team)
-                assert team is not None
-                rule_id, target = DEFAULT_TEAM_RULE, book.pick(team)
-            else:
-                continue
-            if target is None:
-                continue  # every member is at the cap: the lead waits for room
-            book.hand_over(None, target)
-            actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
-                                   uuid(lead["created_event_id"])))
-        # Leads waiting for room in a full team must not hide later leads that another rule
-        # can still place: read on while a page was all waiting and someone has room.
-        if len(actions) >= limit or len(unassigned) < limit or not _room_left(rules, book):
-            break
-        unassigned = _unassigned_page(state, tenant, limit,
-                                      after=unassigned[-1]["created_position"])
-    for lead in handover:
-        rule = next((r for r in assignment.rules if r.reassign and matches(r, lead)), None)
-        if rule is None:
-            continue
-        team = rules.team(rule.team) if rule.team else None
-        if lead["owner"] == rule.to or (team is not None and lead["owner"] in team.members):
-            continue  # already with the right people
-        target = rule.to if team is None else book.pick(team)
-        if target is None:
-            continue
-        book.hand_over(lead["owner"], target)
-        actions.append(_assign(lead, tenant, rule.id, target,
-                               f"policy:reassign:{lead['id']}:{lead['stage_event_id']}",
-                               uuid(lead["stage_event_id"])))
-    return actions
 
 
-def _unassigned_page(state: PolicyState, tenant: str, limit: int,
-                     after: int | None) -> list[dict[str, Any]]:
-    if after is None:
-        return state.rows(
-            "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
-            "ORDER BY created_position LIMIT ?", [tenant, True, limit])
-    return state.rows(
-        "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL "
-        "AND created_position > ? ORDER BY created_position LIMIT ?", [tenant, True, after, limit])
-
-
-def _room_left(rules: RuleSet, book: _Book) -> bool:
+def _room_left(rules: RuleSet, take_from: Callable[[Team], str | None]) -> bool:
     """Whether any rule could still place a lead: a person (no cap) or a team with room."""
     assignment = rules.assignment
     if any(r.to is not None for r in assignment.rules):
         return True
     team_ids = {r.team for r in assignment.rules if r.team} | (
         {assignment.default_team} if assignment.default_team else set())
-    return any(team is not None and book.pick(team) is not None
-               for team in (rules.team(t) for t in team_ids if t))
+    return any(team is not None and take_from(team) is not None
+               for team in (rules.team(t) for t in sorted(team_ids)))
 
 
 def _people(rules: RuleSet, rule: AssignmentRule) -> tuple[str, ...]:
