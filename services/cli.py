@@ -728,6 +728,7 @@ def policies(
                 for action in engine.decide(engine.clock.now()):
                     typer.echo(json.dumps(action.summary()))
                 return
+            projectors.start()  # the round's later phases wait for the state to show the earlier
             result = engine.run_once()
             typer.echo(f"issued {result.issued} command(s) ({result.by_policy or 'none'}); "
                        f"{result.repeated} already done, {result.refused} refused")
