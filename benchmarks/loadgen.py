@@ -38,6 +38,11 @@ class HttpError(Exception):
     pass
 
 
+IDLE_REUSE_S = 4.0
+"""A connection idle longer than this is replaced before the next request: uvicorn closes
+keep-alive connections idle for 5 s, and a request written just then is lost unanswered."""
+
+
 class RawClient:
     """HTTP/1.1 over one asyncio connection; reconnects when the server closes it."""
 
@@ -46,6 +51,7 @@ class RawClient:
         self.timeout = timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.wait_for(
@@ -70,6 +76,8 @@ class RawClient:
 
     async def _post(self, path: str, body: bytes | None) -> tuple[int, bytes]:
         """POST `body` as JSON, or GET when `body` is None."""
+        if self.writer is not None and time.monotonic() - self.last_used > IDLE_REUSE_S:
+            await self.close()
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
@@ -101,6 +109,7 @@ class RawClient:
                 payload += chunk[:-2]
         else:
             payload = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        self.last_used = time.monotonic()
         if headers.get("connection", "").lower() == "close":
             await self.close()
         return status, payload
