@@ -469,7 +469,7 @@ def phase_policies(service: Any, sql: Any, store: Any, settings: Any, clock_at: 
         result = engine.run_once()
         round_s = time.perf_counter() - began - between_phases["seconds"]
         began = time.perf_counter()
-        applied = runner.catch_up(max_idle_polls=1, timeout_s=0.0) + between_phases["events"]
+        applied = runner.catch_up(max_idle_polls=1, timeout_s=0.0) + int(between_phases["events"])
         catch_up_s = time.perf_counter() - began + between_phases["seconds"]
         round_decide_s = sum(rounds_probe.decide_seconds[decides_before:])
         total_round_s += round_s
@@ -535,6 +535,17 @@ def phase_policies(service: Any, sql: Any, store: Any, settings: Any, clock_at: 
                                             for k, v in idle_probe.policy_seconds.items()},
                          "statements": idle_statements}
     log(f"  idle round (nothing due): {statistics.median(idle_runs) * 1000:.1f} ms")
+    from services.command.policies.engine import EVENT_DRIVEN, QUIET_AFTER_ROUND
+
+    event_runs = []
+    for _ in range(5):
+        began = time.perf_counter()
+        idle_engine.run_once(EVENT_DRIVEN)
+        event_runs.append(time.perf_counter() - began)
+    out["idle_event_round"] = {"policies": sorted(EVENT_DRIVEN), "runs": 5,
+                               "seconds_median": round(statistics.median(event_runs), 4),
+                               "quiet_after_round": QUIET_AFTER_ROUND}
+    log(f"  event-driven round (nothing due): {statistics.median(event_runs) * 1000:.1f} ms")
 
     out["state_after"] = state_counts(sql)
     leftover = everything.decide(clock.now())
@@ -865,6 +876,18 @@ def _others(cpu: dict[str, Any] | None, nproc: int) -> str:
     return f"{cpu['bench_process_cores']:.2f} / {others:.2f}"
 
 
+def _idle_share(pol: dict[str, Any], interval_s: float) -> float:
+    """The share of a core idle rounds take at `interval_s`: a round every interval, or after
+    the engine's rest of QUIET_AFTER_ROUND times the round when that is longer."""
+    round_s = pol["idle_round"]["seconds_median"]
+    return round_s / max(interval_s, round_s * (1 + _quiet(pol)))
+
+
+def _quiet(pol: dict[str, Any]) -> float:
+    """The engine's rest after a quiet round, in round lengths, as recorded by the run."""
+    return float(pol.get("idle_event_round", {}).get("quiet_after_round", 0.0))
+
+
 def _pct(a: Any, b: Any) -> str:
     return f"{a / b:.0%}" if a and b else "–"
 
@@ -1041,11 +1064,18 @@ def _replay_markdown(label: str, part: dict[str, Any], nproc: int) -> list[str]:
         f"An idle round (nothing due) at this size takes "
         f"**{pol['idle_round']['seconds_median'] * 1000:,.1f} ms** (median of 5): what the "
         f"engine costs `crm serve` every `CRM_POLICY_INTERVAL_S` when nothing is due, i.e. "
-        f"{pol['idle_round']['seconds_median'] / 1.0:.1%} of a core at 1 s, "
-        f"{pol['idle_round']['seconds_median'] / 0.2:.1%} at 0.2 s. Its costliest statements: "
+        f"{_idle_share(pol, 1.0):.1%} of a core at 1 s, {_idle_share(pol, 0.2):.1%} at 0.2 s "
+        f"(the engine rests at least {_quiet(pol):g}× a quiet round's length). "
+        f"Its costliest statements: "
         + "; ".join(f"`{e['policy']}` {e['ms_per_call'] * e['calls']:.1f} ms ({e['calls']} "
                     f"quer{'y' if e['calls'] == 1 else 'ies'})"
-                    for e in pol['idle_round']['statements'][:3]) + ".",
+                    for e in pol['idle_round']['statements'][:3]) + "."
+        + (f" An event-driven round ({', '.join(f'`{n}`' for n in ev['policies'])}: what the "
+           f"engine runs when the policy state has applied new events) with nothing due takes "
+           f"**{ev['seconds_median'] * 1000:,.1f} ms**; after one, the engine rests "
+           f"{ev['quiet_after_round']:g}× as long before the next, so a steady stream of events "
+           f"costs it at most {1 / (1 + ev['quiet_after_round']):.0%} of a core when nothing is due."
+           if (ev := pol.get('idle_event_round')) else ""),
         "",
         "Slowest statements over all rounds (each policy's SQL, timed where `PolicyState.rows` "
         "runs it):",
@@ -1125,8 +1155,10 @@ def markdown(results: dict[str, Any]) -> str:
             "thread of this process on keep-alive connections (the raw client of "
             "`benchmarks/loadgen.py`), after a short unmeasured warm-up. Afterwards, from the "
             "event store: for each lead, `LeadAssigned.recorded_at` (actor `rule:default-team`) "
-            "− `LeadCreated.recorded_at`. The engine re-runs at once while it issued something, "
-            "else waits `CRM_POLICY_INTERVAL_S`; the server shares the 2 cores with the load.",
+            "− `LeadCreated.recorded_at`. The engine re-runs at once while it issued something; "
+            "otherwise it runs the event-driven policies as soon as the policy state has applied "
+            "new events and every policy each `CRM_POLICY_INTERVAL_S`; the server shares the 2 "
+            "cores with the load.",
             "",
             "| interval | load offered | leads accepted/s (errors) | trigger → command p50 | p95 | p99 "
             "| max | not assigned | assigned/s while loaded (backlog at end) | command latency "

@@ -53,9 +53,10 @@ EVENT_DRIVEN: frozenset[str] = frozenset({"assignment", "discount_approval", "al
 """Policies whose decisions change only when new events arrive; the others (follow-ups, SLAs,
 dormancy) also change as the clock moves on."""
 QUIET_AFTER_ROUND = 4.0
-"""After a round that issued nothing, the engine waits at least this many times the round's own
-duration before an event-driven round: under a steady stream of events it then takes at most
-a fifth of the time (a round over a large state costs tens of milliseconds)."""
+"""After a round that issued nothing, the engine rests at least this many times the round's own
+duration before the next: with nothing to do it then takes at most a fifth of a core, whatever
+the interval and however often events arrive (a round over a large state costs tens to
+hundreds of milliseconds)."""
 
 
 class StateWatch(Protocol):
@@ -207,7 +208,7 @@ class PolicyEngine:
             if self._watch is None:
                 stop.wait(max(0.0, every_policy_at - time.monotonic()))
                 continue
-            stop.wait(min(QUIET_AFTER_ROUND * (ended - began), every_policy_at - ended))
+            stop.wait(QUIET_AFTER_ROUND * (ended - began))
             while not stop.is_set():  # in slices, so a stop is seen within half a second
                 pause = every_policy_at - time.monotonic()
                 if pause <= 0 or self._watch.wait_beyond(mark, min(pause, 0.5)):
