@@ -224,9 +224,9 @@ class PoliciesContract:
         customer = world.customer()
         waiting = [world.lead(customer, title=f"Deal {n}") for n in range(5)]
         strategic = world.lead(customer, amount="250000.00")
-        assert world.run().by_policy == {"assignment": 2}  # alice and bob, then the limit
-        # Three leads wait for room in the full team; the strategic lead behind them is placed.
-        assert world.run().by_policy == {"assignment": 1}
+        # Alice and bob (then the limit), then past three leads waiting for room in the full
+        # team, the strategic lead behind them.
+        assert world.run().by_policy == {"assignment": 3}
         assert [e.to_owner for e in of_type(world.events(strategic), "LeadAssigned")] == ["carol"]
         assert [len(of_type(world.events(lead), "LeadAssigned")) for lead in waiting] == \
             [1, 1, 0, 0, 0]
@@ -344,6 +344,18 @@ class PoliciesContract:
         alerts = of_type(world.history(customer), "AlertRaised")
         assert [(a.kind, a.assignees) for a in alerts] == \
             [("follow_up_overdue", ["alice", "maria"])]
+
+    def test_a_round_places_every_lead_it_can_before_chasing_follow_ups_past_its_limit(
+            self, world: Tenant) -> None:
+        world.engine = world.stack.engine(world.tenant, world.clock, limit=1)
+        customer = world.customer()
+        leads = [world.lead(customer, title=f"Deal {n}") for n in range(2)]
+        world.clock.advance(timedelta(days=3))
+        assert world.run().by_policy == {"assignment": 2, "follow_up": 1}
+        assert world.run().by_policy == {"follow_up": 1}  # the limit holds for follow-ups
+        overdue = [of_type(world.events(lead), "FollowUpOverdue") for lead in leads]
+        assert sorted((e.owner, e.manager) for found in overdue for e in found) == \
+            [("alice", "maria"), ("bob", "maria")]
 
     # -- ticket SLAs --------------------------------------------------------------------------
 

@@ -130,10 +130,16 @@ class PolicyEngine:
         result = RoundResult()
         wanted = self.policies.keys() if policies is None else self.policies.keys() & policies
         phases = [phase & wanted for phase in PHASES]
-        for n, phase in enumerate(p for p in phases if p):
-            if n and result.position and self._state_reached is not None:
-                self._state_reached(result.position, 10.0)
-            self._issue(self.decide(now, phase), now, result)
+        for number, phase in enumerate(phases):
+            while phase:
+                if result.position and self._state_reached is not None:
+                    self._state_reached(result.position, 10.0)
+                issued_before = result.issued
+                self._issue(self.decide(now, phase), now, result)
+                # Assignment reads `limit` leads at a time: it goes on until nothing more can
+                # be placed, so the next phase sees every lead that gets an owner this round.
+                if number > 0 or result.issued == issued_before or self._state_reached is None:
+                    break
         if result.position and self._state_reached is not None:
             self._state_reached(result.position, 10.0)
         self._add(result)
