@@ -45,6 +45,17 @@ def _service(data_dir: Path) -> tuple[CommandService, ChronicleStore]:
     return CommandService(store, settings), store
 
 
+def _data_dir_with_rules(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "crm-data"
+    service, store = _service(data_dir)
+    try:
+        service.change_rules(CommandContext("ops-lead", "default"), RULES, "rules.toml")
+    finally:
+        service.close()
+        store.close()
+    return data_dir
+
+
 def _new_lead(data_dir: Path, days_ago: int) -> UUID:
     service, store = _service(data_dir)
     try:
@@ -81,13 +92,7 @@ def _by_rule(events: list[CrmEvent], name: str) -> list[CrmEvent]:
 
 
 def test_each_policies_process_issues_what_is_due_once_across_restarts(tmp_path: Path) -> None:
-    data_dir = tmp_path / "crm-data"
-    service, store = _service(data_dir)
-    try:
-        service.change_rules(CommandContext("ops-lead", "default"), RULES, "rules.toml")
-    finally:
-        service.close()
-        store.close()
+    data_dir = _data_dir_with_rules(tmp_path)
     lead = _new_lead(data_dir, days_ago=10)
     before = len(_events(data_dir, lead))
 
@@ -114,13 +119,7 @@ def test_each_policies_process_issues_what_is_due_once_across_restarts(tmp_path:
 
 def test_a_running_policies_process_acts_on_new_leads_and_stops_on_sigterm(
         tmp_path: Path) -> None:
-    data_dir = tmp_path / "crm-data"
-    service, store = _service(data_dir)
-    try:
-        service.change_rules(CommandContext("ops-lead", "default"), RULES, "rules.toml")
-    finally:
-        service.close()
-        store.close()
+    data_dir = _data_dir_with_rules(tmp_path)
     log = tmp_path / "policies.log"
     with log.open("w") as out:
         process = subprocess.Popen([CRM, "policies", "--data-dir", str(data_dir)], stdout=out,
