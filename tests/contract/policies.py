@@ -21,7 +21,7 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import InvalidRules, RuleViolation
 from services.command.policies.engine import PolicyEngine, RoundResult
-from services.command.policies.host import STATE, PublishedThrough, RunnerWatch
+from services.command.policies.host import STATE, PublishedThrough
 from services.command.policies.state import PolicyState
 from services.command.service import CommandService, NewCustomer
 from services.common.clock import ManualClock
@@ -100,7 +100,7 @@ class Stack:
         return PolicyEngine(
             self.service, PolicyState(self.projectors.sql_store), self.service.rules_book, clock,
             state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
-            tenants=[tenant], limit=limit, watch=RunnerWatch(runner))
+            tenants=[tenant], limit=limit, watch=runner)
 
 
 @dataclass

@@ -4,7 +4,6 @@ round-robin among members under their cap of open leads."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,28 +29,45 @@ def matches(rule: AssignmentRule, lead: dict[str, Any]) -> bool:
             and one_of(rule.sources, lead.get("source")) and one_of(rule.stages, lead.get("stage")))
 
 
-@dataclass
 class _Book:
-    """Open leads per rep and when each last got one by rule, kept current within a round."""
+    """Open leads per rep and when each last got one by rule, kept current within a round.
+    Read from the state (two aggregate queries) only when a lead is first to be placed."""
 
-    open_leads: dict[str, int]
-    last_assigned: dict[str, int]
-    tick: int = 0
+    def __init__(self, state: PolicyState, tenant: str) -> None:
+        self._state = state
+        self._tenant = tenant
+        self._open_leads: dict[str, int] | None = None
+        self._last_assigned: dict[str, int] = {}
+        self._tick = 0
+
+    def _loaded(self) -> dict[str, int]:
+        if self._open_leads is None:
+            rows = self._state.rows
+            self._open_leads = {r["owner"]: int(r["n"]) for r in rows(
+                "SELECT owner, COUNT(*) AS n FROM policy_leads WHERE tenant_id = ? AND open = ? "
+                "AND owner IS NOT NULL GROUP BY owner", [self._tenant, True])}
+            self._last_assigned = {r["owner"]: int(r["p"]) for r in rows(
+                "SELECT owner, MAX(rule_assigned_position) AS p FROM policy_leads "
+                "WHERE tenant_id = ? AND rule_assigned_position IS NOT NULL GROUP BY owner",
+                [self._tenant])}
+        return self._open_leads
 
     def pick(self, team: Team) -> str | None:
+        open_leads = self._loaded()
         order = {member: i for i, member in enumerate(team.members)}
         free = [m for m in team.members
-                if team.max_open_leads is None or self.open_leads.get(m, 0) < team.max_open_leads]
+                if team.max_open_leads is None or open_leads.get(m, 0) < team.max_open_leads]
         if not free:
             return None
-        return min(free, key=lambda m: (self.last_assigned.get(m, -1), order[m]))
+        return min(free, key=lambda m: (self._last_assigned.get(m, -1), order[m]))
 
     def hand_over(self, old: str | None, new: str) -> None:
-        self.open_leads[new] = self.open_leads.get(new, 0) + 1
+        open_leads = self._loaded()
+        open_leads[new] = open_leads.get(new, 0) + 1
         if old is not None:
-            self.open_leads[old] = max(0, self.open_leads.get(old, 0) - 1)
-        self.tick += 1
-        self.last_assigned[new] = 10**15 + self.tick  # after every stored assignment
+            open_leads[old] = max(0, open_leads.get(old, 0) - 1)
+        self._tick += 1
+        self._last_assigned[new] = 10**15 + self._tick  # after every stored assignment
 
 
 def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
@@ -60,34 +76,24 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     if not assignment.rules and assignment.default_team is None:
         return []
     actions: list[Action] = []
-    book: _Book | None = None
-
-    def the_book() -> _Book:
-        nonlocal book
-        if book is None:  # two aggregate queries: only once something may be assigned
-            book = _book(state, tenant)
-        return book
-
-    def take_from(team: Team) -> str | None:
-        return the_book().pick(team)
-
+    book = _Book(state, tenant)
     # Leads that cannot be placed now (their team is full, no reassign rule matches them)
     # must not hide later ones: read on, a page of `limit` at a time, while there is room.
     for lead in _pages(state, _UNASSIGNED, [tenant, True], limit,
-                       lambda: len(actions) < limit and _room_left(rules, take_from)):
+                       lambda: len(actions) < limit and _room_left(rules, book)):
         rule = next((r for r in assignment.rules if matches(r, lead)), None)
         if rule is not None:
             rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
-            target = rule.to if team is None else take_from(team)
+            target = rule.to if team is None else book.pick(team)
         elif assignment.default_team is not None:
             team = rules.team(assignment.default_team)
             assert team is not None
-            rule_id, target = DEFAULT_TEAM_RULE, take_from(team)
+            rule_id, target = DEFAULT_TEAM_RULE, book.pick(team)
         else:
             continue
         if target is None:
             continue  # every member is at the cap: the lead waits for room
-        the_book().hand_over(None, target)
+        book.hand_over(None, target)
         actions.append(_assign(lead, tenant, rule_id, target, f"policy:assign:{lead['id']}",
                                uuid(lead["created_event_id"])))
 
@@ -110,10 +116,10 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
         team = rules.team(rule.team) if rule.team else None
         if lead["owner"] == rule.to or (team is not None and lead["owner"] in team.members):
             continue  # already with the right people
-        target = rule.to if team is None else take_from(team)
+        target = rule.to if team is None else book.pick(team)
         if target is None:
             continue
-        the_book().hand_over(lead["owner"], target)
+        book.hand_over(lead["owner"], target)
         actions.append(_assign(lead, tenant, rule.id, target,
                                f"policy:reassign:{lead['id']}:{lead['stage_event_id']}",
                                uuid(lead["stage_event_id"])))
@@ -139,25 +145,14 @@ def _pages(state: PolicyState, sql: str, params: list[Any], limit: int,
         after = page[-1]["created_position"]
 
 
-def _book(state: PolicyState, tenant: str) -> _Book:
-    return _Book(
-        {r["owner"]: int(r["n"]) for r in state.rows(
-            "SELECT owner, COUNT(*) AS n FROM policy_leads WHERE tenant_id = ? AND open = ? "
-            "AND owner IS NOT NULL GROUP BY owner", [tenant, True])},
-        {r["owner"]: int(r["p"]) for r in state.rows(
-            "SELECT owner, MAX(rule_assigned_position) AS p FROM policy_leads WHERE tenant_id = ? "
-            "AND rule_assigned_position IS NOT NULL GROUP BY owner", [tenant])},
-    )
-
-
-def _room_left(rules: RuleSet, take_from: Callable[[Team], str | None]) -> bool:
+def _room_left(rules: RuleSet, book: _Book) -> bool:
     """Whether any rule could still place a lead: a person (no cap) or a team with room."""
     assignment = rules.assignment
     if any(r.to is not None for r in assignment.rules):
         return True
     team_ids = {r.team for r in assignment.rules if r.team} | (
         {assignment.default_team} if assignment.default_team else set())
-    return any(team is not None and take_from(team) is not None
+    return any(team is not None and book.pick(team) is not None
                for team in (rules.team(t) for t in sorted(team_ids)))
 
 

@@ -60,15 +60,13 @@ hundreds of milliseconds)."""
 
 
 class StateWatch(Protocol):
-    """What the engine needs of the policy state's projector to wake when it applied events."""
+    """What the engine needs of the policy state's projector (a `ProjectionRunner`) to wake
+    when it applied events."""
 
-    def seen(self) -> int:
-        """A mark of what the state has applied so far."""
-        ...
+    @property
+    def committed_batches(self) -> int: ...
 
-    def wait_beyond(self, mark: int, timeout_s: float) -> bool:
-        """Wait until the state applied more than at `mark` (True), or `timeout_s` (False)."""
-        ...
+    def wait_for_batch_after(self, committed_batches: int, timeout_s: float) -> bool: ...
 
 
 @dataclass
@@ -197,7 +195,7 @@ class PolicyEngine:
         new events (with a `watch`)."""
         every_policy_at = 0.0
         while not stop.is_set():
-            mark = self._watch.seen() if self._watch is not None else 0
+            mark = self._watch.committed_batches if self._watch is not None else 0
             began = time.monotonic()
             everything = began >= every_policy_at
             try:
@@ -211,13 +209,13 @@ class PolicyEngine:
                 every_policy_at = ended + interval_s
             if result.issued:
                 continue
+            stop.wait(QUIET_AFTER_ROUND * (ended - began))
             if self._watch is None:
                 stop.wait(max(0.0, every_policy_at - time.monotonic()))
                 continue
-            stop.wait(QUIET_AFTER_ROUND * (ended - began))
             while not stop.is_set():  # in slices, so a stop is seen within half a second
                 pause = every_policy_at - time.monotonic()
-                if pause <= 0 or self._watch.wait_beyond(mark, min(pause, 0.5)):
+                if pause <= 0 or self._watch.wait_for_batch_after(mark, min(pause, 0.5)):
                     break
 
     def close(self) -> None:

@@ -12,7 +12,6 @@ from services.command.policies.state import PolicyState
 from services.command.service import CommandService
 from services.common.clock import Clock, SystemClock
 from services.projections.host import ProjectorHost
-from services.projections.runner import ProjectionRunner
 
 log = logging.getLogger("chronicle.policies")
 PublishedThrough = Callable[[], tuple[int, dict[int, int]] | None]
@@ -30,21 +29,8 @@ def build_engine(service: CommandService, projectors: ProjectorHost, *,
         service, PolicyState(projectors.sql_store), service.rules_book, clock or SystemClock(),
         state_reached=lambda position, timeout_s: runner.wait_until(
             position, timeout_s, published_through),
-        watch=RunnerWatch(runner),
+        watch=runner,
     )
-
-
-class RunnerWatch:
-    """The policy state's runner as the engine's `StateWatch`: a mark is its batch count."""
-
-    def __init__(self, runner: ProjectionRunner) -> None:
-        self.runner = runner
-
-    def seen(self) -> int:
-        return self.runner.committed_batches
-
-    def wait_beyond(self, mark: int, timeout_s: float) -> bool:
-        return self.runner.wait_for_batch_after(mark, timeout_s)
 
 
 class PolicyThread:
