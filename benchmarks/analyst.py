@@ -102,7 +102,7 @@ def measure_import(store: Any, csv_path: Path, rejects: Path) -> dict[str, Any]:
 
 
 def measure_raw(store: Any, events: list[Any]) -> dict[str, Any]:
-    from services.command.bulk import EventBatch
+    from services.common.event_store import EventBatch
 
     started = time.perf_counter()
     for i in range(0, len(events), BATCH):
@@ -222,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         _postgres_facts,
         _settings,
     )
-    from services.command.bulk import describe, generate_history
     from services.common.event_store import ChronicleStore
+    from services.demo.history import generate_history
+    from services.demo.summary import describe
     from services.projections.offline.export import export_events
     from services.projections.offline.standalone import STANDALONE_MODELS, replay_to_duckdb
 

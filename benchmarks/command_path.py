@@ -31,11 +31,12 @@ from benchmarks import report
 from benchmarks.machine import code_version, machine_info
 from benchmarks.raw_appends import measure_raw_appends
 from benchmarks.server_process import CpuWindow, ServerProcess
+from services.command.domain.customer import MAX_TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_PATH = ROOT / "benchmarks" / "results" / "command_path.json"
 DOCS_PATH = ROOT / "docs" / "BENCHMARKS.md"
-TAGS_PER_CUSTOMER = 100  # services.command.domain.customer.MAX_TAGS
+TAGS_PER_CUSTOMER = MAX_TAGS  # a customer takes at most this many tags
 CALIBRATION_SECONDS = 5.0
 SERVER_START_TIMEOUT = 60.0
 MAX_CUSTOMERS_PER_CLIENT = 200

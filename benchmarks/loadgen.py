@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.stats import latency_summary
+from services.command.domain.customer import MAX_TAGS
 
-TAGS_PER_CUSTOMER = 100  # services.command.domain.customer.MAX_TAGS
+TAGS_PER_CUSTOMER = MAX_TAGS  # a customer takes at most this many tags
 
 
 class HttpError(Exception):

@@ -4,7 +4,7 @@
         [--live-seconds 20] [--raw-messages 200000] [--no-docs]
 
 In one run, on a private PostgreSQL (fsync on) and an in-memory Tansu broker:
-1. generate the history (services.command.bulk) into a SQLite event store;
+1. generate the history (services.demo.history) into a SQLite event store;
 2. raw kafka-python produce (async + one flush) and consume (assign + seek, no group) rates
    with messages of our average size;
 3. the relay: store -> fresh topic;
@@ -43,7 +43,7 @@ DOCS_PATH = ROOT / "docs" / "BENCHMARKS.md"
 TOPIC = "crm.bench.events"
 RAW_TOPIC = "crm.bench.raw"
 PARTITIONS = 4
-EVENTS_PER_CUSTOMER = 11.2  # what services.command.bulk averages; the run reports the real count
+EVENTS_PER_CUSTOMER = 11.2  # what services.demo.history averages; the run reports the real count
 SQL_NAMES = ("customer_360", "timeline", "lifecycle")
 ANALYTICS_NAMES = ("funnel", "retention", "service")
 LIVE_BATCH = 2000  # ProjectionRunner's default
@@ -210,7 +210,8 @@ def _message_bytes(store: Any, sample: int = 5000) -> float:
 
 
 def phase_generate(store: Any, events: int, seed: int, out: dict[str, Any]) -> None:
-    from services.command.bulk import describe, generate_history
+    from services.demo.history import generate_history
+    from services.demo.summary import describe
 
     customers = max(1, round(events / EVENTS_PER_CUSTOMER))
     last_log = [time.perf_counter()]

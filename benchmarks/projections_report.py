@@ -161,7 +161,7 @@ def markdown(results: dict[str, Any]) -> str:
         "Ctrl-C.",
         "",
         f"**Run:** {_n(gen.get('events'))} events of {_n(gen.get('customers'))} customers "
-        f"(`services.command.bulk`, two years of business time, seed {cfg.get('seed')}); "
+        f"(`services.demo.history`, two years of business time, seed {cfg.get('seed')}); "
         f"event store SQLite (WAL); read models in a private PostgreSQL 15 with **fsync on** and "
         f"in DuckDB files; broker Tansu (in memory, one process) with a {cfg.get('partitions')}-"
         f"partition topic. Everything shares the machine's {results.get('machine', {}).get('nproc')} "

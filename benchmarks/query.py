@@ -4,7 +4,7 @@
         [--seconds 15] [--warmup 3] [--explain] [--no-docs]
 
 In one run:
-1. generate the history (services.command.bulk: about 11 events per customer over two years
+1. generate the history (services.demo.history: about 11 events per customer over two years
    of business time) into a fresh event store: SQLite in a temp dir (the embedded mode), or
    with `--postgres` a private PostgreSQL (fsync on) started for the run, which then holds the
    events and the SQL read models (customer-360, timeline, lifecycle);
@@ -163,8 +163,9 @@ def _settings(data_dir: Path, postgres_url: str | None) -> Any:
 
 
 def phase_generate(settings: Any, customers: int, seed: int, out: dict[str, Any]) -> int:
-    from services.command.bulk import describe, generate_history
     from services.common.event_store import ChronicleStore
+    from services.demo.history import generate_history
+    from services.demo.summary import describe
 
     store = ChronicleStore(env=settings.event_store_env())
     try:
@@ -262,6 +263,7 @@ def phase_in_process(settings: Any, ids: list[str], explain: bool,
                      out: dict[str, Any]) -> None:
     """Single-request latency of what the routes call, without HTTP, one thread."""
     from services.projections.analytics import queries
+
     from services.projections.customer_360 import read_customer_360
     from services.projections.host import open_analytics_store, open_sql_store
     from services.projections.timeline import read_timeline

@@ -144,7 +144,7 @@ def markdown(results: dict[str, Any]) -> str:
         "The server, PostgreSQL and temp dirs are removed even on Ctrl-C.",
         "",
         f"**Run:** {_n(generate.get('customers'))} customers, {_n(generate.get('events'))} "
-        f"events (`services.command.bulk`, two years of business time ending at the run, seed "
+        f"events (`services.demo.history`, two years of business time ending at the run, seed "
         f"{config['seed']}; generated at {_n(generate.get('events_per_s'))} events/s); event "
         f"store {config['event_store']}; customer-360, timeline and lifecycle in "
         f"{config['sql_read_models']}, funnel, retention and service in a DuckDB file; all six "

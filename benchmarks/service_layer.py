@@ -13,8 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from benchmarks.stats import latency_summary
+from services.command.domain.customer import MAX_TAGS
 
-TAGS_PER_CUSTOMER = 100
+TAGS_PER_CUSTOMER = MAX_TAGS  # a customer takes at most this many tags
 
 
 def measure_service_layer(

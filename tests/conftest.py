@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import NoReturn
 
 import pytest
 
+from tests.harness.engines import new_postgres_schema
 from tests.harness.services import ServiceUnavailable, provide_kafka, provide_postgres
 
 
@@ -42,11 +42,5 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture
 def fresh_postgres_schema(postgres_url: str) -> str:
-    """A new, empty schema in the test database; unique names make cleanup unnecessary."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    return name
+    """A new, empty schema in the test database."""
+    return new_postgres_schema(postgres_url)

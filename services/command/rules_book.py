@@ -15,9 +15,9 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.command.domain.configuration import TenantConfiguration, configuration_id
 from services.command.domain.pipeline import TenantRules
+from services.command.domain.rules import RuleSet
+from services.command.domain.rules.model import DiscountRules, LifecycleRules
 from services.common.event_store import ChronicleStore
-from services.common.rules import RuleSet
-from services.common.rules.model import DiscountRules, LifecycleRules
 from services.common.settings import Settings
 
 

@@ -7,81 +7,34 @@ reads a read model.
 
 from __future__ import annotations
 
-import random
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
-from services.command.aggregate_cache import AggregateCache
 from services.command.domain.aggregate import (
     AggregateRoot,
     CommandContext,
-    events_in_decision_order,
 )
 from services.command.domain.alert import Alert
 from services.command.domain.configuration import configuration_id
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
-    DomainError,
     Duplicate,
-    IdempotencyKeyReused,
     InvalidRules,
     NotFound,
     VersionConflict,
 )
-from services.command.domain.idempotency import IdempotencyRecord, idempotency_record_id
 from services.command.domain.interaction import Interaction
 from services.command.domain.lead import Lead
-from services.command.domain.pipeline import TenantRules
 from services.command.domain.purchase import Purchase, purchase_id_for_reference
+from services.command.domain.rules import RulesFileError
 from services.command.domain.ticket import Ticket
-from services.command.group_commit import GroupCommitter
-from services.command.rules_book import RulesBook
-from services.common.event_store import ChronicleStore, EventLog, PositionedEvent
+from services.command.execution import CommandExecution, CommandResult, Decision, Idempotency
 from services.common.events.alert import AlertKind
-from services.common.events.customer import CustomerPersonal, CustomerRegistered
+from services.common.events.customer import CustomerPersonal
 from services.common.events.purchase import PurchaseItem
-from services.common.rules import RulesFileError
-from services.common.settings import Settings
-
-A = TypeVar("A", bound=AggregateRoot)
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """An `Idempotency-Key` and a fingerprint of the request it was first used with."""
-
-    key: str
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    ids: dict[str, str]
-    version: int
-    position: int
-    status_code: int = 200
-    replayed: bool = False
-
-    def body(self) -> dict[str, Any]:
-        return {**self.ids, "version": self.version, "position": self.position}
-
-
-@dataclass
-class Decision:
-    """What a command decided: the aggregates to save and what to answer."""
-
-    target: AggregateRoot
-    ids: dict[str, str]
-    also_save: list[AggregateRoot] = field(default_factory=list)
-    status_code: int = 200
+from services.common.events.ticket import PRIORITIES
 
 
 @dataclass(frozen=True)
@@ -96,158 +49,8 @@ class NewCustomer:
     external_ref: str | None = None
 
 
-class CommandService:
-    def __init__(self, store: ChronicleStore, settings: Settings) -> None:
-        self.store = store
-        self.log = EventLog(store)
-        self._settings = settings
-        self.rules_book = RulesBook(store, settings)
-        self._stream_locks = [threading.Lock() for _ in range(256)]
-        self.aggregate_cache = AggregateCache()
-        self._committer = GroupCommitter(store)
-
-    def close(self) -> None:
-        """Stop the committer thread (the store itself belongs to whoever opened it)."""
-        self._committer.close()
-
-    def rules_for(self, tenant_id: str) -> TenantRules:
-        return self.rules_book.tenant_rules(tenant_id)
-
-    # -- the command loop ---------------------------------------------------------------------
-
-    def _execute(
-        self, ctx: CommandContext, idempotency: Idempotency | None,
-        decide: Callable[[], Decision], expected_version: int | None = None,
-        stream: UUID | None = None,
-    ) -> CommandResult:
-        """Decide and save, retrying an unconditional command that lost a concurrency race.
-
-        Commands on one `stream` (the aggregate whose next version they write) take turns in
-        this process, so they never race each other here; writers in other processes still can,
-        which the retries cover.
-        """
-        if stream is None:
-            return self._decide_and_save(ctx, idempotency, decide, expected_version)
-        with self._stream_locks[stream.int % len(self._stream_locks)]:
-            return self._decide_and_save(ctx, idempotency, decide, expected_version)
-
-    def _decide_and_save(
-        self, ctx: CommandContext, idempotency: Idempotency | None,
-        decide: Callable[[], Decision], expected_version: int | None,
-    ) -> CommandResult:
-        if idempotency is not None:
-            earlier = self._earlier_result(ctx, idempotency)
-            if earlier is not None:
-                return earlier
-        attempt = 0
-        while True:
-            try:
-                decision = decide()
-            except DomainError:
-                # A concurrent request with the same key may have committed between the check
-                # above and this decision, changing the state the decision saw: its answer wins.
-                if idempotency is not None:
-                    earlier = self._earlier_result(ctx, idempotency)
-                    if earlier is not None:
-                        return earlier
-                raise
-            target = decision.target
-            to_save: list[AggregateRoot] = [target, *decision.also_save]
-            if idempotency is not None:
-                to_save.append(
-                    IdempotencyRecord.remember(
-                        ctx, key=idempotency.key, fingerprint=idempotency.fingerprint,
-                        customer_id=target.customer_id, status_code=decision.status_code,
-                        response={**decision.ids, "version": target.version},
-                    )
-                )
-            try:
-                recordings = self._committer.save(events_in_decision_order(*to_save))
-            except IntegrityError:
-                if idempotency is not None:
-                    earlier = self._earlier_result(ctx, idempotency)
-                    if earlier is not None:
-                        return earlier
-                current = self._current_version(target)
-                if expected_version is not None or attempt >= self._settings.conflict_retries:
-                    raise VersionConflict(target.kind, target.id, expected_version, current) from None
-                attempt += 1
-                time.sleep(random.uniform(0, 0.002 * 2**attempt))
-                continue
-            # Saved, so the target's state is exactly its stored stream: the next command on it
-            # starts from here (reading only what was stored after it, see `_load`).
-            self.aggregate_cache.give_back(target)
-            return CommandResult(
-                ids=decision.ids, version=target.version,
-                position=recordings[-1].notification.id, status_code=decision.status_code,
-            )
-
-    def _earlier_result(self, ctx: CommandContext, idempotency: Idempotency) -> CommandResult | None:
-        record_id = idempotency_record_id(ctx.tenant_id, idempotency.key)
-        try:
-            record: IdempotencyRecord = self.store.repository.get(
-                record_id, projector_func=IdempotencyRecord.project
-            )
-        except AggregateNotFoundError:
-            return None
-        if record.fingerprint != idempotency.fingerprint:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was already used for a different request",
-                idempotency_key=idempotency.key,
-            )
-        response = dict(record.response)
-        version = int(response.pop("version"))
-        position = self.log.position_of(record_id, 1) or 0
-        return CommandResult(
-            ids=response, version=version, position=position,
-            status_code=record.status_code, replayed=True,
-        )
-
-    def _current_version(self, aggregate: AggregateRoot) -> int:
-        latest = list(self.store.events.get(aggregate.id, desc=True, limit=1))
-        return latest[0].originator_version if latest else 0
-
-    def _load(
-        self, cls: type[A], aggregate_id: UUID, ctx: CommandContext,
-        expected_version: int | None = None,
-    ) -> A:
-        """Load an aggregate of this tenant; refuse if it is not at the expected version.
-
-        Starts from the cached aggregate when there is one and applies the events stored after
-        it (by this or any other process), so the decision always sees the current stream.
-        """
-        cached = self.aggregate_cache.take(aggregate_id)
-        if type(cached) is cls:
-            aggregate: A | None = cls.project(
-                cached, self.store.events.get(aggregate_id, gt=cached.version))
-            assert aggregate is not None
-        else:
-            try:
-                aggregate = self.store.repository.get(aggregate_id, projector_func=cls.project)
-            except AggregateNotFoundError:
-                raise NotFound(cls.kind, aggregate_id) from None
-        if aggregate.tenant_id != ctx.tenant_id:
-            raise NotFound(cls.kind, aggregate_id)
-        if expected_version is not None and aggregate.version != expected_version:
-            raise VersionConflict(cls.kind, aggregate_id, expected_version, aggregate.version)
-        return aggregate
-
-    def _customer_head(self, customer_id: UUID, ctx: CommandContext) -> Customer:
-        """The customer at its current version, without replaying its whole history.
-
-        Enough to link a new record to it; no rule needs the customer's full state.
-        """
-        first = list(self.store.events.get(customer_id, lte=1))
-        if not first or not isinstance(first[0], CustomerRegistered):
-            raise NotFound("customer", customer_id)
-        registered: CustomerRegistered = first[0]
-        if registered.tenant_id != ctx.tenant_id:
-            raise NotFound("customer", customer_id)
-        customer = Customer(customer_id)
-        customer.customer_id, customer.tenant_id = customer_id, registered.tenant_id
-        customer.region, customer.industry = registered.region, registered.industry
-        customer.version = self._current_version(customer)
-        return customer
+class CommandService(CommandExecution):
+    """One public method per command: each loads, decides through the aggregates and saves."""
 
     # -- customers ----------------------------------------------------------------------------
 
@@ -315,13 +118,6 @@ class CommandService:
             ctx, customer_id, lambda c: c.change_consent(ctx, channel, granted), idempotency,
             expected_version,
         )
-
-    def history(self, ctx: CommandContext, customer_id: UUID) -> list[PositionedEvent]:
-        """Every stored event of the customer and of every record linked to it, in store order."""
-        history = self.log.customer_history(customer_id, ctx.tenant_id)
-        if history is None:
-            raise NotFound("customer", customer_id)
-        return history
 
     # -- records linked to a customer ---------------------------------------------------------
 
@@ -634,8 +430,8 @@ class CommandService:
         def decide() -> Decision:
             ticket = self._load(Ticket, ticket_id, ctx)
             ticket.record_sla_breach(ctx, sla, target_seconds, deadline)
-            if raise_priority and ticket.priority != PRIORITY_ORDER[-1]:
-                higher = PRIORITY_ORDER[PRIORITY_ORDER.index(ticket.priority) + 1]
+            if raise_priority and ticket.priority != PRIORITIES[-1]:
+                higher = PRIORITIES[PRIORITIES.index(ticket.priority) + 1]
                 ticket.change_priority(ctx, higher, f"{sla} SLA breached")
             if reassign_to is not None and reassign_to != ticket.assignee:
                 ticket.assign(ctx, reassign_to)
@@ -679,7 +475,6 @@ class CommandService:
                                    idempotency, expected_version)
 
 
-PRIORITY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
 
 
 @dataclass(frozen=True)

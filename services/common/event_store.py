@@ -262,3 +262,22 @@ class EventLog:
         last = recorder.max_notification_id() or 0
         notifications = recorder.select_notifications(start=1, limit=last + 1)
         return [(n.id, n) for n in notifications if n.originator_id in wanted]
+
+
+class EventBatch:
+    """Many customers' pending events, handed to `store.save` as one object.
+
+    `Application.save(*events)` checks every argument against a runtime-checkable Protocol,
+    which costs about 40 µs per event on Python 3.11 — as much as writing the event. An object
+    with `collect_events()` is checked once; the library then records exactly these events, in
+    this order, in one transaction.
+    """
+
+    def __init__(self, events: list[CrmEvent]) -> None:
+        self.id = events[0].aggregate_id  # the library files collected objects by id
+        self.version = len(events)  # part of the aggregate protocol; used for snapshots only
+        self._events = events
+
+    def collect_events(self) -> list[CrmEvent]:
+        events, self._events = self._events, []
+        return events

@@ -1,36 +1,44 @@
-"""Every read model by name, and which store kind holds it."""
+"""Every read model, registered as its projection class; names, help texts and the
+completeness test come from here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import import_module
-
 from services.common.settings import Settings
+from services.projections.alerts.projection import AlertsProjection
+from services.projections.customer_360.projection import Customer360Projection
+from services.projections.funnel.projection import FunnelProjection
+from services.projections.lifecycle.projection import LifecycleProjection
 from services.projections.model import Projection
+from services.projections.policy_state.projection import PolicyStateProjection
+from services.projections.retention.projection import RetentionProjection
+from services.projections.service.projection import ServiceProjection
+from services.projections.timeline.projection import TimelineProjection
 
-_FACTORIES: dict[str, str] = {
-    "customer_360": "services.projections.customer_360:Customer360Projection",
-    "timeline": "services.projections.timeline:TimelineProjection",
-    "lifecycle": "services.projections.lifecycle:LifecycleProjection",
-    "alerts": "services.projections.alerts:AlertsProjection",
-    "policy_state": "services.projections.policy_state:PolicyStateProjection",
-    "funnel": "services.projections.analytics.funnel:FunnelProjection",
-    "retention": "services.projections.analytics.retention:RetentionProjection",
-    "service": "services.projections.analytics.service:ServiceProjection",
-}
-
-NAMES: tuple[str, ...] = tuple(_FACTORIES)
+MODELS: tuple[type[Projection], ...] = (
+    Customer360Projection, TimelineProjection, LifecycleProjection, AlertsProjection,
+    PolicyStateProjection, FunnelProjection, RetentionProjection, ServiceProjection,
+)
+BY_NAME: dict[str, type[Projection]] = {model.name: model for model in MODELS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 
-def projection_class(name: str) -> Callable[..., Projection]:
-    if name not in _FACTORIES:
-        raise KeyError(f"unknown projection {name!r}; known: {', '.join(NAMES)}")
-    module, _, attr = _FACTORIES[name].partition(":")
-    return getattr(import_module(module), attr)  # type: ignore[no-any-return]
+def known(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The names, each checked against the registry (KeyError naming the unknown ones)."""
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise KeyError(f"unknown read model(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
+    return list(names)
+
+
+def projection_class(name: str) -> type[Projection]:
+    return BY_NAME[known([name])[0]]
 
 
 def build(name: str, settings: Settings) -> Projection:
     """The projection, configured from settings (e.g. lifecycle thresholds)."""
-    cls = projection_class(name)
-    from_settings = getattr(cls, "from_settings", None)
-    return from_settings(settings) if from_settings else cls()
+    return projection_class(name).from_settings(settings)
+
+
+def describe() -> str:
+    """The models for help texts: `customer_360 (sql), …, service (analytics)`."""
+    return ", ".join(f"{model.name} ({model.store_kind})" for model in MODELS)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from services.common.times import iso
 from services.projections.model import ConsumedEvent, Projection, Rows
 from services.projections.sources import Source, SourceRecord
-from services.projections.stores.base import DeadLetter, Progress, ReadStore, iso
+from services.projections.stores.base import DeadLetter, Progress, ReadStore
 
 log = logging.getLogger("chronicle.projections")
 

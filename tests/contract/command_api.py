@@ -8,16 +8,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.api.app import create_command_app
+from services.bootstrap import Chronicle, Parts
+from services.command.api.app import command_app
 from services.command.service import CommandService
-from services.common.event_store import EventLog
+from services.common.event_store import ChronicleStore, EventLog
 from services.common.settings import Settings
+from services.common.web import BodySizeLimit
+from services.query.api.history import MAX_HISTORY_PAGE, history_page
+from tests.errors import error_shaped
 
 ADA = {
     "personal": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0000"},
@@ -29,9 +34,9 @@ ADA = {
 class Api:
     """A test client that speaks as a named actor and can count stored events."""
 
-    def __init__(self, client: TestClient, app: Any) -> None:
-        self.client, self.app = client, app
-        self.log = EventLog(app.state.store)
+    def __init__(self, client: TestClient, store: ChronicleStore) -> None:
+        self.client, self.store = client, store
+        self.log = EventLog(store)
 
     def post(self, path: str, body: Any = None, actor: str = "rep-1", **headers: str) -> Any:
         return self.client.post(path, json=body, headers={"X-Actor": actor, **headers})
@@ -62,22 +67,12 @@ class Api:
             response = self.stage(lead_id, stage, **extra)
             assert response.status_code == 200, response.text
 
-    def history(self, customer_id: str) -> list[dict[str, Any]]:
-        response = self.client.get(f"/v1/customers/{customer_id}/history")
-        assert response.status_code == 200, response.text
-        return list(response.json()["events"])
-
-
-def refused(response: Any, status: int, rule: str | None = None, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"code", "message", "details"}, body
-    assert body["message"]
-    if rule is not None:
-        assert body["code"] == "rule_violation", body
-        assert body["details"]["rule"] == rule, body
-    if code is not None:
-        assert body["code"] == code, body
+    def history(self, customer_id: str, tenant: str = "default") -> list[dict[str, Any]]:
+        """The customer's audit history as the query API serves it, read from the store."""
+        events = self.log.customer_history(UUID(customer_id), tenant)
+        assert events is not None, f"no customer {customer_id} in tenant {tenant}"
+        page = history_page(UUID(customer_id), events, 0, MAX_HISTORY_PAGE)
+        return [item.model_dump(mode="json") for item in page.events]
 
 
 class CommandApiContract:
@@ -87,10 +82,10 @@ class CommandApiContract:
 
     @pytest.fixture
     def api(self, settings: Settings) -> Iterator[Api]:
-        asgi = create_command_app(settings)
-        with TestClient(asgi, raise_server_exceptions=False) as client:
-            yield Api(client, asgi.app)  # type: ignore[attr-defined]
-        asgi.app.state.store.close()  # type: ignore[attr-defined]
+        with Chronicle(settings, Parts(commands=True)) as crm, \
+                TestClient(crm.command_api(), raise_server_exceptions=False) as client:
+            assert crm.store is not None
+            yield Api(client, crm.store)
 
     # -- creating things ----------------------------------------------------------------------
 
@@ -118,30 +113,28 @@ class CommandApiContract:
 
     def test_lead_needs_exactly_one_customer(self, api: Api) -> None:
         before = api.stored()
-        refused(api.post("/v1/leads", {"title": "x"}), 422, code="invalid_request")
-        refused(api.post("/v1/leads", {"title": "x", "customer": ADA,
+        error_shaped(api.post("/v1/leads", {"title": "x"}), 422, code="invalid_request")
+        error_shaped(api.post("/v1/leads", {"title": "x", "customer": ADA,
                                        "customer_id": str(uuid4())}), 422, code="invalid_request")
         assert api.stored() == before
 
     def test_unknown_ids_get_404(self, api: Api) -> None:
         missing = str(uuid4())
-        refused(api.post("/v1/leads", {"customer_id": missing, "title": "x"}), 404, code="not_found")
-        refused(api.stage(missing, "contacted"), 404, code="not_found")
-        refused(api.post(f"/v1/tickets/{missing}/status", {"status": "pending"}), 404)
-        refused(api.post(f"/v1/customers/{missing}/purchases",
+        error_shaped(api.post("/v1/leads", {"customer_id": missing, "title": "x"}), 404, code="not_found")
+        error_shaped(api.stage(missing, "contacted"), 404, code="not_found")
+        error_shaped(api.post(f"/v1/tickets/{missing}/status", {"status": "pending"}), 404)
+        error_shaped(api.post(f"/v1/customers/{missing}/purchases",
                          {"amount": "1.00", "currency": "EUR"}), 404)
-        refused(api.client.get(f"/v1/customers/{missing}/history"), 404)
 
     def test_a_lead_id_is_not_a_ticket_id(self, api: Api) -> None:
         lead_id = api.lead()
-        refused(api.post(f"/v1/tickets/{lead_id}/status", {"status": "pending"}), 404)
+        error_shaped(api.post(f"/v1/tickets/{lead_id}/status", {"status": "pending"}), 404)
 
     def test_other_tenants_cannot_see_or_change_a_customer(self, api: Api) -> None:
         customer_id = api.customer()
-        refused(api.post(f"/v1/customers/{customer_id}/tags", {"tag": "x"},
+        error_shaped(api.post(f"/v1/customers/{customer_id}/tags", {"tag": "x"},
                          **{"X-Tenant-ID": "acme"}), 404)
-        refused(api.client.get(f"/v1/customers/{customer_id}/history",
-                               headers={"X-Tenant-ID": "acme"}), 404)
+        assert api.log.customer_history(UUID(customer_id), "acme") is None
 
     # -- pipeline rules -----------------------------------------------------------------------
 
@@ -149,9 +142,9 @@ class CommandApiContract:
         lead_id = api.lead()
         assert api.stage(lead_id, "contacted").status_code == 200
         before = api.stored()
-        refused(api.stage(lead_id, "qualified"), 422, "qualified_requires_confirmed_budget")
-        refused(api.stage(lead_id, "qualified", budget_confirmed=False), 422,
-                "qualified_requires_confirmed_budget")
+        error_shaped(api.stage(lead_id, "qualified"), 422, rule="qualified_requires_confirmed_budget")
+        error_shaped(api.stage(lead_id, "qualified", budget_confirmed=False), 422,
+                rule="qualified_requires_confirmed_budget")
         assert api.stored() == before
         assert api.stage(lead_id, "qualified", budget_confirmed=True).status_code == 200
 
@@ -159,24 +152,24 @@ class CommandApiContract:
         lead_id = api.lead(amount=None)
         api.stage(lead_id, "contacted")
         api.stage(lead_id, "qualified", budget_confirmed=True)
-        refused(api.stage(lead_id, "proposal"), 422, "proposal_requires_amount")
+        error_shaped(api.stage(lead_id, "proposal"), 422, rule="proposal_requires_amount")
         response = api.post(f"/v1/leads/{lead_id}/amount", {"amount": "900", "currency": "EUR"})
         assert response.status_code == 200, response.text
         assert api.stage(lead_id, "proposal").status_code == 200
 
     def test_skipping_forward_is_refused_but_moving_back_is_recorded(self, api: Api) -> None:
         lead_id = api.lead()
-        refused(api.stage(lead_id, "proposal"), 422, "transition_not_allowed")
-        refused(api.stage(lead_id, "won"), 422, "transition_not_allowed")
-        refused(api.stage(lead_id, "no-such-stage"), 422, "unknown_stage")
-        refused(api.stage(lead_id, "new"), 422, "same_stage")
+        error_shaped(api.stage(lead_id, "proposal"), 422, rule="transition_not_allowed")
+        error_shaped(api.stage(lead_id, "won"), 422, rule="transition_not_allowed")
+        error_shaped(api.stage(lead_id, "no-such-stage"), 422, rule="unknown_stage")
+        error_shaped(api.stage(lead_id, "new"), 422, rule="same_stage")
         api.stage(lead_id, "contacted")
         api.stage(lead_id, "qualified", budget_confirmed=True)
         back = api.stage(lead_id, "contacted")
         assert back.status_code == 200, back.text
-        response = api.client.get(f"/v1/customers/{self._customer_of(api, lead_id)}/history")
         moves = [(e["data"]["from_stage"], e["data"]["to_stage"])
-                 for e in response.json()["events"] if e["type"] == "crm.lead.stage_changed"]
+                 for e in api.history(self._customer_of(api, lead_id))
+                 if e["type"] == "crm.lead.stage_changed"]
         assert moves == [("new", "contacted"), ("contacted", "qualified"),
                          ("qualified", "contacted")]
 
@@ -186,14 +179,14 @@ class CommandApiContract:
 
     def test_lost_needs_a_reason_and_closes_the_lead(self, api: Api) -> None:
         lead_id = api.lead()
-        refused(api.stage(lead_id, "lost"), 422, "lost_requires_reason")
+        error_shaped(api.stage(lead_id, "lost"), 422, rule="lost_requires_reason")
         response = api.stage(lead_id, "lost", reason="price")
         assert response.status_code == 200, response.text
         assert response.json()["version"] == 3  # stage change + LeadLost
-        refused(api.stage(lead_id, "contacted"), 422, "lead_closed")
-        refused(api.post(f"/v1/leads/{lead_id}/assign", {"owner": "rep-2"}), 422, "lead_closed")
-        refused(api.post(f"/v1/leads/{lead_id}/payments", {"amount": "1.00", "currency": "EUR"}),
-                422, "lead_closed")
+        error_shaped(api.stage(lead_id, "contacted"), 422, rule="lead_closed")
+        error_shaped(api.post(f"/v1/leads/{lead_id}/assign", {"owner": "rep-2"}), 422, rule="lead_closed")
+        error_shaped(api.post(f"/v1/leads/{lead_id}/payments", {"amount": "1.00", "currency": "EUR"}),
+                422, rule="lead_closed")
 
     def test_won_with_a_large_discount_needs_an_approval(self, api: Api) -> None:
         lead_id = api.lead()
@@ -202,9 +195,9 @@ class CommandApiContract:
         assert response.status_code == 201, response.text
         assert response.json()["status"] == "pending"
         discount_id = response.json()["discount_id"]
-        refused(api.stage(lead_id, "won"), 422, "won_requires_discount_approval")
-        refused(api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/approve", {}),
-                422, "approver_is_requester")
+        error_shaped(api.stage(lead_id, "won"), 422, rule="won_requires_discount_approval")
+        error_shaped(api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/approve", {}),
+                422, rule="approver_is_requester")
         approved = api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/approve", {},
                             actor="manager-1")
         assert approved.status_code == 200, approved.text
@@ -214,7 +207,7 @@ class CommandApiContract:
         won_event = [e for e in api.history(customer_id) if e["type"] == "crm.lead.won"][0]
         assert won_event["data"]["discount_percent"] == "25"
         assert won_event["data"]["amount"] == "12000.00"
-        refused(api.stage(lead_id, "negotiation"), 422, "lead_closed")
+        error_shaped(api.stage(lead_id, "negotiation"), 422, rule="lead_closed")
         paid = api.post(f"/v1/leads/{lead_id}/payments", {"amount": "100.00", "currency": "EUR"})
         assert paid.status_code == 201, paid.text
 
@@ -230,13 +223,13 @@ class CommandApiContract:
         api.to_negotiation(lead_id)
         discount_id = api.post(f"/v1/leads/{lead_id}/discounts", {"percent": "40"}).json()[
             "discount_id"]
-        refused(api.post(f"/v1/leads/{lead_id}/discounts", {"percent": "30"}), 422,
-                "discount_pending")
+        error_shaped(api.post(f"/v1/leads/{lead_id}/discounts", {"percent": "30"}), 422,
+                rule="discount_pending")
         rejected = api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/reject",
                             {"reason": "too deep"}, actor="manager-1")
         assert rejected.status_code == 200
-        refused(api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/approve", {},
-                         actor="manager-1"), 422, "discount_not_pending")
+        error_shaped(api.post(f"/v1/leads/{lead_id}/discounts/{discount_id}/approve", {},
+                         actor="manager-1"), 422, rule="discount_not_pending")
         assert api.stage(lead_id, "won").status_code == 200
 
     # -- tickets ------------------------------------------------------------------------------
@@ -254,16 +247,16 @@ class CommandApiContract:
         def move(status: str) -> Any:
             return api.post(f"/v1/tickets/{ticket_id}/status", {"status": status})
 
-        refused(move("closed"), 422, "status_transition_not_allowed")
-        refused(move("open"), 422, "same_status")
+        error_shaped(move("closed"), 422, rule="status_transition_not_allowed")
+        error_shaped(move("open"), 422, rule="same_status")
         assert move("pending").status_code == 200
         assert move("resolved").status_code == 200
         assert move("closed").status_code == 200
-        refused(api.post(f"/v1/tickets/{ticket_id}/comments", {"personal": {"body": "hi"}}),
-                422, "ticket_closed")
-        refused(api.post(f"/v1/tickets/{ticket_id}/assign", {"assignee": "agent-2"}), 422,
-                "ticket_closed")
-        refused(move("pending"), 422, "status_transition_not_allowed")
+        error_shaped(api.post(f"/v1/tickets/{ticket_id}/comments", {"personal": {"body": "hi"}}),
+                422, rule="ticket_closed")
+        error_shaped(api.post(f"/v1/tickets/{ticket_id}/assign", {"assignee": "agent-2"}), 422,
+                rule="ticket_closed")
+        error_shaped(move("pending"), 422, rule="status_transition_not_allowed")
         assert move("reopened").status_code == 200
         assert move("resolved").status_code == 200
         types = [e["type"] for e in api.history(customer_id)]
@@ -289,14 +282,14 @@ class CommandApiContract:
 
     def test_tags_are_added_once_and_removed_once(self, api: Api) -> None:
         customer_id = api.customer()
-        refused(api.post(f"/v1/customers/{customer_id}/tags", {"tag": "vip"}), 422,
-                "tag_already_present")
+        error_shaped(api.post(f"/v1/customers/{customer_id}/tags", {"tag": "vip"}), 422,
+                rule="tag_already_present")
         assert api.post(f"/v1/customers/{customer_id}/tags", {"tag": "Churn-Risk"}).status_code == 200
         removed = api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk",
                                     headers={"X-Actor": "rep-1"})
         assert removed.status_code == 200, removed.text
-        refused(api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk"), 422,
-                "tag_not_present")
+        error_shaped(api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk"), 422,
+                rule="tag_not_present")
 
     def test_duplicate_purchase_reference_is_refused(self, api: Api) -> None:
         customer_id = api.customer()
@@ -305,15 +298,15 @@ class CommandApiContract:
         first = api.post(f"/v1/customers/{customer_id}/purchases", body)
         assert first.status_code == 201, first.text
         before = api.stored()
-        refused(api.post(f"/v1/customers/{customer_id}/purchases", body), 409, code="duplicate")
+        error_shaped(api.post(f"/v1/customers/{customer_id}/purchases", body), 409, code="duplicate")
         assert api.stored() == before
 
     def test_purchase_items_must_add_up(self, api: Api) -> None:
         customer_id = api.customer()
-        refused(api.post(f"/v1/customers/{customer_id}/purchases", {
+        error_shaped(api.post(f"/v1/customers/{customer_id}/purchases", {
             "amount": "10.00", "currency": "EUR",
             "items": [{"name": "widget", "quantity": 3, "unit_price": "3.00"}]}),
-            422, "items_do_not_add_up")
+            422, rule="items_do_not_add_up")
 
     # -- business time ------------------------------------------------------------------------
 
@@ -328,7 +321,7 @@ class CommandApiContract:
         assert logged["recorded_at"] > logged["occurred_at"]
         assert logged["data"]["personal"] == {"body": "…"}
         before = api.stored()
-        refused(api.post(f"/v1/customers/{customer_id}/interactions", {
+        error_shaped(api.post(f"/v1/customers/{customer_id}/interactions", {
             "channel": "call", "recorded_at": "2026-03-02T10:00:00Z"}), 422,
             code="invalid_request")
         assert api.stored() == before
@@ -339,15 +332,15 @@ class CommandApiContract:
         lead_id = api.lead()
         before = api.stored()
         response = api.stage(lead_id, "contacted", expected_version=5)
-        refused(response, 409, code="version_conflict")
+        error_shaped(response, 409, code="version_conflict")
         assert response.json()["details"]["current_version"] == 1
         assert response.headers["ETag"] == '"1"'
         assert api.stored() == before
-        refused(api.post(f"/v1/leads/{lead_id}/stage", {"stage": "contacted"}, **{"If-Match": '"0"'}),
+        error_shaped(api.post(f"/v1/leads/{lead_id}/stage", {"stage": "contacted"}, **{"If-Match": '"0"'}),
                 409, code="version_conflict")
         ok = api.post(f"/v1/leads/{lead_id}/stage", {"stage": "contacted"}, **{"If-Match": '"1"'})
         assert ok.status_code == 200 and ok.json()["version"] == 2
-        refused(api.post(f"/v1/leads/{lead_id}/stage", {"stage": "new", "expected_version": 2},
+        error_shaped(api.post(f"/v1/leads/{lead_id}/stage", {"stage": "new", "expected_version": 2},
                          **{"If-Match": '"1"'}), 400, code="conflicting_conditions")
 
     def test_two_concurrent_changes_on_one_version_one_wins_one_gets_409(
@@ -366,17 +359,21 @@ class CommandApiContract:
 
         # Two command services on one store, as two API processes would be: commands on one
         # aggregate take turns within a process, so the race is between processes.
-        api.app.state.command_service = LoadTogether(api.app.state.store, settings)
-        other = create_command_app(settings, store=api.app.state.store)
-        other.app.state.command_service = LoadTogether(api.app.state.store, settings)  # type: ignore[attr-defined]
-        with TestClient(other, raise_server_exceptions=False) as other_client, \
-                ThreadPoolExecutor(2) as pool:
-            other_api = Api(other_client, other.app)  # type: ignore[attr-defined]
+        services = [LoadTogether(api.store, settings) for _ in range(2)]
+        with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+            for service in services:
+                stack.callback(service.close)
+            racers = [Api(stack.enter_context(TestClient(
+                BodySizeLimit(command_app(settings, service), settings.max_body_bytes),
+                raise_server_exceptions=False)), api.store) for service in services]
+            for racer in racers:
+                # Each app builds its request models on its first request; two apps doing that
+                # at once in two threads race inside pydantic, so each answers one first.
+                error_shaped(racer.stage(str(uuid4()), "contacted"), 404)
             futures = [
                 pool.submit(client.stage, lead_id, stage, expected_version=1, **extra)
                 for client, (stage, extra) in zip(
-                    (api, other_api), (("contacted", {}), ("lost", {"reason": "price"})),
-                    strict=True)
+                    racers, (("contacted", {}), ("lost", {"reason": "price"})), strict=True)
             ]
             responses = [f.result() for f in futures]
         statuses = sorted(r.status_code for r in responses)
@@ -416,7 +413,7 @@ class CommandApiContract:
         assert api.stored() == after_first
         logged = [e for e in api.history(customer_id) if e["type"] == "crm.interaction.logged"]
         assert len(logged) == 1
-        refused(api.post(path, {**body, "subject": "Other"}, **{"Idempotency-Key": "retry-1"}),
+        error_shaped(api.post(path, {**body, "subject": "Other"}, **{"Idempotency-Key": "retry-1"}),
                 422, code="idempotency_key_reused")
 
     def test_concurrent_retries_with_one_key_write_once(self, api: Api) -> None:
@@ -457,10 +454,3 @@ class CommandApiContract:
         for event in events:
             assert event["version"] == 1
             assert event["occurred_at"] and event["recorded_at"]
-        page = api.client.get(f"/v1/customers/{customer_id}/history",
-                              params={"limit": 3}).json()
-        assert len(page["events"]) == 3 and page["next_after_position"] == positions[2]
-        rest = api.client.get(f"/v1/customers/{customer_id}/history",
-                              params={"after_position": positions[2]}).json()
-        assert [e["position"] for e in rest["events"]] == positions[3:]
-        assert rest["next_after_position"] is None

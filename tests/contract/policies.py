@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,18 +17,20 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.bootstrap import Chronicle, Parts
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import InvalidRules, RuleViolation
 from services.command.policies.engine import PolicyEngine, RoundResult
-from services.command.policies.host import STATE, PublishedThrough
-from services.command.policies.state import PolicyState
 from services.command.service import CommandService, NewCustomer
 from services.common.clock import ManualClock
-from services.common.event_store import ChronicleStore, open_event_store
+from services.common.event_store import ChronicleStore
 from services.common.events.customer import CustomerPersonal
 from services.common.events.envelope import CrmEvent
 from services.common.settings import Settings
 from services.projections.host import ProjectorHost
+from services.projections.policy_state.reads import NAME as STATE
+from services.projections.policy_state.reads import PolicyStateReads
+from services.query.read_models import PublishedThrough
 
 SETTLE_TIMEOUT_S = 60.0
 
@@ -98,7 +99,7 @@ class Stack:
         runner = self.projectors.runners[STATE]
         assert self.projectors.sql_store is not None
         return PolicyEngine(
-            self.service, PolicyState(self.projectors.sql_store), self.service.rules_book, clock,
+            self.service, PolicyStateReads(self.projectors.sql_store), self.service.rules_book, clock,
             state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
             tenants=[tenant], limit=limit, watch=runner)
 
@@ -165,24 +166,16 @@ class PoliciesContract:
     def settings(cls, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         raise NotImplementedError
 
-    @classmethod
-    def start_relay(cls, stack: ExitStack, store: ChronicleStore,
-                    settings: Settings) -> PublishedThrough:
-        return lambda: None
-
     @pytest.fixture(scope="class")
     @classmethod
     def stack(cls, settings: Settings) -> Iterator[Stack]:
-        with ExitStack() as exits:
-            store = open_event_store(settings)
-            exits.callback(store.close)
-            service = CommandService(store, settings)
-            exits.callback(service.close)
-            through = cls.start_relay(exits, store, settings)
-            projectors = ProjectorHost(settings, [STATE], event_store=store)
-            projectors.start()
-            exits.callback(projectors.stop)
-            yield Stack(settings, store, service, projectors, through)
+        # The policy state and the command service, with the relay when Kafka is configured;
+        # each test runs its own engine, for its own tenant, on its own clock.
+        with Chronicle(settings, Parts(commands=True, read_models=[STATE],
+                                       relay=bool(settings.kafka_bootstrap))) as crm:
+            assert crm.store is not None
+            yield Stack(settings, crm.store, crm.command_service, crm.projector_host,
+                        crm.published_through)
 
     @pytest.fixture
     def world(self, stack: Stack) -> Tenant:
@@ -478,8 +471,8 @@ class PoliciesContract:
         world.customer()
         world.stack.settle(world.last_position)
         assert world.stack.projectors.sql_store is not None
-        state = PolicyState(world.stack.projectors.sql_store)
-        distinct = state.rows("SELECT DISTINCT tenant_id FROM policy_customers")
+        state = PolicyStateReads(world.stack.projectors.sql_store)
+        distinct = state.store.query("SELECT DISTINCT tenant_id FROM policy_customers")
         listed = state.tenants()
         assert world.tenant in listed
         assert listed == sorted(row["tenant_id"] for row in distinct)

@@ -10,8 +10,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.customer import CustomerTagged
-from services.projections.model import ConsumedEvent, Projection, Rows, Table
+from services.projections.model import Projection, Rows, Table, handler
 from services.projections.runner import ProjectionRunner, ProjectionStopped
 from services.projections.sources import Source, SourceRecord
 from services.projections.stores.base import DeadLetter, ReadStore
@@ -19,22 +20,19 @@ from services.projections.stores.base import DeadLetter, ReadStore
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+COUNTS = Table("tag_counts", {"id": "text", "tags": "int", "last_tag": "text", "seen": "json",
+                              "last_at": "ts"})
+
+
 class TagCounts(Projection):
     """Counts tags per customer; a tag named `poison` makes it fail after a first write."""
 
     name = "tag_counts"
-    tables = (
-        Table("tag_counts", {"id": "text", "tags": "int", "last_tag": "text", "seen": "json",
-                             "last_at": "ts"}),
-        Table("tag_audit", {"id": "text", "customer_id": "text", "tag": "text"}),
-    )
+    tables = (COUNTS, Table("tag_audit", {"id": "text", "customer_id": "text", "tag": "text"}))
+    ignored = frozenset(PUBLISHED_EVENT_CLASSES) - {CustomerTagged}
 
-    def keys(self, event: Any) -> list[tuple[str, str]]:
-        return [("tag_counts", str(event.customer_id))]
-
-    def on_CustomerTagged(self, rows: Rows, consumed: ConsumedEvent) -> None:
-        event = consumed.event
-        assert isinstance(event, CustomerTagged)
+    @handler(reads=[COUNTS.row("customer_id")])
+    def tagged(self, rows: Rows, event: CustomerTagged, position: int) -> None:
         rows.put("tag_audit", {"id": str(event.event_id), "customer_id": str(event.customer_id),
                                "tag": event.tag})
         if event.tag == "poison":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,15 +22,13 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.api.app import create_command_app
+from services.bootstrap import Chronicle, Parts
 from services.command.domain.aggregate import CommandContext
 from services.command.service import AlertSpec
-from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
-from services.projections.host import ProjectorHost
 from services.projections.registry import NAMES
-from services.query.api.app import include_query_routes
-from services.query.read_models import PublishedThrough, ReadModels
+from services.query.read_models import ReadModels
+from tests.errors import error_shaped
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 """Business time of the scenarios: in the past, so every `occurred_at` is accepted."""
@@ -44,16 +42,6 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0) -> str:
 
 def moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def error_shaped(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"code", "message", "details"}, body
-    assert isinstance(body["code"], str) and body["message"] and isinstance(body["details"], dict)
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 def cursor_of(values: Any) -> str:
@@ -117,23 +105,13 @@ class Crm:
         return response.json()
 
 
-def compose_serve(stack: ExitStack, settings: Settings,
-                  relay: Callable[[ChronicleStore], PublishedThrough | None]
-                  ) -> tuple[TestClient, ReadModels]:
-    """The app `crm serve` runs: the command API with the query routes and every projector
-    (fed by the relay `relay(store)` starts, if it starts one)."""
-    asgi = create_command_app(settings)
-    app: Any = asgi.app  # type: ignore[attr-defined]
-    store: ChronicleStore = app.state.store
-    stack.callback(store.close)
-    through: PublishedThrough = relay(store) or (lambda: None)
-    host = ProjectorHost(settings, event_store=store)
-    read_models = ReadModels(settings, host, store, through)
-    include_query_routes(app, read_models)
-    host.start()
-    stack.callback(host.stop)
-    client = stack.enter_context(TestClient(asgi, raise_server_exceptions=False))
-    return client, read_models
+def compose_serve(stack: ExitStack, settings: Settings) -> tuple[TestClient, ReadModels]:
+    """The app `crm serve` runs, without the policies: the command API with the query routes,
+    every projector, and the relay when Kafka is configured."""
+    crm = stack.enter_context(Chronicle(settings, Parts(
+        commands=True, read_models=NAMES, relay=bool(settings.kafka_bootstrap))))
+    client = stack.enter_context(TestClient(crm.api(), raise_server_exceptions=False))
+    return client, crm.reads
 
 
 class QueryApiContract:
@@ -142,18 +120,11 @@ class QueryApiContract:
     def settings(cls) -> Settings:
         raise NotImplementedError
 
-    @classmethod
-    def start_relay(cls, stack: ExitStack, store: ChronicleStore,
-                    settings: Settings) -> PublishedThrough | None:
-        """Publish the store to Kafka while the app runs; None when projectors read the store."""
-        return None
-
     @pytest.fixture(scope="class")
     @classmethod
     def client(cls, settings: Settings) -> Iterator[TestClient]:
         with ExitStack() as stack:
-            client, read_models = compose_serve(
-                stack, settings, lambda store: cls.start_relay(stack, store, settings))
+            client, read_models = compose_serve(stack, settings)
             # Readiness: one write in a tenant of its own, applied by every read model.
             warm_up = Crm(client, f"warmup-{uuid4().hex[:8]}")
             warm_up.customer()
@@ -431,6 +402,13 @@ class QueryApiContract:
                            {"after_position": first["next_after_position"]}).json()
         assert first["events"] + rest["events"] == events
         assert rest["next_after_position"] is None
+
+    def test_history_of_an_unknown_or_another_tenants_customer_is_404(self, crm: Crm) -> None:
+        customer = crm.customer()
+        error_shaped(crm.get_raw(f"/v1/customers/{uuid4()}/history"), 404)
+        other_tenant = crm.get_raw(f"/v1/customers/{customer}/history",
+                                   headers={"X-Tenant-ID": f"other-{uuid4().hex[:8]}"})
+        error_shaped(other_tenant, 404)
 
     # -- analytics ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from services.command.service import CommandService, NewCustomer
 from services.common.event_store import EventLog, open_event_store
 from services.common.events.customer import CustomerPersonal
 from services.common.settings import Settings
-from services.projections.customer_360 import read_customer_360
+from services.projections.customer_360.reads import read_customer_360
 from services.projections.host import ProjectorHost
 from tests.harness.services import start_local_kafka
 

@@ -4,25 +4,15 @@ analytics in DuckDB — composed as `crm serve --postgres-url … --kafka-bootst
 
 from __future__ import annotations
 
-import threading
-import uuid
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
-from services.command.relay import Relay
-from services.common.event_store import ChronicleStore
-from services.common.kafka_topics import ensure_topic
 from services.common.settings import Settings
-from services.query.read_models import PublishedThrough
 from tests.contract.query_api import QueryApiContract
+from tests.harness.engines import production_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
-
-PARTITIONS = 2
-SESSION_TIMEOUT_MS = 6000  # Tansu completes a group join after about half of it
 
 
 class TestQueryApiOnPostgresAndKafka(QueryApiContract):
@@ -30,35 +20,7 @@ class TestQueryApiOnPostgresAndKafka(QueryApiContract):
     @classmethod
     def settings(cls, postgres_url: str, kafka_bootstrap: str,
                  tmp_path_factory: pytest.TempPathFactory) -> Settings:
-        import psycopg
-        from psycopg import sql
-
         # The app lives for the whole class, so its schema and topic are made here, once.
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        topic = f"crm.events.query-{uuid.uuid4().hex[:10]}"
-        ensure_topic(kafka_bootstrap, topic, PARTITIONS)
-        return Settings(postgres_url=SecretStr(postgres_url), postgres_schema=schema,
-                        postgres_pool_size=8, kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
-                        kafka_partitions=PARTITIONS,
-                        projector_session_timeout_ms=SESSION_TIMEOUT_MS,
-                        data_dir=Path(tmp_path_factory.mktemp("crm-data")),
-                        read_wait_timeout_s=5.0)
-
-    @classmethod
-    def start_relay(cls, stack: ExitStack, store: ChronicleStore,
-                    settings: Settings) -> PublishedThrough | None:
-        relay = Relay(store, settings)
-        stop = threading.Event()
-        thread = threading.Thread(target=relay.run_until_stopped, args=(stop,), name="relay",
-                                  daemon=True)
-        thread.start()
-
-        def halt() -> None:
-            stop.set()
-            thread.join(timeout=10)
-            relay.close()
-
-        stack.callback(halt)
-        return relay.published_through
+        return production_settings(postgres_url, kafka_bootstrap,
+                                   Path(tmp_path_factory.mktemp("crm-data")), "query",
+                                   postgres_pool_size=8, read_wait_timeout_s=5.0)

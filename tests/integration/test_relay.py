@@ -30,7 +30,8 @@ from kafka.partitioner import murmur2
 from pydantic import SecretStr
 
 from services.command.domain.aggregate import CommandContext
-from services.command.relay import POSITION_TABLE, Relay, RelayNotActive
+from services.command.relay import Relay
+from services.command.relay_positions import POSITION_TABLE, RelayNotActive
 from services.command.service import CommandService, Idempotency, NewCustomer
 from services.common.cloudevents import CONTENT_TYPE, decode
 from services.common.event_store import ChronicleStore, open_event_store

@@ -10,20 +10,18 @@ from uuid import UUID
 
 import pytest
 
-from services.projections.customer_360 import (
-    Customer360Projection,
-    customer_360_as_of,
-    read_customer_360,
-)
-from services.projections.lifecycle import (
-    LifecycleProjection,
+from services.projections.customer_360.projection import Customer360Projection
+from services.projections.customer_360.reads import customer_360_as_of, read_customer_360
+from services.projections.lifecycle.projection import LifecycleProjection
+from services.projections.lifecycle.reads import (
     read_customer_stage,
     read_customer_transitions,
     read_lifecycle_counts,
     read_lifecycle_transitions,
 )
 from services.projections.stores.sql import SqlReadStore
-from services.projections.timeline import TimelineProjection, read_timeline
+from services.projections.timeline.projection import TimelineProjection
+from services.projections.timeline.reads import read_timeline
 from tests.unit import test_lifecycle, test_timeline
 from tests.unit.test_customer_360 import World, day
 

@@ -20,10 +20,11 @@ from fastapi.testclient import TestClient
 
 from services.common.events.alert import AlertAcknowledged, AlertRaised
 from services.common.settings import Settings
-from services.projections.alerts import ALERTS, ASSIGNEES, AlertsProjection
+from services.projections.alerts.projection import ALERTS, ASSIGNEES, AlertsProjection
 from services.projections.model import ConsumedEvent, fold
 from services.projections.registry import NAMES
-from tests.contract.query_api import Crm, Rules, at, compose_serve, error_shaped, moment
+from tests.contract.query_api import Crm, Rules, at, compose_serve, moment
+from tests.errors import error_shaped
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("crm-data")),
                         read_wait_timeout_s=5.0)
     with ExitStack() as stack:
-        client, _ = compose_serve(stack, settings, lambda store: None)
+        client, _ = compose_serve(stack, settings)
         yield client
 
 

@@ -9,13 +9,12 @@ the data is written; every figure is recomputed independently from the event sto
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -26,14 +25,22 @@ from services.command.domain.pipeline import Pipeline, TenantRules
 from services.command.service import CommandService, NewCustomer
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.events.customer import CustomerPersonal
-from services.common.events.envelope import CrmEvent
 from services.common.events.lead import LeadAssigned, LeadCreated, LeadStageChanged
 from services.common.settings import Settings
-from services.projections.analytics import queries
-from services.projections.analytics.funnel import FunnelProjection
+from services.projections.funnel.projection import FunnelProjection
+from services.projections.funnel.reads import read_funnel
 from services.projections.runner import ProjectionRunner
 from services.projections.sources import EventStoreSource
 from services.projections.stores.duck import DuckReadStore
+from tests.unit.analytics_world import (
+    CatchUp,
+    World,
+    all_events,
+    assert_close,
+    assert_rebuild_equals_live,
+    built_world,
+    quantile_cont,
+)
 
 STAGES = ("new", "contacted", "qualified", "proposal", "negotiation", "won")
 SOURCES = ("web", "referral", "event", "partner")
@@ -101,35 +108,20 @@ def generate(svc: CommandService, rng: random.Random, customers: int, tenant: st
             _walk(svc, rng, tenant, UUID(customer.ids["customer_id"]), clock)
 
 
-@dataclass
-class World:
-    store: ChronicleStore
-    live: DuckReadStore
-    path: Path
-
-
-def _runner(read_store: DuckReadStore, store: ChronicleStore, batch_size: int = 2000
-            ) -> ProjectionRunner:
-    return ProjectionRunner(FunnelProjection(), read_store, EventStoreSource(store),
-                            batch_size=batch_size, on_error="stop")
+def write_data_set(svc: CommandService, catch_up: CatchUp) -> None:
+    rng = random.Random(20260101)
+    for _ in range(5):  # the projection follows the writes in small batches
+        generate(svc, rng, 10, "default")
+        catch_up()
+    generate(svc, rng, 6, "acme")
+    catch_up()
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    path = tmp_path_factory.mktemp("funnel")
-    settings = Settings(data_dir=path)
-    store = open_event_store(settings)
-    svc = SkippingCommands(store, settings)
-    live = DuckReadStore(path / "a.duckdb")
-    runner = _runner(live, store, batch_size=37)
-    rng = random.Random(20260101)
-    for _ in range(5):  # the projection follows the writes in small batches
-        generate(svc, rng, 10, "default")
-        runner.catch_up(max_idle_polls=1, timeout_s=0)
-    generate(svc, rng, 6, "acme")
-    runner.catch_up(max_idle_polls=1, timeout_s=0)
-    yield World(store, live, path)
-    live.close()
+    with built_world(tmp_path_factory.mktemp("funnel"), FunnelProjection, 37, write_data_set,
+                     SkippingCommands) as built:
+        yield built
 
 
 # -- the recount ------------------------------------------------------------------------------
@@ -148,15 +140,6 @@ class LeadStory:
         return self.entries[-1][0]
 
 
-def all_events(store: ChronicleStore) -> list[CrmEvent]:
-    events: list[CrmEvent] = []
-    start = 1
-    while notifications := store.recorder.select_notifications(start=start, limit=500):
-        events += [cast(CrmEvent, store.mapper.to_domain_event(n)) for n in notifications]
-        start = notifications[-1].id + 1
-    return events
-
-
 def stories(store: ChronicleStore) -> dict[UUID, LeadStory]:
     leads: dict[UUID, LeadStory] = {}
     for event in all_events(store):
@@ -169,16 +152,6 @@ def stories(store: ChronicleStore) -> dict[UUID, LeadStory]:
         elif isinstance(event, LeadAssigned):
             leads[event.aggregate_id].owner = event.to_owner
     return leads
-
-
-def quantile_cont(values: list[float], q: float) -> float | None:
-    """Linear interpolation between the nearest ranks, as DuckDB's quantile_cont."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def is_subsequence(wanted: tuple[str, ...], seen: list[str]) -> bool:
@@ -215,21 +188,6 @@ def recount(leads: list[LeadStory]) -> dict[str, Any]:
     }
 
 
-def assert_close(actual: Any, expected: Any, where: str = "") -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict) and set(actual) == set(expected), where
-        for key in expected:
-            assert_close(actual[key], expected[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), where
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_close(a, e, f"{where}[{i}]")
-    elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, abs=1e-6), where
-    else:
-        assert actual == expected, where
-
-
 def without_groups(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "groups"}
 
@@ -238,7 +196,7 @@ def without_groups(result: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_funnel_figure_matches_a_recount_of_the_raw_events(world: World) -> None:
     leads = [lead for lead in stories(world.store).values() if lead.tenant == "default"]
-    result = queries.funnel(world.live, tenant_id="default")
+    result = read_funnel(world.live, tenant_id="default")
     assert result["groups"] == []
     assert_close(without_groups(result), recount(leads))
     assert result["stages"][0]["reached"] == len(leads) > 50
@@ -248,7 +206,7 @@ def test_the_data_set_exercises_moves_back_skips_losses_and_wins(world: World) -
     leads = list(stories(world.store).values())
     assert any(lead.last == "won" for lead in leads)
     assert any(lead.last == "lost" for lead in leads)
-    stages = queries.funnel(world.live)["stages"]
+    stages = read_funnel(world.live)["stages"]
     assert any(s["reached_in_order"] < s["reached"] for s in stages), "no skipped stage"
     back = sum(1 for lead in leads for (a, _), (b, _) in zip(lead.entries, lead.entries[1:],
                strict=False) if a in STAGES and b in STAGES and STAGES.index(b) < STAGES.index(a))
@@ -269,7 +227,7 @@ def test_filters_select_leads_by_creation_time_source_owner_region_and_tenant(
          [lead for lead in leads if lead.owner == "rep-2" and lead.region == "NA"]),
     ]
     for filters, expected in cases:
-        assert_close(without_groups(queries.funnel(world.live, **filters)), recount(expected),
+        assert_close(without_groups(read_funnel(world.live, **filters)), recount(expected),
                      str(filters))
 
 
@@ -291,10 +249,10 @@ def test_group_by_splits_match_the_recount_and_add_up_to_the_totals(
         iso = at.isocalendar()
         return f"{iso.year}-W{iso.week:02d}"
 
-    result = queries.funnel(world.live, tenant_id="default", group_by=group_by,  # type: ignore[arg-type]
+    result = read_funnel(world.live, tenant_id="default", group_by=group_by,  # type: ignore[arg-type]
                             period=period)  # type: ignore[arg-type]
     owned = [lead for lead in leads if lead.owner == "rep-1"]
-    by_owner_too = queries.funnel(world.live, tenant_id="default", owner="rep-1",
+    by_owner_too = read_funnel(world.live, tenant_id="default", owner="rep-1",
                                   group_by=group_by, period=period)  # type: ignore[arg-type]
     for group in by_owner_too["groups"]:
         expected = recount([lead for lead in owned if key(lead) == group["key"]])
@@ -310,24 +268,17 @@ def test_group_by_splits_match_the_recount_and_add_up_to_the_totals(
 
 
 def test_a_rebuild_into_a_fresh_duckdb_file_equals_the_live_read_model(world: World) -> None:
-    fresh = DuckReadStore(world.path / "rebuild.duckdb")
-    try:
-        _runner(fresh, world.store).catch_up(max_idle_polls=1, timeout_s=0)
-        for table in ("funnel_leads", "funnel_stage_stays"):
-            sql = f"SELECT * FROM {table} ORDER BY id"
-            assert fresh.query(sql) == world.live.query(sql), table
-        for group_by in (None, "source", "period"):
-            assert queries.funnel(fresh, group_by=group_by) == \
-                queries.funnel(world.live, group_by=group_by)  # type: ignore[arg-type]
-    finally:
-        fresh.close()
+    assert {t.name for t in FunnelProjection.tables} == {"funnel_leads", "funnel_stage_stays"}
+    assert_rebuild_equals_live(world, FunnelProjection, lambda read: {
+        group_by: read_funnel(read, group_by=group_by)  # type: ignore[arg-type]
+        for group_by in (None, "source", "period")})
 
 
 def test_an_empty_read_model_answers_with_zeros_and_nones(tmp_path: Path) -> None:
     empty = DuckReadStore(":memory:")
     ProjectionRunner(FunnelProjection(), empty, EventStoreSource(
         open_event_store(Settings(data_dir=tmp_path))))
-    result = queries.funnel(empty, group_by="owner")
+    result = read_funnel(empty, group_by="owner")
     assert result["groups"] == [] and result["win_rate"] is None
     assert [s["reached"] for s in result["stages"]] == [0] * len(STAGES)
     assert result["stages"][0]["median_time_in_stage_s"] is None

@@ -12,8 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -21,23 +20,25 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import RuleViolation
 from services.command.service import CommandService, NewCustomer
-from services.common.event_store import ChronicleStore, open_event_store
+from services.common.event_store import ChronicleStore
 from services.common.events.customer import (
     CustomerOwnerChanged,
     CustomerPersonal,
     CustomerProfileChanged,
     CustomerRegistered,
 )
-from services.common.events.envelope import CrmEvent
 from services.common.events.interaction import InteractionLogged
 from services.common.events.lead import LeadWon
 from services.common.events.purchase import PurchaseRecorded
-from services.common.settings import Settings
-from services.projections.analytics import queries
-from services.projections.analytics.retention import RetentionProjection
-from services.projections.runner import ProjectionRunner
-from services.projections.sources import EventStoreSource
-from services.projections.stores.duck import DuckReadStore
+from services.projections.retention.projection import RetentionProjection
+from services.projections.retention.reads import read_retention
+from tests.unit.analytics_world import (
+    CatchUp,
+    World,
+    all_events,
+    assert_rebuild_equals_live,
+    built_world,
+)
 
 REGIONS = ("EMEA", "NA", "APAC")
 SOURCES = ("web", "referral", "event")
@@ -87,32 +88,12 @@ def _customer(svc: CommandService, rng: random.Random, number: int, tenant: str)
                                       budget_confirmed=True if stage == "qualified" else None)
 
 
-@dataclass
-class World:
-    store: ChronicleStore
-    live: DuckReadStore
-    path: Path
-
-
-def _runner(read_store: DuckReadStore, store: ChronicleStore, batch_size: int = 2000
-            ) -> ProjectionRunner:
-    return ProjectionRunner(RetentionProjection(), read_store, EventStoreSource(store),
-                            batch_size=batch_size, on_error="stop")
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    path = tmp_path_factory.mktemp("retention")
-    settings = Settings(data_dir=path)
-    store = open_event_store(settings)
-    svc = CommandService(store, settings)
-    live = DuckReadStore(path / "a.duckdb")
-    runner = _runner(live, store, batch_size=41)
+def write_data_set(svc: CommandService, catch_up: CatchUp) -> None:
     rng = random.Random(424242)
     for batch in range(5):
         for number in range(10):
             _customer(svc, rng, batch * 10 + number, "default")
-        runner.catch_up(max_idle_polls=1, timeout_s=0)
+        catch_up()
     for number in range(5):
         _customer(svc, rng, 100 + number, "acme")
     # Recorded last, happened first: an imported order from mid-2023.
@@ -122,9 +103,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     svc.record_purchase(
         CommandContext(actor="import:1", tenant_id="default", occurred_at=IMPORTED_AT),
         UUID(imported.ids["customer_id"]), amount="99.00", currency="EUR", reference="ERP-1")
-    runner.catch_up(max_idle_polls=1, timeout_s=0)
-    yield World(store, live, path)
-    live.close()
+    catch_up()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with built_world(tmp_path_factory.mktemp("retention"), RetentionProjection, 41,
+                     write_data_set) as built:
+        yield built
 
 
 # -- the recount ------------------------------------------------------------------------------
@@ -136,15 +122,6 @@ class CustomerStory:
     source: str | None
     owner: str | None
     activity: list[tuple[str, datetime]] = field(default_factory=list)
-
-
-def all_events(store: ChronicleStore) -> list[CrmEvent]:
-    events: list[CrmEvent] = []
-    start = 1
-    while notifications := store.recorder.select_notifications(start=start, limit=500):
-        events += [cast(CrmEvent, store.mapper.to_domain_event(n)) for n in notifications]
-        start = notifications[-1].id + 1
-    return events
 
 
 def stories(store: ChronicleStore) -> dict[UUID, CustomerStory]:
@@ -205,7 +182,7 @@ KINDS = {"purchase": {"purchase", "won"}, "interaction": {"interaction"},
 @pytest.mark.parametrize("activity", ["purchase", "interaction", "any"])
 def test_cohort_matrices_match_a_recount_of_the_raw_events(world: World, activity: str) -> None:
     customers = [c for c in stories(world.store).values() if c.tenant == "default"]
-    result = queries.retention(world.live, activity=activity, tenant_id="default")  # type: ignore[arg-type]
+    result = read_retention(world.live, activity=activity, tenant_id="default")  # type: ignore[arg-type]
     assert result["cohort"] == "month" and result["activity"] == activity
     expected = recount(customers, customers, KINDS[activity])
     assert result["cohorts"] == expected
@@ -218,7 +195,7 @@ def test_business_time_not_load_time_decides_the_cohort(world: World) -> None:
     happened in, and a fact imported last with an old business time opens the first cohort."""
     recorded = {month(e.recorded_at) for e in all_events(world.store)}
     assert len(recorded) <= 2
-    result = queries.retention(world.live, activity="purchase", tenant_id="default")
+    result = read_retention(world.live, activity="purchase", tenant_id="default")
     first = result["cohorts"][0]
     assert first["cohort"] == "2023-06" and first["size"] == 1  # the import, recorded last
     assert len(first["retained"]) > 24  # runs to the last month with purchases or wins
@@ -229,7 +206,7 @@ def test_start_and_end_select_cohorts_whose_month_overlaps_the_range(world: Worl
     customers = [c for c in stories(world.store).values() if c.tenant == "default"]
     start = datetime(2024, 3, 20, tzinfo=UTC)   # March 2024 overlaps
     end = datetime(2025, 2, 1, tzinfo=UTC)      # February 2025 does not
-    result = queries.retention(world.live, activity="any", tenant_id="default", start=start,
+    result = read_retention(world.live, activity="any", tenant_id="default", start=start,
                                end=end)
     expected = recount(customers, customers, KINDS["any"], (2024, 3), (2025, 1))
     assert result["cohorts"] == expected
@@ -252,24 +229,18 @@ def test_customer_filters_and_tenants_select_customers_by_their_current_attribut
     ]
     for filters, selected, scope in cases:
         assert selected, filters
-        result = queries.retention(world.live, activity="purchase", **filters)
+        result = read_retention(world.live, activity="purchase", **filters)
         assert result["cohorts"] == recount(selected, scope, KINDS["purchase"]), filters
 
 
 def test_a_rebuild_into_a_fresh_duckdb_file_equals_the_live_read_model(world: World) -> None:
-    fresh = DuckReadStore(world.path / "rebuild.duckdb")
-    try:
-        _runner(fresh, world.store).catch_up(max_idle_polls=1, timeout_s=0)
-        for table in ("retention_activity", "retention_customers"):
-            sql = f"SELECT * FROM {table} ORDER BY id"
-            assert fresh.query(sql) == world.live.query(sql), table
-        for activity in ("purchase", "interaction", "any"):
-            assert queries.retention(fresh, activity=activity) == \
-                queries.retention(world.live, activity=activity)  # type: ignore[arg-type]
-    finally:
-        fresh.close()
+    assert {t.name for t in RetentionProjection.tables} == \
+        {"retention_activity", "retention_customers"}
+    assert_rebuild_equals_live(world, RetentionProjection, lambda read: {
+        activity: read_retention(read, activity=activity)  # type: ignore[arg-type]
+        for activity in ("purchase", "interaction", "any")})
 
 
 def test_an_unknown_activity_is_refused(world: World) -> None:
     with pytest.raises(ValueError, match="activity"):
-        queries.retention(world.live, activity="visits")  # type: ignore[arg-type]
+        read_retention(world.live, activity="visits")  # type: ignore[arg-type]

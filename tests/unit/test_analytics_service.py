@@ -9,13 +9,12 @@ not from TicketFirstResponded.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -24,9 +23,7 @@ from services.command.domain.aggregate import CommandContext
 from services.command.domain.ticket import Ticket
 from services.command.service import CommandService, NewCustomer
 from services.common.event_store import ChronicleStore, open_event_store
-from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.customer import CustomerPersonal
-from services.common.events.envelope import CrmEvent
 from services.common.events.ticket import (
     TicketAssigned,
     TicketCommentAdded,
@@ -36,12 +33,19 @@ from services.common.events.ticket import (
     TicketStatusChanged,
 )
 from services.common.settings import Settings
-from services.projections.analytics import queries
-from services.projections.analytics.queries import DEFAULT_SLA_TARGETS, SlaTarget
-from services.projections.analytics.service import ServiceProjection
-from services.projections.runner import ProjectionRunner
-from services.projections.sources import EventStoreSource
+from services.projections.service.projection import ServiceProjection
+from services.projections.service.reads import DEFAULT_SLA_TARGETS, SlaTarget, read_service
 from services.projections.stores.duck import DuckReadStore
+from tests.unit.analytics_world import (
+    CatchUp,
+    World,
+    all_events,
+    analytics_runner,
+    assert_close,
+    assert_rebuild_equals_live,
+    built_world,
+    quantile_cont,
+)
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 CHANNELS = ("email", "phone", "chat")
@@ -101,27 +105,7 @@ def _ticket(svc: CommandService, rng: random.Random, customer_id: UUID, tenant: 
         svc.change_ticket_status(ctx(hours=48), ticket_id, "closed")
 
 
-@dataclass
-class World:
-    store: ChronicleStore
-    live: DuckReadStore
-    path: Path
-
-
-def _runner(read_store: DuckReadStore, store: ChronicleStore, batch_size: int = 2000
-            ) -> ProjectionRunner:
-    return ProjectionRunner(ServiceProjection(), read_store, EventStoreSource(store),
-                            batch_size=batch_size, on_error="stop")
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    path = tmp_path_factory.mktemp("service")
-    settings = Settings(data_dir=path)
-    store = open_event_store(settings)
-    svc = CommandService(store, settings)
-    live = DuckReadStore(path / "a.duckdb")
-    runner = _runner(live, store, batch_size=29)
+def write_data_set(svc: CommandService, catch_up: CatchUp) -> None:
     rng = random.Random(31337)
     for number in range(55):
         tenant = "acme" if number % 11 == 10 else "default"
@@ -133,10 +117,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             clock += timedelta(days=rng.uniform(1, 60))
             _ticket(svc, rng, UUID(customer.ids["customer_id"]), tenant, clock)
         if number % 10 == 9:
-            runner.catch_up(max_idle_polls=1, timeout_s=0)
-    runner.catch_up(max_idle_polls=1, timeout_s=0)
-    yield World(store, live, path)
-    live.close()
+            catch_up()
+    catch_up()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with built_world(tmp_path_factory.mktemp("service"), ServiceProjection, 29,
+                     write_data_set) as built:
+        yield built
 
 
 # -- the recount ------------------------------------------------------------------------------
@@ -151,15 +140,6 @@ class TicketStory:
     first_response_s: float | None = None
     resolution_s: float | None = None
     breach_recorded: bool = False
-
-
-def all_events(store: ChronicleStore) -> list[CrmEvent]:
-    events: list[CrmEvent] = []
-    start = 1
-    while notifications := store.recorder.select_notifications(start=start, limit=500):
-        events += [cast(CrmEvent, store.mapper.to_domain_event(n)) for n in notifications]
-        start = notifications[-1].id + 1
-    return events
 
 
 def stories(store: ChronicleStore) -> list[TicketStory]:
@@ -187,16 +167,6 @@ def stories(store: ChronicleStore) -> list[TicketStory]:
         if isinstance(event, TicketSlaBreached):
             ticket.breach_recorded = True
     return list(tickets.values())
-
-
-def quantile_cont(values: list[float], q: float) -> float | None:
-    """Linear interpolation between the nearest ranks, as DuckDB's quantile_cont."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def figures(tickets: list[TicketStory], targets: dict[str, SlaTarget]) -> dict[str, Any]:
@@ -230,26 +200,11 @@ def recount(tickets: list[TicketStory], targets: dict[str, SlaTarget] | None = N
     }
 
 
-def assert_close(actual: Any, expected: Any, where: str = "") -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict) and set(actual) == set(expected), where
-        for key in expected:
-            assert_close(actual[key], expected[key], f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), where
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_close(a, e, f"{where}[{i}]")
-    elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, abs=1e-6), where
-    else:
-        assert actual == expected, where
-
-
 # -- tests ------------------------------------------------------------------------------------
 
 def test_percentiles_and_breach_rates_match_a_recount_of_the_raw_events(world: World) -> None:
     tickets = [t for t in stories(world.store) if t.tenant == "default"]
-    result = queries.service(world.live, tenant_id="default")
+    result = read_service(world.live, tenant_id="default")
     assert_close(result, recount(tickets))
     overall = result["overall"]
     assert overall["tickets"] > 80
@@ -260,7 +215,7 @@ def test_percentiles_and_breach_rates_match_a_recount_of_the_raw_events(world: W
 def test_a_recorded_breach_counts_even_when_every_target_is_met(world: World) -> None:
     tickets = list(stories(world.store))
     generous = {p: SlaTarget(1e9, 1e9) for p in PRIORITIES}
-    result = queries.service(world.live, sla_targets=generous)
+    result = read_service(world.live, sla_targets=generous)
     assert_close(result, recount(tickets, generous))
     recorded = sum(t.breach_recorded for t in tickets)
     assert recorded > 0
@@ -270,9 +225,9 @@ def test_a_recorded_breach_counts_even_when_every_target_is_met(world: World) ->
 def test_tight_targets_turn_slow_tickets_into_breaches(world: World) -> None:
     tickets = list(stories(world.store))
     tight = {"urgent": SlaTarget(600, 3600), "normal": SlaTarget(3600, 86400)}
-    result = queries.service(world.live, sla_targets=tight)
+    result = read_service(world.live, sla_targets=tight)
     assert_close(result, recount(tickets, tight))
-    loose = queries.service(world.live)
+    loose = read_service(world.live)
     assert result["by_priority"][0]["sla_breach_rate"] >= loose["by_priority"][0]["sla_breach_rate"]
 
 
@@ -289,7 +244,7 @@ def test_filters_select_tickets_by_opening_time_channel_assignee_and_tenant(
     ]
     for filters, expected in cases:
         assert expected, filters
-        assert_close(queries.service(world.live, **filters), recount(expected), str(filters))
+        assert_close(read_service(world.live, **filters), recount(expected), str(filters))
 
 
 def test_the_data_set_has_re_prioritised_tickets_in_their_opening_group(world: World) -> None:
@@ -321,8 +276,8 @@ def test_an_escalated_ticket_is_judged_by_the_priority_it_was_opened_with(
     svc.comment_on_ticket(ctx(6), ticket, "Looking")  # 5 h: late for urgent, fine for low
     read = DuckReadStore(tmp_path / "s.duckdb")
     try:
-        _runner(read, store).catch_up(max_idle_polls=1, timeout_s=0)
-        result = queries.service(read)
+        analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
+        result = read_service(read)
         groups = {g["priority"]: g for g in result["by_priority"]}
         assert (groups["low"]["tickets"], groups["urgent"]["tickets"]) == (1, 0)
         assert groups["low"]["first_response_s"]["p50"] == 5 * 3600
@@ -331,28 +286,18 @@ def test_an_escalated_ticket_is_judged_by_the_priority_it_was_opened_with(
         svc.record_sla_breach(ctx(30, "rule:sla"), ticket, sla="resolution",
                               target_seconds=8 * 3600, deadline=EPOCH + timedelta(hours=9),
                               raise_priority=False, reassign_to=None, alert=None)
-        _runner(read, store).catch_up(max_idle_polls=1, timeout_s=0)
-        result = queries.service(read)
+        analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
+        result = read_service(read)
         assert result["overall"]["sla_breach_rate"] == 1
         assert {g["priority"]: g["tickets"] for g in result["by_priority"]}["low"] == 1
     finally:
         read.close()
 
 
-def test_every_published_event_type_is_handled_or_deliberately_ignored() -> None:
-    handled = {cls for cls in PUBLISHED_EVENT_CLASSES
-               if hasattr(ServiceProjection, f"on_{cls.__name__}")}
-    assert TicketPriorityChanged in ServiceProjection.IGNORED
-    assert not handled & ServiceProjection.IGNORED
-    assert handled | ServiceProjection.IGNORED == set(PUBLISHED_EVENT_CLASSES)
+def test_service_levels_keep_the_priority_a_ticket_was_opened_with() -> None:
+    assert TicketPriorityChanged in ServiceProjection.ignored
 
 
 def test_a_rebuild_into_a_fresh_duckdb_file_equals_the_live_read_model(world: World) -> None:
-    fresh = DuckReadStore(world.path / "rebuild.duckdb")
-    try:
-        _runner(fresh, world.store).catch_up(max_idle_polls=1, timeout_s=0)
-        sql = "SELECT * FROM service_tickets ORDER BY id"
-        assert fresh.query(sql) == world.live.query(sql)
-        assert queries.service(fresh) == queries.service(world.live)
-    finally:
-        fresh.close()
+    assert [t.name for t in ServiceProjection.tables] == ["service_tickets"]
+    assert_rebuild_equals_live(world, ServiceProjection, read_service)

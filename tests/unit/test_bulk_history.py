@@ -10,7 +10,6 @@ from uuid import UUID
 
 import pytest
 
-from services.command.bulk import BulkSummary, generate_history
 from services.command.domain.aggregate import AggregateRoot
 from services.command.domain.customer import Customer
 from services.command.domain.interaction import Interaction
@@ -19,6 +18,8 @@ from services.command.domain.purchase import Purchase
 from services.command.domain.ticket import Ticket
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
+from services.demo.history import generate_history
+from services.demo.summary import BulkSummary
 
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 CUSTOMERS = 60

@@ -16,15 +16,15 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.command.bulk import generate_history
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
 from services.common.settings import Settings
+from services.common.times import parse_moment
+from services.demo.history import generate_history
 from services.projections.offline.export import (
     ExportError,
     ExportFilter,
     export_events,
-    parse_moment,
 )
 from services.projections.offline.export_source import read_export
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from services.command.importing import import_file
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
-from services.projections.analytics import queries
+from services.projections.funnel.reads import read_funnel
 from services.projections.offline.export import export_events
 from services.projections.offline.standalone import (
     STANDALONE_MODELS,
@@ -18,6 +18,7 @@ from services.projections.offline.standalone import (
     standalone_projections,
 )
 from services.projections.rebuild import rebuild_many
+from services.projections.retention.reads import read_retention
 from services.projections.stores.duck import DuckReadStore
 from tests.unit.test_import import (
     LEAD_COLUMNS,
@@ -77,18 +78,18 @@ def test_imported_history_exported_and_replayed_gives_the_live_analytics(tmp_pat
         replayed = DuckReadStore(tmp_path / "analyst.duckdb")
         try:
             for duck in (live, replayed):
-                assert queries.retention(duck, activity="purchase")["cohorts"]
-            assert queries.retention(replayed, activity="purchase") == \
-                queries.retention(live, activity="purchase")
-            assert queries.retention(replayed, activity="any") == \
-                queries.retention(live, activity="any")
-            funnel = queries.funnel(replayed, group_by="source")
-            assert funnel == queries.funnel(live, group_by="source")
+                assert read_retention(duck, activity="purchase")["cohorts"]
+            assert read_retention(replayed, activity="purchase") == \
+                read_retention(live, activity="purchase")
+            assert read_retention(replayed, activity="any") == \
+                read_retention(live, activity="any")
+            funnel = read_funnel(replayed, group_by="source")
+            assert funnel == read_funnel(live, group_by="source")
             reached = {stage["stage"]: stage["reached"] for stage in funnel["stages"]}
             assert reached["new"] == 150 and 0 < reached["won"] < reached["contacted"]
             assert len(funnel["groups"]) == 3
             # Cohorts come from the imported business times, not from today's load time.
-            first = queries.retention(replayed, activity="purchase")["cohorts"][0]["cohort"]
+            first = read_retention(replayed, activity="purchase")["cohorts"][0]["cohort"]
             assert first == START.strftime("%Y-%m")
         finally:
             replayed.close()

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.command.api.app import create_command_app
+from services.bootstrap import Chronicle, Parts
 from services.common.settings import Settings
-from services.query.api.app import create_query_app
+from services.projections.registry import NAMES
 from tests.contract.query_api import QueryApiContract, compose_serve
 
 
@@ -32,13 +32,11 @@ class TestQueryApiEmbedded(QueryApiContract):
 def standalone(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
     """(command API, standalone query API) sharing one embedded event store."""
     settings = Settings(data_dir=tmp_path / "crm-data", read_wait_timeout_s=5.0)
-    command = create_command_app(settings)
-    store = command.app.state.store  # type: ignore[attr-defined]
-    with TestClient(command, raise_server_exceptions=False) as writer, \
-            TestClient(create_query_app(settings, event_store=store),
-                       raise_server_exceptions=False) as reader:
+    with Chronicle(settings, Parts(commands=True)) as writing, \
+            Chronicle(settings, Parts(read_models=NAMES), event_store=writing.store) as reading, \
+            TestClient(writing.command_api(), raise_server_exceptions=False) as writer, \
+            TestClient(reading.query_api(), raise_server_exceptions=False) as reader:
         yield writer, reader
-    store.close()
 
 
 def test_standalone_query_api_serves_history_and_reads_its_writes(
@@ -51,7 +49,7 @@ def test_standalone_query_api_serves_history_and_reads_its_writes(
                          json={"tag": "gold"}).json()
     history = reader.get(f"/v1/customers/{customer}/history")
     assert history.status_code == 200, history.text
-    assert history.json() == writer.get(f"/v1/customers/{customer}/history").json()
+    assert writer.get(f"/v1/customers/{customer}/history").status_code == 404  # reads only
     assert [e["actor"] for e in history.json()["events"]] == ["rep-1", "manager-1"]
     page = reader.get(f"/v1/customers/{customer}/history", params={"limit": 1}).json()
     assert page["next_after_position"] == created["position"]
@@ -62,16 +60,22 @@ def test_standalone_query_api_serves_history_and_reads_its_writes(
     assert int(doc.headers["X-Projection-Position"]) >= tagged["position"]
 
 
-def test_serve_composition_serves_history_from_the_command_api_only(tmp_path: Path) -> None:
+def test_history_is_served_by_the_query_api_alone(
+        standalone: tuple[TestClient, TestClient], tmp_path: Path) -> None:
+    writer, reader = standalone
+    command_doc = writer.get("/openapi.json").json()
+    assert not [path for path in command_doc["paths"] if path.endswith("/history")
+                and not path.startswith("/v1/rules")]
+    assert not [path for path, operations in command_doc["paths"].items() if "get" in operations
+                and path.startswith("/v1/customers")]
     with ExitStack() as stack:
-        client, _ = compose_serve(stack, Settings(data_dir=tmp_path / "crm-data"),
-                                  lambda store: None)
+        client, _ = compose_serve(stack, Settings(data_dir=tmp_path / "crm-data"))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             document = client.get("/openapi.json").json()
     assert not [w for w in caught if "Duplicate Operation ID" in str(w.message)]
     history = document["paths"]["/v1/customers/{customer_id}/history"]["get"]
-    assert history["tags"] == ["customers"]  # the command API's route, not a second one
+    assert history["tags"] == ["customers (read)"]
 
 
 def _undocumented(openapi: dict[str, Any]) -> list[str]:
@@ -96,7 +100,7 @@ def test_every_query_route_documents_its_answer_in_openapi(
     _, reader = standalone
     standalone_doc = reader.get("/openapi.json").json()
     with ExitStack() as stack:
-        served, _ = compose_serve(stack, Settings(data_dir=tmp_path / "serve"), lambda s: None)
+        served, _ = compose_serve(stack, Settings(data_dir=tmp_path / "serve"))
         serve_doc = served.get("/openapi.json").json()
     for document in (standalone_doc, serve_doc):
         assert _undocumented(document) == []

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.command.bulk import generate_history
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
-from services.projections.analytics import queries
-from services.projections.lifecycle import LifecycleConfig, read_lifecycle_counts
+from services.demo.history import generate_history
+from services.projections.funnel.reads import read_funnel
+from services.projections.lifecycle.reads import LifecycleConfig, read_lifecycle_counts
 from services.projections.offline.export import export_events
 from services.projections.offline.standalone import (
     STANDALONE_MODELS,
@@ -24,6 +24,8 @@ from services.projections.offline.standalone import (
     standalone_projections,
 )
 from services.projections.rebuild import rebuild_many
+from services.projections.retention.reads import read_retention
+from services.projections.service.reads import read_service
 from services.projections.stores.duck import DuckReadStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -54,12 +56,12 @@ def live(history: tuple[Settings, ChronicleStore],
 
 def _figures(duck: DuckReadStore) -> dict[str, object]:
     return {
-        "retention": {kind: queries.retention(duck, activity=kind)
+        "retention": {kind: read_retention(duck, activity=kind)
                       for kind in ("purchase", "interaction", "any")},
-        "funnel": queries.funnel(duck),
-        "funnel_by_source": queries.funnel(duck, group_by="source"),
-        "funnel_by_month": queries.funnel(duck, group_by="period", period="month"),
-        "service": queries.service(duck),
+        "funnel": read_funnel(duck),
+        "funnel_by_source": read_funnel(duck, group_by="source"),
+        "funnel_by_month": read_funnel(duck, group_by="period", period="month"),
+        "service": read_service(duck),
         "lifecycle": read_lifecycle_counts(duck, AS_OF),
     }
 
@@ -130,7 +132,7 @@ def test_crm_replay_to_a_file_from_an_export_keeps_the_in_place_replay_apart(
     assert "dormant after 60 days, loyal at 2 buys" in replayed.output
     assert not (data_dir / "analytics.duckdb").exists()  # production models untouched
     duck = DuckReadStore(tmp_path / "a.duckdb")
-    assert queries.retention(duck)["cohorts"]
+    assert read_retention(duck)["cohorts"]
     duck.close()
 
     misuse = runner.invoke(app, ["replay", "--data-dir", str(data_dir), "--from-export",

@@ -17,15 +17,16 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from services.bootstrap import Chronicle, Parts
 from services.cli import app as cli
-from services.command.api.app import create_command_app
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import RuleViolation
 from services.command.service import CommandService, NewCustomer
 from services.common.event_store import open_event_store
 from services.common.events.customer import CustomerPersonal
 from services.common.settings import Settings
-from tests.contract.command_api import Api, refused
+from tests.contract.command_api import Api
+from tests.errors import error_shaped
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.toml"
 
@@ -62,10 +63,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[Api]:
-    asgi = create_command_app(settings)
-    with TestClient(asgi, raise_server_exceptions=False) as client:
-        yield Api(client, asgi.app)  # type: ignore[attr-defined]
-    asgi.app.state.store.close()  # type: ignore[attr-defined]
+    with Chronicle(settings, Parts(commands=True)) as crm, \
+            TestClient(crm.command_api(), raise_server_exceptions=False) as client:
+        assert crm.store is not None
+        yield Api(client, crm.store)
 
 
 def put_rules(api: Api, text: str | bytes, actor: str = "ops-1", source: str | None = None,
@@ -99,7 +100,7 @@ def test_a_tenant_without_a_file_runs_on_the_built_in_rules_with_the_settings_th
 def test_new_gates_take_effect_on_the_next_command_without_a_restart(api: Api) -> None:
     lead = api.lead()
     assert api.stage(lead, "contacted").status_code == 200
-    refused(api.stage(lead, "qualified"), 422, rule="qualified_requires_confirmed_budget")
+    error_shaped(api.stage(lead, "qualified"), 422, rule="qualified_requires_confirmed_budget")
 
     response = put_rules(api, NO_GATES)
     assert response.status_code == 200, response.text
@@ -115,11 +116,11 @@ def test_new_gates_take_effect_on_the_next_command_without_a_restart(api: Api) -
 def test_a_custom_stage_list_is_enforced(api: Api) -> None:
     assert put_rules(api, DEMO_PIPELINE).status_code == 200
     lead = api.lead(amount=None)
-    refused(api.stage(lead, "contacted"), 422, rule="unknown_stage")
+    error_shaped(api.stage(lead, "contacted"), 422, rule="unknown_stage")
     assert api.stage(lead, "demo").status_code == 200
-    refused(api.stage(lead, "negotiation"), 422, rule="transition_not_allowed")
+    error_shaped(api.stage(lead, "negotiation"), 422, rule="transition_not_allowed")
     assert api.stage(lead, "qualified").status_code == 200, "no gate on qualified any more"
-    refused(api.stage(lead, "negotiation"), 422, rule="negotiation_requires_amount")
+    error_shaped(api.stage(lead, "negotiation"), 422, rule="negotiation_requires_amount")
 
 
 def test_a_refused_file_answers_each_line_and_reason_and_changes_nothing(api: Api) -> None:
@@ -127,7 +128,7 @@ def test_a_refused_file_answers_each_line_and_reason_and_changes_nothing(api: Ap
     before, stored = rules_in_force(api), api.stored()
 
     response = put_rules(api, BAD, actor="ops-2")
-    refused(response, 422, code="invalid_rules")
+    error_shaped(response, 422, code="invalid_rules")
     problems = response.json()["details"]["problems"]
     assert problems == [{"line": 6, "path": "follow_up.default",
                          "reason": "'a week' is not a duration such as \"7d\", \"4h\", "
@@ -136,12 +137,12 @@ def test_a_refused_file_answers_each_line_and_reason_and_changes_nothing(api: Ap
     assert api.stored() == stored, "nothing written"
     assert rules_in_force(api) == before
     lead = api.lead()
-    refused(api.stage(lead, "contacted"), 422, rule="unknown_stage")  # the demo pipeline holds
+    error_shaped(api.stage(lead, "contacted"), 422, rule="unknown_stage")  # the demo pipeline holds
 
 
 def test_bad_toml_is_refused_with_its_line(api: Api) -> None:
     response = put_rules(api, '[pipeline]\nstages = ["new" "demo"]\n')
-    refused(response, 422, code="invalid_rules")
+    error_shaped(response, 422, code="invalid_rules")
     [problem] = response.json()["details"]["problems"]
     assert problem["line"] == 2 and problem["reason"].startswith("not valid TOML")
 
@@ -149,7 +150,7 @@ def test_bad_toml_is_refused_with_its_line(api: Api) -> None:
 def test_history_lists_who_changed_which_rules_when(api: Api) -> None:
     first = put_rules(api, NO_GATES, actor="ops-1", source="git:abc123").json()
     second = put_rules(api, NO_GATES + '\n[follow_up]\ndefault = "3d"\n', actor="ops-2").json()
-    refused(put_rules(api, BAD, actor="ops-3"), 422, code="invalid_rules")
+    error_shaped(put_rules(api, BAD, actor="ops-3"), 422, code="invalid_rules")
 
     response = api.client.get("/v1/rules/history")
     assert response.status_code == 200
@@ -170,7 +171,7 @@ def test_history_lists_who_changed_which_rules_when(api: Api) -> None:
 def test_the_same_file_again_is_no_change(api: Api) -> None:
     assert put_rules(api, NO_GATES).status_code == 200
     stored = api.stored()
-    refused(put_rules(api, NO_GATES), 422, rule="no_change")
+    error_shaped(put_rules(api, NO_GATES), 422, rule="no_change")
     assert api.stored() == stored
     commented = put_rules(api, "# reviewed by ops-2\n" + NO_GATES)
     assert commented.status_code == 200
@@ -181,7 +182,7 @@ def test_a_stale_if_match_gets_409_and_changes_nothing(api: Api) -> None:
     assert put_rules(api, NO_GATES, **{"If-Match": '"0"'}).status_code == 200
     stored = api.stored()
     response = put_rules(api, DEMO_PIPELINE, **{"If-Match": '"0"'})
-    refused(response, 409, code="version_conflict")
+    error_shaped(response, 409, code="version_conflict")
     assert response.headers["ETag"] == '"1"'
     assert api.stored() == stored and rules_in_force(api)["rules_toml"] == NO_GATES
     assert put_rules(api, DEMO_PIPELINE, **{"If-Match": '"1"'}).json()["version"] == 2
@@ -195,19 +196,19 @@ def test_an_idempotent_retry_answers_the_first_result_and_writes_nothing(api: Ap
     assert again.headers["Idempotent-Replayed"] == "true"
     assert api.stored() == stored
     other_source = put_rules(api, NO_GATES, source="git", **{"Idempotency-Key": "rules-1"})
-    refused(other_source, 422, code="idempotency_key_reused")
+    error_shaped(other_source, 422, code="idempotency_key_reused")
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded",
                                           "text/plain; charset=latin-1", ""])
 def test_a_body_that_is_not_toml_text_gets_415(api: Api, content_type: str) -> None:
     response = put_rules(api, NO_GATES, content_type=content_type)
-    refused(response, 415, code="unsupported_media_type")
+    error_shaped(response, 415, code="unsupported_media_type")
     assert rules_in_force(api)["version"] == 0
 
 
 def test_text_plain_is_accepted_and_non_utf8_gets_400(api: Api) -> None:
-    refused(put_rules(api, "# é\n".encode("latin-1"), content_type="text/plain"), 400,
+    error_shaped(put_rules(api, "# é\n".encode("latin-1"), content_type="text/plain"), 400,
             code="invalid_encoding")
     response = put_rules(api, NO_GATES, content_type="text/plain; charset=utf-8")
     assert response.status_code == 200, response.text
@@ -220,7 +221,7 @@ def test_rules_are_per_tenant(api: Api) -> None:
     assert rules_in_force(api)["version"] == 0
     lead = api.lead()
     api.stage(lead, "contacted")
-    refused(api.stage(lead, "qualified"), 422, rule="qualified_requires_confirmed_budget")
+    error_shaped(api.stage(lead, "qualified"), 422, rule="qualified_requires_confirmed_budget")
 
 
 # -- two processes on one store ---------------------------------------------------------------
@@ -352,7 +353,7 @@ def test_a_lead_in_a_stage_the_new_pipeline_dropped_can_move_on_or_be_lost() -> 
 
 
 def test_a_custom_pipeline_without_the_default_stages_has_no_gates() -> None:
-    from services.common.rules import parse_rules
+    from services.command.domain.rules import parse_rules
 
     rules = parse_rules('[pipeline]\nstages = ["new", "demo", "trial"]\n')
     assert rules.pipeline.stages == ("new", "demo", "trial")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.command.api.rules import format_duration, rules_as_json
-from services.common.rules import DEFAULT_RULES, RuleProblem, RulesFileError, parse_rules
+from services.command.domain.rules import DEFAULT_RULES, RuleProblem, RulesFileError, parse_rules
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.toml"
 

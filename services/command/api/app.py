@@ -1,4 +1,4 @@
-"""Composition root of the command API."""
+"""The command API as an app: write routes and the translation of domain errors to HTTP."""
 
 from __future__ import annotations
 
@@ -19,10 +19,8 @@ from services.command.domain.errors import (
     VersionConflict,
 )
 from services.command.service import CommandService
-from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
 from services.common.web import (
-    BodySizeLimit,
     error_response,
     install_error_handlers,
     install_health,
@@ -53,15 +51,13 @@ def include_command_routes(app: FastAPI, service: CommandService) -> None:
         return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
-def create_command_app(settings: Settings, store: ChronicleStore | None = None) -> BodySizeLimit:
-    """The command API as an ASGI app. Opens the event store the settings point at."""
-    store = store or open_event_store(settings)
+def command_app(settings: Settings, service: CommandService) -> FastAPI:
+    """The command API on a command service the caller owns (services/bootstrap.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.command_runner.close()
-        app.state.command_service.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -71,8 +67,7 @@ def create_command_app(settings: Settings, store: ChronicleStore | None = None) 
         "aggregate's new version and the global position of the last event written.",
     )
     app.state.settings = settings
-    app.state.store = store
     install_error_handlers(app)
     install_health(app)
-    include_command_routes(app, CommandService(store, settings))
-    return BodySizeLimit(app, settings.max_body_bytes)
+    include_command_routes(app, service)
+    return app

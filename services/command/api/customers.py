@@ -28,19 +28,10 @@ from services.command.api.models import (
     TagIn,
     TicketIn,
 )
-from services.command.domain.aggregate import CommandContext
-from services.command.service import CommandService, NewCustomer
+from services.command.service import NewCustomer
 from services.common.events.customer import CustomerPersonal
 from services.common.events.purchase import PurchaseItem
 from services.common.events.types import Tag
-from services.common.history import (
-    HISTORY_ROUTE,
-    HISTORY_SUMMARY,
-    AfterPosition,
-    History,
-    HistoryLimit,
-    history_page,
-)
 from services.common.web import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
@@ -154,15 +145,3 @@ async def record_purchase(customer_id: CustomerId, body: PurchaseIn, service: Se
         currency=body.currency, reference=body.reference, items=items, lead_id=body.lead_id,
         idempotency=idempotency,
     ))
-
-
-@router.get("/{customer_id}/history", response_model=History, summary=HISTORY_SUMMARY,
-            name=HISTORY_ROUTE)
-async def history(customer_id: CustomerId, service: Service, run: Run, ctx: Context,
-                  after_position: AfterPosition = 0, limit: HistoryLimit = 1000) -> History:
-    return await run(_history_page, service, ctx, customer_id, after_position, limit)
-
-
-def _history_page(service: CommandService, ctx: CommandContext, customer_id: UUID,
-                  after_position: int, limit: int) -> History:
-    return history_page(customer_id, service.history(ctx, customer_id), after_position, limit)

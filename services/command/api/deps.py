@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from services.command.api.runner import CommandRunner
 from services.command.domain.aggregate import CommandContext
 from services.command.service import CommandResult, CommandService, Idempotency
-from services.common.web import ACTOR, TENANT_ID, ApiError
+from services.common.web import ACTOR_RULE, ApiError, check_actor, tenant_of
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
@@ -24,11 +24,13 @@ _ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
 
 
 async def _service(request: Request) -> CommandService:
-    return request.app.state.command_service  # type: ignore[no-any-return]
+    service: CommandService = request.app.state.command_service
+    return service
 
 
 async def _runner(request: Request) -> CommandRunner:
-    return request.app.state.command_runner  # type: ignore[no-any-return]
+    runner: CommandRunner = request.app.state.command_runner
+    return runner
 
 
 def _uuid_header(name: str, value: str | None) -> UUID | None:
@@ -48,15 +50,13 @@ async def _context(
     x_causation_id: Annotated[str | None, Header()] = None,
 ) -> CommandContext:
     actor = x_actor if x_actor is not None else "anonymous"
-    if not ACTOR.match(actor):
-        raise ApiError(400, "invalid_header", "X-Actor must be 1-128 characters of "
-                       "letters, digits and . _ : @ / + -", header="X-Actor")
-    tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
-    if not TENANT_ID.match(tenant):
-        raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
-                       "digits, _ or -", header="X-Tenant-ID")
+    try:
+        check_actor(actor)
+    except ValueError:
+        raise ApiError(400, "invalid_header", f"X-Actor must be {ACTOR_RULE}",
+                       header="X-Actor") from None
     return CommandContext(
-        actor=actor, tenant_id=tenant,
+        actor=actor, tenant_id=tenant_of(request, x_tenant_id),
         correlation_id=_uuid_header("X-Correlation-ID", x_correlation_id) or uuid4(),
         causation_id=_uuid_header("X-Causation-ID", x_causation_id),
     )

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from services.common.events.ticket import Priority
 from services.common.events.types import (
     Amount,
     BusinessTime,
@@ -194,7 +195,7 @@ class InteractionIn(Body):
 
 class TicketIn(Body):
     subject: Name
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    priority: Priority = "normal"
     channel: Code | None = None
     assignee: Code | None = None
     lead_id: UUID | None = None
@@ -264,5 +265,5 @@ class AlertNoteIn(ConditionalBody):
 
 
 class TicketPriorityIn(ConditionalBody):
-    priority: Literal["low", "normal", "high", "urgent"]
+    priority: Priority
     reason: Name | None = None

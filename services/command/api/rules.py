@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 
 from services.command.api.deps import Context, IdempotencyHeader, IfMatch, Run, Service
 from services.command.domain.configuration import TenantConfiguration, configuration_id
+from services.command.domain.rules import RuleSet, format_duration
 from services.command.service import CommandService, Idempotency
 from services.common.events.tenant import TenantRulesChanged
-from services.common.rules import RuleSet, format_duration
 from services.common.web import ERROR_RESPONSES, ApiError
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=ERROR_RESPONSES)

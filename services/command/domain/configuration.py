@@ -7,14 +7,14 @@ from uuid import UUID, uuid5
 
 from services.command.domain.aggregate import AggregateRoot, CommandContext
 from services.command.domain.errors import RuleViolation
-from services.common.events.tenant import TenantRulesChanged
-from services.common.rules import (
+from services.command.domain.rules import (
     DEFAULT_RULES,
     RuleSet,
     RulesFileError,
     changed_rules,
     parse_rules,
 )
+from services.common.events.tenant import TenantRulesChanged
 
 _CONFIG_NAMESPACE = UUID("0c6f1f8e-3f7b-4a6e-b7a4-2b9f3c1d8e55")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from services.command.domain.errors import RuleViolation
-from services.common.rules import RuleSet
+from services.command.domain.rules import RuleSet
 
 WON = "won"
 LOST = "lost"

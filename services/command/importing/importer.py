@@ -23,7 +23,6 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
-from services.command.bulk import EventBatch
 from services.command.domain.aggregate import (
     AggregateRoot,
     CommandContext,
@@ -38,7 +37,7 @@ from services.command.importing.records import (
     customer_id_for,
     register_bare,
 )
-from services.command.importing.rows import ImportRow, describe_errors, parse_moment
+from services.command.importing.rows import ImportRow, describe_errors
 from services.command.importing.sources import (
     FileFormat,
     ImportFormatError,
@@ -46,7 +45,8 @@ from services.command.importing.sources import (
     detect_format,
     read_rows,
 )
-from services.common.event_store import ChronicleStore, EventLog
+from services.common.event_store import ChronicleStore, EventBatch, EventLog
+from services.common.times import parse_moment
 
 ProgressCallback = Callable[[int, int, int], None]
 """Called after every batch with (rows done, rows in the file, events written)."""
@@ -193,14 +193,14 @@ class _ImportRun:
             rows += 1
             ref = source.fields.get("customer_ref")
             moment = source.fields.get(self.kind.time_column)
-            if not isinstance(ref, str) or moment is None:
+            if not isinstance(ref, str) or not isinstance(moment, str):
                 continue
             try:
                 parsed = parse_moment(moment)
             except ValueError:
                 continue
             ref = ref.strip()
-            if isinstance(parsed, datetime) and (ref not in first or parsed < first[ref]):
+            if ref not in first or parsed < first[ref]:
                 first[ref] = parsed
         return rows
 

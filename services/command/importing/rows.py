@@ -3,7 +3,7 @@ so an imported fact is held to the same limits as one sent to the API."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -21,24 +21,14 @@ from services.common.events.types import (
     Phone,
     Tag,
 )
+from services.common.times import parse_moment
 
 
-def parse_moment(value: object) -> object:
-    """ISO 8601 date (midnight UTC) or timestamp (UTC when it has no offset)."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date or timestamp") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+def _typed_moment(value: object) -> object:
+    return parse_moment(value) if isinstance(value, str) else value
 
 
-ImportTime = Annotated[BusinessTime, BeforeValidator(parse_moment)]
+ImportTime = Annotated[BusinessTime, BeforeValidator(_typed_moment)]
 """Business time of an imported fact: ISO 8601 date or timestamp, not in the future."""
 
 

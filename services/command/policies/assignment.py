@@ -8,10 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from services.command.domain.rules import RuleSet
+from services.command.domain.rules.model import AssignmentRule, Team
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, uuid
-from services.common.rules import RuleSet
-from services.common.rules.model import AssignmentRule, Team
+from services.command.policies.state import uuid
+from services.projections.policy_state.reads import PolicyStateReads
 
 DEFAULT_TEAM_RULE = "default-team"
 
@@ -33,7 +34,7 @@ class _Book:
     """Open leads per rep and when each last got one by rule, kept current within a round.
     Read from the state (two aggregate queries) only when a lead is first to be placed."""
 
-    def __init__(self, state: PolicyState, tenant: str) -> None:
+    def __init__(self, state: PolicyStateReads, tenant: str) -> None:
         self._state = state
         self._tenant = tenant
         self._open_leads: dict[str, int] | None = None
@@ -42,14 +43,8 @@ class _Book:
 
     def _loaded(self) -> dict[str, int]:
         if self._open_leads is None:
-            rows = self._state.rows
-            self._open_leads = {r["owner"]: int(r["n"]) for r in rows(
-                "SELECT owner, COUNT(*) AS n FROM policy_leads WHERE tenant_id = ? AND open = ? "
-                "AND owner IS NOT NULL GROUP BY owner", [self._tenant, True])}
-            self._last_assigned = {r["owner"]: int(r["p"]) for r in rows(
-                "SELECT owner, MAX(rule_assigned_position) AS p FROM policy_leads "
-                "WHERE tenant_id = ? AND rule_assigned_position IS NOT NULL GROUP BY owner",
-                [self._tenant])}
+            self._open_leads = self._state.open_leads_per_owner(self._tenant)
+            self._last_assigned = self._state.last_rule_assignment_per_owner(self._tenant)
         return self._open_leads
 
     def pick(self, team: Team) -> str | None:
@@ -70,7 +65,7 @@ class _Book:
         self._last_assigned[new] = 10**15 + self._tick  # after every stored assignment
 
 
-def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+def decide(state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
            limit: int) -> list[Action]:
     assignment = rules.assignment
     if not assignment.rules and assignment.default_team is None:
@@ -79,8 +74,10 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     book = _Book(state, tenant)
     # Leads that cannot be placed now (their team is full, no reassign rule matches them)
     # must not hide later ones: read on, a page of `limit` at a time, while there is room.
-    for lead in _pages(state, _UNASSIGNED, [tenant, True], limit,
-                       lambda: len(actions) < limit and _room_left(rules, book)):
+    unassigned = _pages(lambda after: state.unassigned_leads(tenant, limit=limit,
+                                                             after_position=after),
+                        limit, lambda: len(actions) < limit and _room_left(rules, book))
+    for lead in unassigned:
         rule = next((r for r in assignment.rules if matches(r, lead)), None)
         if rule is not None:
             rule_id, team = rule.id, rules.team(rule.team) if rule.team else None
@@ -103,13 +100,10 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
         return actions
     # Leads already with one of the reassigning rules' people need no second look.
     targets = sorted({p for r in reassigning for p in _people(rules, r)})
-    handover_sql = (
-        f"SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NOT NULL "
-        f"AND stage IN ({', '.join('?' for _ in reassign_stages)}) "
-        f"AND owner NOT IN ({', '.join('?' for _ in targets)}) "
-        f"AND (rule_assigned_stage IS NULL OR rule_assigned_stage <> stage)")
-    for lead in _pages(state, handover_sql, [tenant, True, *reassign_stages, *targets], limit,
-                       lambda: len(actions) < limit):
+    candidates = _pages(lambda after: state.hand_over_candidates(
+        tenant, reassign_stages, targets, limit=limit, after_position=after),
+        limit, lambda: len(actions) < limit)
+    for lead in candidates:
         rule = next((r for r in reassigning if matches(r, lead)), None)
         if rule is None:
             continue
@@ -126,19 +120,13 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     return actions
 
 
-_UNASSIGNED = "SELECT * FROM policy_leads WHERE tenant_id = ? AND open = ? AND owner IS NULL"
-
-
-def _pages(state: PolicyState, sql: str, params: list[Any], limit: int,
+def _pages(page_after: Callable[[int | None], list[dict[str, Any]]], limit: int,
            more: Callable[[], bool]) -> Iterator[dict[str, Any]]:
-    """The rows of `sql` in creation order, `limit` at a time, reading the next page only
-    while `more()` says it may still be needed."""
+    """The rows of successive pages in creation order, reading the next page only while
+    `more()` says it may still be needed."""
     after: int | None = None
     while True:
-        page = state.rows(
-            f"{sql}{'' if after is None else ' AND created_position > ?'} "
-            "ORDER BY created_position LIMIT ?",
-            [*params, *([] if after is None else [after]), limit])
+        page = page_after(after)
         yield from page
         if len(page) < limit or not more():
             return

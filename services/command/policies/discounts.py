@@ -8,21 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 from services.command.domain.alert import alert_id_for
+from services.command.domain.rules import RuleSet
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, uuid
+from services.command.policies.state import uuid
 from services.command.service import AlertSpec
-from services.common.rules import RuleSet
+from services.projections.policy_state.reads import PolicyStateReads
 
 
-def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+def decide(state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
            limit: int) -> list[Action]:
     if not rules.discount.approvers:
         return []
-    pending = state.rows(
-        "SELECT d.*, l.title FROM policy_discounts d JOIN policy_leads l ON l.id = d.lead_id "
-        "WHERE d.tenant_id = ? AND d.status = 'pending' AND d.requires_approval = ? "
-        "AND d.approver IS NULL AND l.open = ? ORDER BY d.position LIMIT ?",
-        [tenant, True, True, limit])
+    pending = state.discounts_awaiting_approver(tenant, limit=limit)
     actions = []
     for discount in pending:
         tier = rules.approver_for(Decimal(discount["percent"]))

@@ -6,27 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.command.domain.rules import RuleSet
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, ts, uuid
-from services.common.rules import RuleSet
+from services.command.policies.state import uuid
+from services.common.times import as_utc
+from services.projections.policy_state.reads import PolicyStateReads
 
 RULE_ID = "dormancy"
 
 
-def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+def decide(state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
            limit: int) -> list[Action]:
     lifecycle = rules.lifecycle
     if not lifecycle.dormancy_events:
         return []
-    quiet = state.rows(
-        "SELECT * FROM policy_customers WHERE tenant_id = ? AND buyer = ? AND active_at <= ? "
-        "AND (dormant_for IS NULL OR dormant_for <> active_at) ORDER BY active_at LIMIT ?",
-        [tenant, True, now - lifecycle.dormant_after, limit])
+    quiet = state.quiet_buyers(tenant, now - lifecycle.dormant_after, limit=limit)
     return [_dormant(c, tenant, lifecycle.dormant_after.days) for c in quiet]
 
 
 def _dormant(customer: dict[str, Any], tenant: str, days: int) -> Action:
-    last_activity = ts(customer["active_at"])
+    last_activity = as_utc(customer["active_at"])
     assert last_activity is not None
     customer_id = uuid(customer["id"])
     key = f"policy:dormancy:{customer_id}:{last_activity.isoformat()}"

@@ -22,19 +22,19 @@ from datetime import datetime
 from typing import Protocol
 
 from services.command.domain.errors import DomainError
+from services.command.domain.rules import RuleSet
 from services.command.policies import assignment, clearing, discounts, dormancy, follow_up, sla
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState
 from services.command.rules_book import RulesBook
 from services.command.service import CommandResult, CommandService
 from services.common.clock import Clock
-from services.common.rules import RuleSet
+from services.projections.policy_state.reads import PolicyStateReads
 
 log = logging.getLogger("chronicle.policies")
 
 
 class Policy(Protocol):
-    def __call__(self, state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+    def __call__(self, state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
                  limit: int) -> list[Action]: ...
 
 
@@ -83,7 +83,7 @@ class RoundResult:
 
 class PolicyEngine:
     def __init__(
-        self, service: CommandService, state: PolicyState, rules: RulesBook, clock: Clock, *,
+        self, service: CommandService, state: PolicyStateReads, rules: RulesBook, clock: Clock, *,
         state_reached: Callable[[int, float], bool] | None = None, limit: int = 500,
         policies: Sequence[str] = tuple(POLICIES), tenants: Sequence[str] | None = None,
         watch: StateWatch | None = None, issue_threads: int = 8,
@@ -228,3 +228,23 @@ class PolicyEngine:
         return {"issued": t.issued, "repeated": t.repeated, "refused": t.refused,
                 "by_policy": dict(t.by_policy),
                 "last_round_at": self.last_round_at.isoformat() if self.last_round_at else None}
+
+
+class PolicyThread:
+    def __init__(self, engine: PolicyEngine, interval_s: float) -> None:
+        self.engine = engine
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.engine.run, args=(self._stop, self._interval_s),
+                                        name="policies", daemon=True)
+        self._thread.start()
+        log.info("policies running: %s", ", ".join(self.engine.policies))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        self.engine.close()

@@ -8,15 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from services.command.domain.alert import alert_id_for
+from services.command.domain.rules import RuleSet, format_duration
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, ts, uuid, whole_days
+from services.command.policies.state import uuid, whole_days
 from services.command.service import AlertSpec
-from services.common.rules import RuleSet, format_duration
+from services.common.times import as_utc
+from services.projections.policy_state.reads import PolicyStateReads
 
 RULE_ID = "follow-up"
 
 
-def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+def decide(state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
            limit: int) -> list[Action]:
     if not rules.follow_up.enabled:
         return []
@@ -24,21 +26,15 @@ def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
     for stage in rules.pipeline.stages:
         window = rules.follow_up_window(stage)
         cut = now - window
-        due_leads = state.rows(
-            "SELECT l.*, c.contacted_at, c.contact_event_id FROM policy_leads l "
-            "LEFT JOIN policy_customers c ON c.id = l.customer_id "
-            "WHERE l.tenant_id = ? AND l.open = ? AND l.stage = ? AND l.touched_at <= ? "
-            "AND (l.overdue_at IS NULL OR l.overdue_at <= ?) "
-            "AND (c.contacted_at IS NULL OR c.contacted_at <= ?) "
-            "ORDER BY l.touched_at LIMIT ?", [tenant, True, stage, cut, cut, cut, limit])
-        for lead in due_leads:
+        for lead in state.leads_without_contact(tenant, stage, cut, limit=limit):
             actions.append(_overdue(lead, tenant, rules, window, now))
     return actions
 
 
 def _overdue(lead: dict[str, Any], tenant: str, rules: RuleSet, window: Any,
              now: datetime) -> Action:
-    touched, contacted, overdue = ts(lead["touched_at"]), ts(lead["contacted_at"]), ts(lead["overdue_at"])
+    touched, contacted = as_utc(lead["touched_at"]), as_utc(lead["contacted_at"])
+    overdue = as_utc(lead["overdue_at"])
     assert touched is not None
     last_contact, cause = touched, lead["touch_event_id"]
     if contacted is not None and contacted > last_contact:

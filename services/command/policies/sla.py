@@ -4,52 +4,39 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from services.command.domain.alert import alert_id_for
+from services.command.domain.rules import RuleSet, format_duration
 from services.command.policies.actions import Action
-from services.command.policies.state import PolicyState, ts, uuid
+from services.command.policies.state import uuid
 from services.command.service import AlertSpec
-from services.common.rules import RuleSet, format_duration
-from services.common.rules.model import PRIORITIES
+from services.common.events.ticket import PRIORITIES
+from services.common.times import as_utc
+from services.projections.policy_state.reads import SLA_CLOCKS, PolicyStateReads, Sla
 
-Sla = Literal["first_response", "resolution"]
-_ANCHOR: dict[Sla, tuple[str, str]] = {
-    # sla: (the column its clock starts from, the event that started it)
-    "first_response": ("opened_at", "open_event_id"),
-    "resolution": ("resolution_since", "resolution_event_id"),
-}
+SLAS: tuple[Sla, ...] = ("first_response", "resolution")
 
 
-def decide(state: PolicyState, tenant: str, rules: RuleSet, now: datetime,
+def decide(state: PolicyStateReads, tenant: str, rules: RuleSet, now: datetime,
            limit: int) -> list[Action]:
     if not rules.sla.enabled:
         return []
     actions: list[Action] = []
-    for sla in ("first_response", "resolution"):
-        anchor_col, _ = _ANCHOR[sla]  # type: ignore[index]
+    for sla in SLAS:
         for priority in PRIORITIES:
-            target = rules.sla_target(sla, priority)  # type: ignore[arg-type]
+            target = rules.sla_target(sla, priority)
             if target is None:
                 continue
-            condition = ("responded = ? AND first_response_breached = ?" if sla == "first_response"
-                         else "resolution_breached = ?")
-            flags: list[Any] = [False, False] if sla == "first_response" else [False]
-            # Resolution time runs while the team works on the ticket, not while it waits on
-            # the customer (`pending`).
-            status = "" if sla == "first_response" else " AND status <> 'pending'"
-            tickets = state.rows(
-                f"SELECT * FROM policy_tickets WHERE tenant_id = ? AND open = ? AND priority = ? "
-                f"AND {condition}{status} AND {anchor_col} <= ? ORDER BY {anchor_col} LIMIT ?",
-                [tenant, True, priority, *flags, now - target, limit])
-            actions += [_breach(t, tenant, rules, sla, target) for t in tickets]  # type: ignore[arg-type]
+            tickets = state.tickets_past_sla(tenant, sla, priority, now - target, limit=limit)
+            actions += [_breach(t, tenant, rules, sla, target) for t in tickets]
     return actions
 
 
 def _breach(ticket: dict[str, Any], tenant: str, rules: RuleSet, sla: Sla,
             target: timedelta) -> Action:
-    anchor_col, cause_col = _ANCHOR[sla]
-    anchor = ts(ticket[anchor_col])
+    anchor_col, cause_col = SLA_CLOCKS[sla]
+    anchor = as_utc(ticket[anchor_col])
     assert anchor is not None
     deadline = anchor + target
     key = f"policy:sla:{ticket['id']}:{sla}:{anchor.isoformat()}"

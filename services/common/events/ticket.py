@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.events.envelope import CrmEvent
 
 Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
+"""Every priority, least urgent first: raising a priority moves one step along."""
 TicketStatus = Literal["open", "pending", "resolved", "closed", "reopened"]
+OPEN_TICKET_STATUSES: frozenset[str] = frozenset({"open", "pending", "reopened"})
+"""Statuses in which a ticket still needs the team."""
 
 
 class CommentPersonal(BaseModel):

@@ -127,11 +127,11 @@ def _business_time(value: datetime) -> datetime:
     return value
 
 
-def _iso_text(value: object) -> object:
+def _not_a_number(value: object) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise ValueError("occurred_at must be an ISO 8601 timestamp with an offset, not a number")
     return value
 
 
-BusinessTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_business_time)]
+BusinessTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_business_time)]
 """When a fact happened in the business (UTC, timezone required, not in the future)."""

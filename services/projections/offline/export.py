@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 from uuid import UUID
@@ -29,6 +29,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from services.common.event_store import ChronicleStore
 from services.common.events.catalog import BY_TYPE, PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import CrmEvent
+from services.common.times import as_utc
 
 ExportFormat = Literal["parquet", "ndjson"]
 EXPORT_SCHEMA_VERSION = 1
@@ -110,18 +111,6 @@ class ExportFilter:
 
 
 _PUBLISHED_TYPES = frozenset(cls.event_type for cls in PUBLISHED_EVENT_CLASSES)
-
-
-def parse_moment(text: str) -> datetime:
-    """`2024-01-31` (midnight UTC) or an ISO 8601 timestamp (UTC when it has no offset)."""
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date or timestamp: {text!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -260,8 +249,8 @@ def _row(position: int, cls: type[CrmEvent], state: dict[str, Any]) -> dict[str,
         "aggregate_version": state.pop("aggregate_version"),
         "customer_id": state.pop("customer_id"), "tenant_id": state.pop("tenant_id"),
         "actor": state.pop("actor"),
-        "occurred_at": _utc(state.pop("occurred_at")),
-        "recorded_at": _utc(state.pop("recorded_at")),
+        "occurred_at": as_utc(state.pop("occurred_at")),
+        "recorded_at": as_utc(state.pop("recorded_at")),
         "correlation_id": state.pop("correlation_id"),
         "causation_id": state.pop("causation_id", None),
     }
@@ -270,10 +259,6 @@ def _row(position: int, cls: type[CrmEvent], state: dict[str, Any]) -> dict[str,
     row["personal"] = None if personal is None \
         else json.dumps(personal, separators=(",", ":"), ensure_ascii=False)
     return row
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 # -- writing files ----------------------------------------------------------------------------

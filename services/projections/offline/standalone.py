@@ -2,8 +2,8 @@
 into a DuckDB file of the analyst's own, from the event store, the topic or an export.
 
 The file holds the same tables and views as the live analytics store (plus the lifecycle
-tables, which production keeps in PostgreSQL/SQLite), so the query functions of
-`services.projections.analytics.queries` and plain DuckDB SQL both work on it.
+tables, which production keeps in PostgreSQL/SQLite), so the models' `reads` functions and
+plain DuckDB SQL both work on it.
 `--lifecycle-config` swaps the lifecycle thresholds for a what-if study without touching the
 settings of production.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
-from services.projections.lifecycle import LifecycleConfig, LifecycleProjection
+from services.projections.lifecycle.projection import LifecycleProjection
+from services.projections.lifecycle.stages import LifecycleConfig
 from services.projections.model import Projection
 from services.projections.offline.export_source import ExportSource
 from services.projections.rebuild import (

@@ -14,15 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services.projections.model import Projection, Row, Table
-
-
-def iso(value: datetime) -> str:
-    """The one text form of a timestamp in read models: UTC, microseconds, offset."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def physical(table: Table | str, generation: int) -> str:

@@ -20,13 +20,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from services.common.times import iso
 from services.projections.model import ColumnType, Projection, Row, Table
 from services.projections.stores.base import (
     DeadLetter,
     Progress,
     ReadStore,
     StoreTransaction,
-    iso,
     physical,
 )
 

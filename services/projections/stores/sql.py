@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.common.times import iso
 from services.projections.model import ColumnType, Projection, Row, Table
 from services.projections.stores.base import (
     DeadLetter,
@@ -22,7 +23,6 @@ from services.projections.stores.base import (
     ReadStore,
     StoreTransaction,
     chunks,
-    iso,
     physical,
 )
 

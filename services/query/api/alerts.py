@@ -9,9 +9,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
-from services.projections.alerts import Cursor, StatusFilter, read_alerts
-from services.projections.stores.base import iso
+from services.projections.alerts import reads as alerts
+from services.projections.alerts.reads import Cursor, StatusFilter
 from services.query.api.customers import MAX_PAGE, MAX_POSITION
 from services.query.api.deps import (
     CodeParam,
@@ -30,7 +31,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/v1/alerts", tags=["alerts (read)"], responses=_RESPONSES)
 
-ConsistentAlerts = Annotated[int, Depends(consistent("alerts"))]
+ConsistentAlerts = Annotated[int, Depends(consistent(alerts.NAME))]
 
 
 @router.get("", response_model=AlertPage,
@@ -48,7 +49,7 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
-    items, following = read_alerts(
+    items, following = alerts.read_alerts(
         read_models.sql, tenant, status=status, assignee=assignee, kind=kind,
         customer_id=str(customer_id) if customer_id else None,
         subject_id=str(subject_id) if subject_id else None, limit=limit,

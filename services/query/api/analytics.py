@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
-from services.projections.analytics import queries
-from services.projections.lifecycle import read_lifecycle_counts, read_lifecycle_transitions
+from services.projections.funnel import reads as funnel_model
+from services.projections.lifecycle import reads as lifecycle_model
+from services.projections.retention import reads as retention_model
+from services.projections.service import reads as service_model
 from services.query.api.deps import CodeParam, Moment, ReadModelsDep, Tenant, consistent
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -39,14 +41,14 @@ def _range(start: datetime | None, end: datetime | None) -> None:
                 "example": FUNNEL_EXAMPLE}}}})
 def funnel(
     read_models: ReadModelsDep, tenant: Tenant,
-    _position: Annotated[int, Depends(consistent("funnel"))],
+    _position: Annotated[int, Depends(consistent(funnel_model.NAME))],
     start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
     region: CodeParam = None,
     group_by: Annotated[Literal["source", "owner", "region", "period"] | None, Query()] = None,
     period: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "month",
 ) -> dict[str, Any]:
     _range(start, end)
-    return queries.funnel(read_models.analytics, start=start, end=end, tenant_id=tenant,
+    return funnel_model.read_funnel(read_models.analytics, start=start, end=end, tenant_id=tenant,
                           source=source, owner=owner, region=region, group_by=group_by,
                           period=period)
 
@@ -62,17 +64,17 @@ def funnel(
                                                              "to": "dormant", "count": 2}]}}}}}})
 def lifecycle(
     read_models: ReadModelsDep, tenant: Tenant,
-    _position: Annotated[int, Depends(consistent("lifecycle"))],
+    _position: Annotated[int, Depends(consistent(lifecycle_model.NAME))],
     as_of: Annotated[Moment | None, Query(description="Default: now")] = None,
     start: From = None, end: To = None,
 ) -> dict[str, Any]:
     _range(start, end)
     moment = as_of or datetime.now(UTC)
-    result = read_lifecycle_counts(read_models.sql, moment, tenant_id=tenant)
+    result = lifecycle_model.read_lifecycle_counts(read_models.sql, moment, tenant_id=tenant)
     low = start or moment - timedelta(days=30)
     high = end or moment
     if high > low:
-        result["transitions"] = read_lifecycle_transitions(read_models.sql, low, high,
+        result["transitions"] = lifecycle_model.read_lifecycle_transitions(read_models.sql, low, high,
                                                            tenant_id=tenant)
     return result
 
@@ -84,14 +86,14 @@ def lifecycle(
                      "retained_pct": [100.0, 30.0, 22.5]}]}}}}})
 def retention(
     read_models: ReadModelsDep, tenant: Tenant,
-    _position: Annotated[int, Depends(consistent("retention"))],
+    _position: Annotated[int, Depends(consistent(retention_model.NAME))],
     activity: Annotated[Literal["purchase", "interaction", "any"], Query()] = "purchase",
     cohort: Annotated[Literal["month"], Query()] = "month",
     start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
     region: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
-    return queries.retention(read_models.analytics, activity=activity, start=start, end=end,
+    return retention_model.read_retention(read_models.analytics, activity=activity, start=start, end=end,
                              tenant_id=tenant, source=source, owner=owner, region=region)
 
 
@@ -108,9 +110,9 @@ SERVICE_EXAMPLE = {"by_priority": [{"priority": "urgent", **_SERVICE_FIGURES}],
                 "example": SERVICE_EXAMPLE}}}})
 def service(
     read_models: ReadModelsDep, tenant: Tenant,
-    _position: Annotated[int, Depends(consistent("service"))],
+    _position: Annotated[int, Depends(consistent(service_model.NAME))],
     start: From = None, end: To = None, channel: CodeParam = None, assignee: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
-    return queries.service(read_models.analytics, start=start, end=end, tenant_id=tenant,
+    return service_model.read_service(read_models.analytics, start=start, end=end, tenant_id=tenant,
                            channel=channel, assignee=assignee)

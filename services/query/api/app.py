@@ -1,22 +1,16 @@
-"""Composition root of the query API: read-model routes, readiness, projection status."""
+"""The query API as an app: read-model routes, readiness, projection status."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
-from services.common.web import BodySizeLimit, install_error_handlers, install_health
-from services.projections.host import ProjectorHost
-from services.query.api import alerts, analytics, customers
-from services.query.api.history import include_history_route
-from services.query.api.projections import include_projection_routes
-from services.query.read_models import PublishedThrough, ReadModels
+from services.common.web import install_error_handlers, install_health
+from services.query.api import alerts, analytics, customers, history, projections
+from services.query.read_models import ReadModels
 
 STALLED_AFTER_S = 300.0
 
@@ -24,11 +18,11 @@ STALLED_AFTER_S = 300.0
 def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     """Mount the read routes on an app (the standalone query API, or `crm serve`)."""
     app.state.read_models = read_models
-    include_history_route(app)
+    app.include_router(history.router)
     app.include_router(customers.router)
     app.include_router(analytics.router)
     app.include_router(alerts.router)
-    include_projection_routes(app, read_models.host)
+    app.include_router(projections.router)
 
     @app.get("/ready", tags=["operations"], summary="Readiness: stores reachable, projections "
              "not stalled")
@@ -60,29 +54,14 @@ def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
         return JSONResponse(body, status_code=503 if problems else 200)
 
 
-def create_query_app(settings: Settings, *, event_store: ChronicleStore | None = None,
-                     published_through: PublishedThrough | None = None) -> BodySizeLimit:
-    """The query API on its own, with every projector running in this process (DuckDB allows
-    one writer per file, so the analytics models live with the API that reads them)."""
-    store = event_store or open_event_store(settings)
-    host = ProjectorHost(settings, event_store=store)
-    read_models = ReadModels(settings, host, store, published_through or (lambda: None))
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        host.start()
-        yield
-        host.stop()
-        if event_store is None:
-            store.close()
-
-    app = FastAPI(lifespan=lifespan, title="Chronicle CRM — query API", version="1",
+def query_app(settings: Settings, read_models: ReadModels) -> FastAPI:
+    """The query API on read models the caller runs (services/bootstrap.py)."""
+    app = FastAPI(title="Chronicle CRM — query API", version="1",
                   description="Read models of the CRM. Every query accepts `min_position` (or "
                   "`X-Min-Position`) to read its own writes, and answers with "
                   "`X-Projection-Position`.")
     app.state.settings = settings
-    app.state.store = store
     install_error_handlers(app)
     install_health(app)
     include_query_routes(app, read_models)
-    return BodySizeLimit(app, settings.max_body_bytes)
+    return app

@@ -10,12 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from services.common.event_store import EventLog, PositionedEvent
+from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
-from services.projections.customer_360 import customer_360_as_of, read_customer_360
-from services.projections.lifecycle import LifecycleConfig
-from services.projections.model import ConsumedEvent, fold
-from services.projections.stores.base import iso
-from services.projections.timeline import KINDS, TimelineProjection, read_timeline
+from services.projections.customer_360 import reads as customer_360_model
+from services.projections.lifecycle import reads as lifecycle_model
+from services.projections.model import ConsumedEvent
+from services.projections.timeline import reads as timeline_model
 from services.query.api.deps import (
     PRINTABLE,
     CodeParam,
@@ -41,10 +41,11 @@ RECENT_TIMELINE = 20
 MAX_PAGE = 200
 MAX_POSITION = 2**62
 
-Consistent360 = Annotated[int, Depends(consistent("customer_360", "timeline", "lifecycle"))]
+Consistent360 = Annotated[int, Depends(consistent(customer_360_model.NAME, timeline_model.NAME,
+                                                  lifecycle_model.NAME))]
 # The timeline route also asks customer_360 whether the customer exists.
-ConsistentTimeline = Annotated[int, Depends(consistent("timeline", "customer_360"))]
-ConsistentList = Annotated[int, Depends(consistent("customer_360", "lifecycle"))]
+ConsistentTimeline = Annotated[int, Depends(consistent(timeline_model.NAME, customer_360_model.NAME))]
+ConsistentList = Annotated[int, Depends(consistent(customer_360_model.NAME, lifecycle_model.NAME))]
 
 
 @router.get("/{customer_id}", response_model=Customer360, response_model_exclude_none=False,
@@ -63,12 +64,12 @@ def customer_360(
         return _as_of(read_models, customer_id, tenant, as_of, as_of_recorded)
     # The document does not carry its tenant (the row does): check it first, by primary key.
     _require_customer(read_models, customer_id, tenant)
-    document = read_customer_360(read_models.sql, str(customer_id))
+    document = customer_360_model.read_customer_360(read_models.sql, str(customer_id))
     if document is None:
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
-    document["timeline"], _ = read_timeline(read_models.sql, str(customer_id),
-                                            limit=RECENT_TIMELINE)
+    document["timeline"], _ = timeline_model.read_timeline(read_models.sql, str(customer_id),
+                                                     limit=RECENT_TIMELINE)
     document["customer_id"] = str(customer_id)
     return document
 
@@ -91,16 +92,14 @@ def _as_of(read_models: ReadModels, customer_id: UUID, tenant: str,
     events = [ConsumedEvent(0, e.position, e.position, e.event) for e in history
               if not type(e.event).internal and known(e)]
     moment = iso(as_of or as_of_recorded or datetime.now(UTC))
-    document = customer_360_as_of(events, str(customer_id), as_of=moment,
-                                  lifecycle_config=LifecycleConfig.from_settings(
-                                      read_models.settings)) if events else None
+    document = customer_360_model.customer_360_as_of(
+        events, str(customer_id), as_of=moment,
+        lifecycle_config=lifecycle_model.LifecycleConfig.from_settings(read_models.settings),
+    ) if events else None
     if document is None:
         raise ApiError(404, "not_found", f"customer {customer_id} did not exist at {moment}",
                        kind="customer", id=str(customer_id))
-    entries = fold(TimelineProjection(), events).all("timeline")
-    entries.sort(key=lambda row: (row["occurred_at"], row["position"]), reverse=True)
-    document["timeline"] = [{**row, "event_id": row.pop("id")} for row in
-                            (dict(r) for r in entries[:RECENT_TIMELINE])]
+    document["timeline"] = timeline_model.timeline_as_of(events, RECENT_TIMELINE)
     document["customer_id"] = str(customer_id)
     document["as_of"] = moment
     return document
@@ -115,7 +114,7 @@ def timeline(
     customer_id: UUID, read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentTimeline,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    kind: Annotated[list[Literal[KINDS]] | None, Query(  # type: ignore[valid-type]
+    kind: Annotated[list[timeline_model.Kind] | None, Query(
         description="Only these kinds of fact")] = None,
 ) -> dict[str, Any]:
     _require_customer(read_models, customer_id, tenant)
@@ -136,112 +135,49 @@ def timeline(
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") \
                 from None
         before = (at, position)
-    items, following = read_timeline(read_models.sql, str(customer_id), limit=limit,
-                                     before=before, kinds=kind)
+    items, following = timeline_model.read_timeline(read_models.sql, str(customer_id), limit=limit,
+                                              before=before, kinds=kind)
     return {"items": items, "next_cursor": encode_cursor(following) if following else None}
 
 
 def _require_customer(read_models: ReadModels, customer_id: UUID, tenant: str) -> None:
-    found = read_models.sql.query("SELECT tenant_id FROM customer_360 WHERE id = ?",
-                                  [str(customer_id)])
-    if not found or found[0]["tenant_id"] != tenant:
+    if customer_360_model.customer_tenant(read_models.sql, str(customer_id)) != tenant:
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
 
 
 # -- the list -----------------------------------------------------------------------------------
 
-SORTS = {"created_at": "created_at", "name": "name", "company": "company",
-         "updated_at": "updated_at"}
-
-
 @router.get("", response_model=CustomerPage,
             summary="Customers: filter, search, sort, keyset pagination")
 def list_customers(
     read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentList,
-    lifecycle_stage: Annotated[Literal["prospect", "engaged", "customer", "loyal", "dormant"]
-                               | None, Query()] = None,
+    lifecycle_stage: Annotated[lifecycle_model.Stage | None, Query()] = None,
     owner: CodeParam = None,
     tag: CodeParam = None,
     region: CodeParam = None,
     source: CodeParam = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=PRINTABLE,
                                    description="Text in name, e-mail or company")] = None,
-    sort: Annotated[Literal["created_at", "name", "company", "updated_at"], Query()] = "created_at",
+    sort: Annotated[customer_360_model.SortKey, Query()] = "created_at",
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     include_total: bool = False,
 ) -> dict[str, Any]:
-    store = read_models.sql
-    postgres = store.dialect == "postgres"
-    where = ["c.tenant_id = ?"]
-    params: list[Any] = [tenant]
-    for column, value in (("owner", owner), ("region", region), ("source", source)):
-        if value is not None:
-            where.append(f"c.{column} = ?")
-            params.append(value)
-    if tag is not None:
-        where.append("(c.doc -> 'tags') @> jsonb_build_array(?::text)" if postgres else
-                     "EXISTS (SELECT 1 FROM json_each(c.doc, '$.tags') WHERE value = ?)")
-        params.append(tag.strip().lower())
-    if q is not None:
-        pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(c.name LIKE ? ESCAPE '\\' OR c.email LIKE ? ESCAPE '\\' "
-                     "OR lower(c.company) LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern, pattern]
-    now = iso(datetime.now(UTC))
-    stage_sql = ("(SELECT t.stage FROM lifecycle_transitions t WHERE t.customer_id = c.id "
-                 "AND t.at <= ? ORDER BY t.at DESC, t.seq DESC LIMIT 1)")
-    if lifecycle_stage is not None:
-        where.append(f"{stage_sql} = ?")
-        params += [now, lifecycle_stage]
-    filters, filter_params = list(where), list(params)
-    # Keyset on (sort key, id); the sort key is text on both dialects and nulls sort as ''.
-    key = f"COALESCE(c.{SORTS[sort]}{'::text' if postgres else ''}, '')"
-    comparison = "<" if order == "desc" else ">"
+    after = None
     if cursor is not None:
         value, last_id = decode_cursor(cursor, 2)
         if not isinstance(last_id, str) or not isinstance(value, str) \
                 or "\x00" in value or "\x00" in last_id:
             raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
-        where.append(f"({key} {comparison} ? OR ({key} = ? AND c.id {comparison} ?))")
-        params += [value, value, last_id]
-    direction = "DESC" if order == "desc" else "ASC"
-    # The page is chosen from the narrow columns first; documents and lifecycle stages are
-    # read only for the rows returned.
-    sql = (f"SELECT c.id, c.company, c.owner, c.region, c.source, c.created_at, c.doc, "
-           f"page.sort_key, {stage_sql} AS lifecycle_stage "
-           f"FROM (SELECT c.id, {key} AS sort_key FROM customer_360 c "
-           f"WHERE {' AND '.join(where)} ORDER BY {key} {direction}, c.id {direction} LIMIT ?) "
-           f"page JOIN customer_360 c ON c.id = page.id "
-           f"ORDER BY page.sort_key {direction}, page.id {direction}")
-    rows = store.query(sql, [now, *params, limit + 1])
-    items = []
-    for row in rows[:limit]:
-        doc = store.from_db("json", row["doc"]) or {}
-        items.append({
-            "customer_id": row["id"], "name": (doc.get("personal") or {}).get("name"),
-            "email": (doc.get("personal") or {}).get("email"), "company": row["company"],
-            "owner": row["owner"], "region": row["region"], "source": row["source"],
-            "lifecycle_stage": row["lifecycle_stage"], "tags": doc.get("tags", []),
-            "created_at": _text_time(row["created_at"]),
-        })
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last["sort_key"], last["id"]])
-    total = None
-    if include_total:
-        counted = store.query(f"SELECT COUNT(*) AS n FROM customer_360 c WHERE "
-                              f"{' AND '.join(filters)}", filter_params)
-        total = int(counted[0]["n"])
-    return {"items": items, "next_cursor": next_cursor, "total": total}
-
-
-def _text_time(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return iso(value)
-    return str(value)
+        after = (value, last_id)
+    page = customer_360_model.list_customers(
+        read_models.sql, customer_360_model.CustomerFilter(
+            tenant_id=tenant, lifecycle_stage=lifecycle_stage, owner=owner, tag=tag,
+            region=region, source=source, q=q),
+        sort=sort, descending=order == "desc", limit=limit, after=after,
+        include_total=include_total)
+    return {"items": page.items,
+            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
+            "total": page.total}

@@ -12,7 +12,8 @@ from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from services.common.web import TENANT_ID, ApiError
+from services.common.web import ApiError, tenant_of
+from services.projections import registry
 from services.query.read_models import ReadModels
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -42,17 +43,14 @@ CodeParam = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRI
 
 
 async def _read_models(request: Request) -> ReadModels:  # async: no thread hop
-    return request.app.state.read_models  # type: ignore[no-any-return]
+    read_models: ReadModels = request.app.state.read_models
+    return read_models
 
 
 async def _tenant(request: Request,
             x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")]
             = None) -> str:
-    tenant = x_tenant_id if x_tenant_id is not None else request.app.state.settings.default_tenant
-    if not TENANT_ID.match(tenant):
-        raise ApiError(400, "invalid_header", "X-Tenant-ID must be 1-64 lowercase letters, "
-                       "digits, _ or -", header="X-Tenant-ID")
-    return str(tenant)
+    return tenant_of(request, x_tenant_id)
 
 
 ReadModelsDep = Annotated[ReadModels, Depends(_read_models)]
@@ -60,8 +58,10 @@ Tenant = Annotated[str, Depends(_tenant)]
 
 
 def consistent(*models: str) -> Callable[..., Awaitable[int]]:
-    """A dependency for a route that reads `models`: waits for `min_position` (query parameter
-    or `X-Min-Position` header) and answers with `X-Projection-Position`."""
+    """A dependency for a route that reads `models` (each a model's `reads.NAME`): waits for
+    `min_position` (query parameter or `X-Min-Position` header) and answers with
+    `X-Projection-Position`."""
+    registry.known(models)
 
     async def wait(
         request: Request, response: Response, read_models: ReadModelsDep,

@@ -1,32 +1,96 @@
-"""The audit history on the query side: read straight from the event store (the audit log),
-with the same page and models as the command API's route (services/common/history.py)."""
+"""The audit history: every stored event of a customer and of its records, read straight from
+the event store (which is the audit log), a page at a time."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Path
-from starlette.routing import NoMatchFound
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.event_store import EventLog
-from services.common.history import (
-    HISTORY_ROUTE,
-    HISTORY_SUMMARY,
-    AfterPosition,
-    History,
-    HistoryLimit,
-    history_page,
-)
+from services.common.event_store import EventLog, PositionedEvent
 from services.common.web import ERROR_RESPONSES, ApiError
 from services.query.api.deps import ReadModelsDep, Tenant
 
-PATH = "/v1/customers/{customer_id}/history"
+MAX_HISTORY_PAGE = 10_000
+
+AfterPosition = Annotated[int, Query(
+    ge=0, le=2**62, description="Only events after this global position (the previous page's "
+    "`next_after_position`).")]
+HistoryLimit = Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page.")]
+
+_HISTORY_EXAMPLE: dict[str, Any] = {
+    "customer_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015",
+    "events": [{
+        "position": 1041, "type": "crm.customer.tagged", "version": 1,
+        "event_id": "27731d44-33cc-497f-a9a1-6d540c91a409",
+        "aggregate_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015", "aggregate_version": 4,
+        "actor": "manager-1", "occurred_at": "2026-03-02T09:30:00+00:00",
+        "recorded_at": "2026-03-02T09:30:00.120000+00:00",
+        "correlation_id": "0b8f6f44-3f55-4c1a-9a0e-8f4f6f0b2d11", "causation_id": None,
+        "data": {"tag": "gold"},
+    }],
+    "next_after_position": None,
+}
+
+
+class HistoryItem(BaseModel):
+    position: int
+    type: str
+    version: int = Field(description="Schema version of the event type.")
+    event_id: UUID
+    aggregate_id: UUID
+    aggregate_version: int
+    actor: str
+    occurred_at: str
+    recorded_at: str
+    correlation_id: UUID
+    causation_id: UUID | None
+    data: dict[str, Any]
+
+
+class History(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_HISTORY_EXAMPLE]})
+
+    customer_id: UUID
+    events: list[HistoryItem]
+    next_after_position: int | None = Field(
+        description="Pass as after_position for the next page; null on the last page."
+    )
+
+
+
+
+def history_page(customer_id: UUID, events: Sequence[PositionedEvent], after_position: int,
+                 limit: int) -> History:
+    """One page of `events` (a customer's history in store order) after `after_position`."""
+    following = [e for e in events if e.position > after_position]
+    page = following[:limit]
+    items = [
+        HistoryItem(
+            position=e.position, type=e.event.event_type, version=e.event.schema_version,
+            event_id=e.event.event_id, aggregate_id=e.event.aggregate_id,
+            aggregate_version=e.event.aggregate_version, actor=e.event.actor,
+            occurred_at=e.event.occurred_at.isoformat(),
+            recorded_at=e.event.recorded_at.isoformat(),
+            correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
+            data=e.event.data(),
+        )
+        for e in page
+    ]
+    more = len(following) > limit
+    return History(customer_id=customer_id, events=items,
+                   next_after_position=page[-1].position if more and page else None)
+
+
 router = APIRouter(tags=["customers (read)"],
                    responses={k: v for k, v in ERROR_RESPONSES.items() if k in (400, 404, 422)})
 
 
-@router.get(PATH, response_model=History, summary=HISTORY_SUMMARY, name=HISTORY_ROUTE)
+@router.get("/v1/customers/{customer_id}/history", response_model=History,
+            summary="Audit history: every stored event of the customer and its records")
 def history(customer_id: Annotated[UUID, Path(description="Customer id")],
             read_models: ReadModelsDep, tenant: Tenant,
             after_position: AfterPosition = 0, limit: HistoryLimit = 1000) -> History:
@@ -37,12 +101,3 @@ def history(customer_id: Annotated[UUID, Path(description="Customer id")],
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
     return history_page(customer_id, events, after_position, limit)
-
-
-def include_history_route(app: FastAPI) -> None:
-    """Serve the history unless the app already does (`crm serve` mounts the command API,
-    which has the same route, on the same app)."""
-    try:
-        app.url_path_for(HISTORY_ROUTE, customer_id="00000000-0000-0000-0000-000000000000")
-    except NoMatchFound:
-        app.include_router(router)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+
+from services.query.api.deps import ReadModelsDep
 
 router = APIRouter(tags=["operations"])
 
@@ -32,23 +34,18 @@ class ProjectionsPage(BaseModel):
     projections: list[ProjectionStatus]
 
 
-def _statuses(request: Request) -> list[dict[str, Any]]:
-    host = getattr(request.app.state, "projector_host", None)
-    return host.statuses() if host is not None else []
-
-
 @router.get("/v1/projections", response_model=ProjectionsPage,
             summary="Each read model's position, lag and dead letters")
-def projections(request: Request) -> dict[str, Any]:
-    store = getattr(request.app.state, "store", None)
+def projections(read_models: ReadModelsDep) -> dict[str, Any]:
+    store = read_models.event_store
     head = store.recorder.max_notification_id() if store is not None else None
-    return {"head_position": head, "projections": _statuses(request)}
+    return {"head_position": head, "projections": read_models.statuses()}
 
 
 @router.get("/metrics", response_class=PlainTextResponse,
             summary="Prometheus metrics of the projectors")
-def metrics(request: Request) -> str:
-    statuses = _statuses(request)
+def metrics(read_models: ReadModelsDep) -> str:
+    statuses = read_models.statuses()
     series = (
         ("chronicle_projection_position", "position", "Highest global position applied."),
         ("chronicle_projection_lag_events", "lag_events", "Events published, not yet applied."),
@@ -65,8 +62,3 @@ def metrics(request: Request) -> str:
             if value is not None:
                 lines.append(f'{metric}{{projection="{status["projection"]}"}} {value}')
     return "\n".join(lines) + "\n"
-
-
-def include_projection_routes(app: FastAPI, host: Any) -> None:
-    app.state.projector_host = host
-    app.include_router(router)

@@ -1,0 +1,223 @@
+"""The composition root: every part of Chronicle built from `Settings`, started and stopped
+together.
+
+`crm serve` runs all of it in one process; `crm command-api`, `crm query-api`, `crm relay`,
+`crm project` and `crm policies` each run some of it; the tests build the same object with the
+parts they need. Nothing here decides anything: it only wires the store, the command service,
+the relay, the projectors and the policy engine to each other and to the HTTP apps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from services.command.api.app import command_app
+from services.command.policies.engine import PolicyEngine, PolicyThread
+from services.command.relay import Relay
+from services.command.service import CommandService
+from services.common.clock import Clock, SystemClock
+from services.common.event_store import ChronicleStore, open_event_store
+from services.common.settings import Settings
+from services.common.web import BodySizeLimit
+from services.projections.host import ProjectorHost
+from services.projections.policy_state.reads import NAME as POLICY_STATE
+from services.projections.policy_state.reads import PolicyStateReads
+from services.projections.registry import NAMES
+from services.query.api.app import include_query_routes, query_app
+from services.query.read_models import ReadModels
+
+log = logging.getLogger("chronicle")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Which parts a process runs."""
+
+    commands: bool = False
+    """The command service (and its API)."""
+    read_models: Sequence[str] = ()
+    """Projectors run in this process, by read-model name."""
+    relay: bool = False
+    """The outbox relay to Kafka."""
+    policies: bool = False
+    """The automation policies (they need the command service and the policy state)."""
+
+    @classmethod
+    def everything(cls, settings: Settings) -> Parts:
+        """What `crm serve` runs: the relay only with Kafka, the policies unless disabled."""
+        return cls(commands=True, read_models=NAMES, relay=bool(settings.kafka_bootstrap),
+                   policies=settings.policies_enabled)
+
+
+class Chronicle:
+    """The parts of the CRM one process runs, built from settings.
+
+    Use as a context manager (or `start()` / `stop()`): starting runs the relay, the
+    projectors and the policies in threads; stopping ends them in the reverse order and
+    closes what this object opened.
+    """
+
+    def __init__(self, settings: Settings, parts: Parts, *,
+                 event_store: ChronicleStore | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.parts = parts
+        self.commands: CommandService | None = None
+        self.relay: Relay | None = None
+        self.projectors: ProjectorHost | None = None
+        self.read_models: ReadModels | None = None
+        self.policy_engine: PolicyEngine | None = None
+        self.policy_thread: PolicyThread | None = None
+        self._relay_stop = threading.Event()
+        self._relay_thread: threading.Thread | None = None
+        self._started = False
+        needs_store = parts.commands or parts.relay or parts.policies or (
+            bool(parts.read_models) and not settings.kafka_bootstrap)
+        self._owns_store = event_store is None and needs_store
+        self.store: ChronicleStore | None = event_store or (
+            open_event_store(settings) if needs_store else None)
+        try:
+            self._build(clock)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _build(self, clock: Clock | None) -> None:
+        settings, parts = self.settings, self.parts
+        if parts.commands:
+            self.commands = CommandService(self._store(), settings)
+        if parts.relay:
+            self.relay = Relay(self._store(), settings)
+        names = list(parts.read_models)
+        if parts.policies and POLICY_STATE not in names:
+            names.append(POLICY_STATE)
+        if names:
+            self.projectors = ProjectorHost(settings, names, event_store=self.store)
+            self.read_models = ReadModels(settings, self.projectors, self.store,
+                                          self.published_through)
+        if parts.policies:
+            self.policy_engine = self._policy_engine(clock or SystemClock())
+            self.policy_thread = PolicyThread(self.policy_engine, settings.policy_interval_s)
+
+    def _policy_engine(self, clock: Clock) -> PolicyEngine:
+        """The policies on this process's command service and policy-state projector, which
+        wakes the engine when it applied events."""
+        service, runner = self.command_service, self.projector_host.runners[POLICY_STATE]
+        assert self.projector_host.sql_store is not None
+        return PolicyEngine(
+            service, PolicyStateReads(self.projector_host.sql_store), service.rules_book, clock,
+            state_reached=lambda position, timeout_s: runner.wait_until(
+                position, timeout_s, self.published_through),
+            watch=runner)
+
+    # -- the parts, for callers that know they asked for them ---------------------------------
+
+    def _store(self) -> ChronicleStore:
+        if self.store is None:
+            raise RuntimeError("this process has no event store")
+        return self.store
+
+    @property
+    def command_service(self) -> CommandService:
+        if self.commands is None:
+            raise RuntimeError("this process runs no command service (Parts.commands)")
+        return self.commands
+
+    @property
+    def projector_host(self) -> ProjectorHost:
+        if self.projectors is None:
+            raise RuntimeError("this process runs no projectors (Parts.read_models)")
+        return self.projectors
+
+    @property
+    def reads(self) -> ReadModels:
+        if self.read_models is None:
+            raise RuntimeError("this process runs no projectors (Parts.read_models)")
+        return self.read_models
+
+    def published_through(self) -> tuple[int, dict[int, int]] | None:
+        """The relay's acknowledged (position, offsets) when it runs in this process."""
+        return self.relay.published_through() if self.relay is not None else None
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def command_api(self) -> ASGIApp:
+        return self._limited(command_app(self.settings, self.command_service))
+
+    def query_api(self) -> ASGIApp:
+        return self._limited(query_app(self.settings, self.reads))
+
+    def api(self) -> ASGIApp:
+        """The command and the query routes on one app, as `crm serve` serves them."""
+        app = command_app(self.settings, self.command_service)
+        include_query_routes(app, self.reads)
+        return self._limited(app)
+
+    def _limited(self, app: FastAPI) -> ASGIApp:
+        return BodySizeLimit(app, self.settings.max_body_bytes)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.relay is not None:
+            self._relay_thread = threading.Thread(
+                target=self.relay.run_until_stopped, args=(self._relay_stop,), name="relay",
+                daemon=True)
+            self._relay_thread.start()
+        if self.projectors is not None:
+            self.projectors.start()
+        if self.policy_thread is not None:
+            self.policy_thread.start()
+
+    def stop(self) -> None:
+        """Stop what runs and close what was opened, in the reverse order of building; safe
+        to call more than once."""
+        if self.policy_thread is not None:
+            self.policy_thread.stop()  # closes the engine too
+            self.policy_thread = None
+        elif self.policy_engine is not None:
+            self.policy_engine.close()
+        self.policy_engine = None
+        self._relay_stop.set()
+        if self._relay_thread is not None:
+            self._relay_thread.join(timeout=15)
+            self._relay_thread = None
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+        if self.projectors is not None:
+            self.projectors.stop()
+            self.projectors = None
+        if self.commands is not None:
+            self.commands.close()
+            self.commands = None
+        if self._owns_store and self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
+
+    def describe_read_models(self) -> str:
+        """Where the read models live and what feeds them, for start-up lines."""
+        settings = self.settings
+        sql = ("PostgreSQL" if settings.store == "postgres"
+               else f"SQLite {settings.readmodels_sqlite_path}")
+        bus = f"Kafka topic {settings.kafka_topic}" if settings.kafka_bootstrap \
+            else "the event store"
+        return f"{sql} + DuckDB {settings.analytics_file}, fed from {bus}"

@@ -1,0 +1,193 @@
+"""`crm serve` and the commands that run one part each: command-api, query-api, relay,
+project, policies. Each builds its parts with the composition root (services/bootstrap.py)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from services.bootstrap import Chronicle, Parts
+from services.cli.logs import configure_logging
+from services.cli.options import (
+    DataDir,
+    Host,
+    KafkaBootstrap,
+    Port,
+    PostgresUrl,
+    fail,
+    load_settings,
+)
+from services.common.settings import Settings
+from services.projections import registry
+
+
+def register(app: typer.Typer) -> None:
+    for command in (serve, command_api, query_api, relay, project, policies):
+        app.command(command.__name__.replace("_", "-"))(command)
+
+
+def serve(
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Load two years of sample history into an empty store")] = False,
+) -> None:
+    """Run the whole CRM in one process (embedded SQLite store by default): both APIs, the
+    projectors, the policies, and the relay when Kafka is configured."""
+    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    configure_logging(settings)
+    crm = Chronicle(settings, Parts.everything(settings))
+    try:
+        if demo:
+            from services.cli.data import seed_if_empty
+
+            seed_if_empty(crm)
+        crm.start()
+        _listen(crm.api(), settings, f"Chronicle CRM listening on http://{settings.host}:"
+                f"{settings.port} (events: {settings.describe_store()}; read models: "
+                f"{crm.describe_read_models()}; API docs at /docs)")
+    finally:
+        crm.stop()
+
+
+def command_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
+                postgres_url: PostgresUrl = None) -> None:
+    """Run the command API on its own (any number of them behind a load balancer)."""
+    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url)
+    configure_logging(settings)
+    with Chronicle(settings, Parts(commands=True)) as crm:
+        _listen(crm.command_api(), settings, f"Chronicle command API listening on "
+                f"http://{settings.host}:{settings.port} (events: {settings.describe_store()})")
+
+
+def query_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
+              postgres_url: PostgresUrl = None, kafka_bootstrap: KafkaBootstrap = None) -> None:
+    """Run the query API on its own, with the projectors that feed it in this process."""
+    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    configure_logging(settings)
+    with Chronicle(settings, Parts(read_models=registry.NAMES)) as crm:
+        _listen(crm.query_api(), settings, f"Chronicle query API listening on "
+                f"http://{settings.host}:{settings.port} (read models: "
+                f"{crm.describe_read_models()})")
+
+
+def _listen(app: Any, settings: Settings, banner: str) -> None:
+    import uvicorn
+
+    typer.echo(banner)
+    sys.stdout.flush()
+    uvicorn.run(app, host=settings.host, port=settings.port,
+                log_level=settings.log_level)
+
+
+def relay(
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    topic: Annotated[str | None, typer.Option(
+        "--topic", help="Kafka topic (env CRM_KAFKA_TOPIC; default crm.events)")] = None,
+    partitions: Annotated[int | None, typer.Option(
+        "--partitions", min=1, help="Partitions if the relay creates the topic "
+        "(env CRM_KAFKA_PARTITIONS; default 4)")] = None,
+) -> None:
+    """Publish stored events to Kafka (the outbox relay) until interrupted.
+
+    At least once, in order per customer. On PostgreSQL any number may run: one publishes,
+    the others stand by and take over when it stops.
+    """
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
+                             kafka_partitions=partitions)
+    if not settings.kafka_bootstrap:
+        fail("no Kafka bootstrap configured: pass --kafka-bootstrap host:port or set "
+             "CRM_KAFKA_BOOTSTRAP", 2)
+    configure_logging(settings)
+    with Chronicle(settings, Parts(relay=True)):
+        typer.echo(f"relaying events from {settings.describe_store()} to Kafka topic "
+                   f"{settings.kafka_topic} at {settings.kafka_bootstrap}")
+        sys.stdout.flush()
+        _until_signalled()
+
+
+ProjectionNames = Annotated[list[str] | None, typer.Argument(
+    help=f"Read models to run (default: all): {registry.describe()}", show_default=False)]
+
+
+def project(
+    names: ProjectionNames = None,
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+) -> None:
+    """Run projectors on their own: from the Kafka topic (a consumer group per read model, so
+    several processes share the partitions), else from the event store."""
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    try:
+        chosen = registry.known(names or list(registry.NAMES))
+    except KeyError as exc:
+        fail(str(exc.args[0]), 2)
+    configure_logging(settings)
+    with Chronicle(settings, Parts(read_models=chosen)) as crm:
+        typer.echo(f"projecting {', '.join(chosen)} into {crm.describe_read_models()}")
+        sys.stdout.flush()
+        _until_signalled()
+
+
+def policies(
+    data_dir: DataDir = None,
+    postgres_url: PostgresUrl = None,
+    kafka_bootstrap: KafkaBootstrap = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Catch up, run one round, print what was done and exit")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Catch up and print what is due now, issuing nothing")] = False,
+) -> None:
+    """Run the automation policies (assignment, follow-ups, SLAs, approvals, dormancy).
+
+    They read the event stream into the `policy_state` read model and issue commands as
+    `rule:<id>`. `crm serve` runs them too; run this when the command API runs apart.
+    """
+    settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
+                             kafka_bootstrap=kafka_bootstrap)
+    configure_logging(settings)
+    crm = Chronicle(settings, Parts(commands=True, policies=True))
+    try:
+        engine, projectors = crm.policy_engine, crm.projector_host
+        assert engine is not None
+        if once or dry_run:
+            projectors.catch_up()
+            if dry_run:
+                for action in engine.decide(engine.clock.now()):
+                    typer.echo(json.dumps(action.summary()))
+                return
+            projectors.start()  # the round's later phases wait for the state to show the earlier
+            result = engine.run_once()
+            typer.echo(f"issued {result.issued} command(s) ({result.by_policy or 'none'}); "
+                       f"{result.repeated} already done, {result.refused} refused")
+            return
+        crm.start()
+        typer.echo(f"policies running on {settings.describe_store()} "
+                   f"(state fed from {'Kafka' if settings.kafka_bootstrap else 'the event store'})")
+        sys.stdout.flush()
+        _until_signalled()
+    finally:
+        crm.stop()
+
+
+def _until_signalled() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()

@@ -1,0 +1,179 @@
+"""Every query of the customer-360 model: one customer's document (now, or folded in memory as
+of a moment), whose tenant a customer is in, and the customer list with its filters and keyset
+pages — in either SQL dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from services.common.times import iso
+from services.projections.customer_360.projection import CUSTOMERS, Customer360Projection, Doc
+from services.projections.lifecycle import reads as lifecycle
+from services.projections.model import ConsumedEvent, Row, fold
+from services.projections.stores.sql import SqlReadStore
+
+NAME = Customer360Projection.name
+
+SortKey = Literal["created_at", "name", "company", "updated_at"]
+SORT_KEYS: tuple[SortKey, ...] = ("created_at", "name", "company", "updated_at")
+
+
+def document(row: Row, lifecycle_stage: str | None) -> Doc:
+    """The served shape: the stored document plus its stage, version and (empty) timeline,
+    which the query layer fills from the timeline model."""
+    return {**row["doc"], "lifecycle_stage": lifecycle_stage, "timeline": [],
+            "version": row["version"], "last_position": row["last_position"],
+            "updated_at": row["updated_at"]}
+
+
+def customer_tenant(store: SqlReadStore, customer_id: str) -> str | None:
+    """The tenant of a customer the model has seen (None: unknown), by primary key."""
+    found = store.query(f"SELECT tenant_id FROM {CUSTOMERS.name} WHERE id = ?", [customer_id])
+    return str(found[0]["tenant_id"]) if found else None
+
+
+def read_customer_360(store: SqlReadStore, customer_id: str, *, lifecycle_stage: str | None = None,
+                      as_of: datetime | str | None = None,
+                      with_lifecycle: bool = True) -> Doc | None:
+    """The customer's document, or None if the model has not seen the customer.
+
+    The stage is `lifecycle_stage` if given; otherwise it is read from the lifecycle model in
+    the same store at `as_of` (default now), when `with_lifecycle` and that model exists there.
+    """
+    found = store.query(f"SELECT * FROM {CUSTOMERS.name} WHERE id = ?", (customer_id,))
+    if not found:
+        return None
+    from_db = store.from_db
+    row = {name: from_db(kind, found[0][name]) for name, kind in CUSTOMERS.columns.items()}
+    if lifecycle_stage is None and with_lifecycle and \
+            store.generations(lifecycle.NAME)[0] is not None:
+        lifecycle_stage = lifecycle.read_customer_stage(store, customer_id, as_of)
+    return document(row, lifecycle_stage)
+
+
+def customer_360_as_of(events: Iterable[ConsumedEvent], customer_id: str | None = None, *,
+                       as_of: datetime | str | None = None,
+                       lifecycle_config: lifecycle.LifecycleConfig | None = None) -> Doc | None:
+    """The customer's document folded in memory from its events (e.g. those up to a position,
+    or up to a business time), with the lifecycle stage at `as_of` (default: the latest
+    business time among the events).
+
+    The same handlers as the live model, so it equals the live document at that position.
+    """
+    events = list(events)
+    if not events:
+        return None
+    wanted = customer_id or str(events[0].event.customer_id)
+    mine = [c for c in events if str(c.event.customer_id) == wanted]
+    row = fold(Customer360Projection(), mine).get(CUSTOMERS, wanted)
+    if row is None:
+        return None
+    moment = as_of if as_of is not None else max(iso(c.event.occurred_at) for c in mine)
+    stage = lifecycle.customer_stage_as_of(mine, wanted, moment, lifecycle_config)
+    return document(row, stage)
+
+
+# -- the list -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """What a customer list is narrowed to; None: any."""
+
+    tenant_id: str
+    lifecycle_stage: str | None = None
+    owner: str | None = None
+    tag: str | None = None
+    region: str | None = None
+    source: str | None = None
+    q: str | None = None
+    """Text in the name, e-mail or company (case-insensitive)."""
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    items: list[dict[str, Any]]
+    next_after: tuple[str, str] | None
+    """(sort value, id) of the page's last item, when more follow."""
+    total: int | None
+
+
+def list_customers(store: SqlReadStore, where: CustomerFilter, *, sort: SortKey = "created_at",
+                   descending: bool = True, limit: int = 50,
+                   after: Sequence[str] | None = None, include_total: bool = False,
+                   now: datetime | None = None) -> CustomerPage:
+    """One page of customers, keyset-paginated on (sort value, id) after `after`.
+
+    The page is chosen from the narrow columns first; documents and lifecycle stages are read
+    only for the rows returned.
+    """
+    postgres = store.dialect == "postgres"
+    conditions, params = _conditions(where, postgres)
+    moment = iso(now or datetime.now(UTC))
+    stage_sql = lifecycle.stage_at_sql("c.id")
+    if where.lifecycle_stage is not None:
+        conditions.append(f"{stage_sql} = ?")
+        params += [moment, where.lifecycle_stage]
+    filters, filter_params = list(conditions), list(params)
+    # Keyset on (sort key, id); the sort key is text on both dialects and nulls sort as ''.
+    key = f"COALESCE(c.{sort}{'::text' if postgres else ''}, '')"
+    comparison = "<" if descending else ">"
+    if after is not None:
+        value, last_id = after
+        conditions.append(f"({key} {comparison} ? OR ({key} = ? AND c.id {comparison} ?))")
+        params += [value, value, last_id]
+    direction = "DESC" if descending else "ASC"
+    table = CUSTOMERS.name
+    sql = (f"SELECT c.id, c.company, c.owner, c.region, c.source, c.created_at, c.doc, "
+           f"page.sort_key, {stage_sql} AS lifecycle_stage "
+           f"FROM (SELECT c.id, {key} AS sort_key FROM {table} c "
+           f"WHERE {' AND '.join(conditions)} ORDER BY {key} {direction}, c.id {direction} "
+           f"LIMIT ?) page JOIN {table} c ON c.id = page.id "
+           f"ORDER BY page.sort_key {direction}, page.id {direction}")
+    rows = store.query(sql, [moment, *params, limit + 1])
+    items = []
+    for row in rows[:limit]:
+        doc = store.from_db("json", row["doc"]) or {}
+        personal = doc.get("personal") or {}
+        created_at = store.from_db("ts", row["created_at"])
+        items.append({
+            "customer_id": row["id"], "name": personal.get("name"),
+            "email": personal.get("email"), "company": row["company"],
+            "owner": row["owner"], "region": row["region"], "source": row["source"],
+            "lifecycle_stage": row["lifecycle_stage"], "tags": doc.get("tags", []),
+            "created_at": None if created_at is None else str(created_at),
+        })
+    next_after = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_after = (str(last["sort_key"]), str(last["id"]))
+    total = None
+    if include_total:
+        counted = store.query(f"SELECT COUNT(*) AS n FROM {table} c WHERE "
+                              f"{' AND '.join(filters)}", filter_params)
+        total = int(counted[0]["n"])
+    return CustomerPage(items, next_after, total)
+
+
+def _conditions(where: CustomerFilter, postgres: bool) -> tuple[list[str], list[Any]]:
+    conditions = ["c.tenant_id = ?"]
+    params: list[Any] = [where.tenant_id]
+    for column, value in (("owner", where.owner), ("region", where.region),
+                          ("source", where.source)):
+        if value is not None:
+            conditions.append(f"c.{column} = ?")
+            params.append(value)
+    if where.tag is not None:
+        conditions.append("(c.doc -> 'tags') @> jsonb_build_array(?::text)" if postgres else
+                          "EXISTS (SELECT 1 FROM json_each(c.doc, '$.tags') WHERE value = ?)")
+        params.append(where.tag.strip().lower())
+    if where.q is not None:
+        escaped = where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conditions.append("(c.name LIKE ? ESCAPE '\\' OR c.email LIKE ? ESCAPE '\\' "
+                          "OR lower(c.company) LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern, pattern]
+    return conditions, params

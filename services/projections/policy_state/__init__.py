@@ -1,0 +1,1 @@
+"""The policy_state read model: projection.py (handlers), reads.py (every query of it)."""

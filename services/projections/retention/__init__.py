@@ -1,0 +1,1 @@
+"""The retention read model: projection.py (handlers), reads.py (every query of it)."""

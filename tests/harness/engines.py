@@ -1,0 +1,44 @@
+"""Settings for tests on the production engines: a PostgreSQL schema and a topic of their own."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from services.common.settings import Settings
+
+
+def new_postgres_schema(postgres_url: str) -> str:
+    """Create a new, empty schema in the test database; unique names make cleanup
+    unnecessary. For fixtures of a wider scope than `fresh_postgres_schema`."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    return name
+
+
+PROJECTOR_SESSION_TIMEOUT_MS = 6000
+"""Tansu completes a consumer-group join after about half the session timeout."""
+
+
+def production_settings(postgres_url: str, kafka_bootstrap: str, data_dir: Path, name: str, *,
+                        partitions: int = 2, **overrides: Any) -> Settings:
+    """Settings of the production engines with a schema and a topic of their own: events and
+    read models in a new PostgreSQL schema, a new topic of `partitions` on the broker, DuckDB
+    in `data_dir`."""
+    from pydantic import SecretStr
+
+    from services.common.kafka_topics import ensure_topic
+
+    topic = f"crm.events.{name}-{uuid.uuid4().hex[:10]}"
+    ensure_topic(kafka_bootstrap, topic, partitions)
+    return Settings(postgres_url=SecretStr(postgres_url),
+                    postgres_schema=new_postgres_schema(postgres_url),
+                    kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
+                    kafka_partitions=partitions,
+                    projector_session_timeout_ms=PROJECTOR_SESSION_TIMEOUT_MS, data_dir=data_dir,
+                    **overrides)
