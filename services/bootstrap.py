@@ -49,12 +49,15 @@ class Parts:
     """The outbox relay to Kafka."""
     policies: bool = False
     """The automation policies (they need the command service and the policy state)."""
+    queries: bool = False
+    """The query API: besides the read models, it reads the event store (audit history,
+    point-in-time views, how far the log has got)."""
 
     @classmethod
     def everything(cls, settings: Settings) -> Parts:
         """What `crm serve` runs: the relay only with Kafka, the policies unless disabled."""
         return cls(commands=True, read_models=NAMES, relay=bool(settings.kafka_bootstrap),
-                   policies=settings.policies_enabled)
+                   policies=settings.policies_enabled, queries=True)
 
 
 class Chronicle:
@@ -78,7 +81,7 @@ class Chronicle:
         self._relay_stop = threading.Event()
         self._relay_thread: threading.Thread | None = None
         self._started = False
-        needs_store = parts.commands or parts.relay or parts.policies or (
+        needs_store = parts.commands or parts.relay or parts.policies or parts.queries or (
             bool(parts.read_models) and not settings.kafka_bootstrap)
         self._owns_store = event_store is None and needs_store
         self.store: ChronicleStore | None = event_store or (

@@ -10,7 +10,14 @@ from uuid import UUID
 import typer
 
 from services.bootstrap import Chronicle
-from services.cli.options import DataDir, KafkaBootstrap, PostgresUrl, fail, load_settings
+from services.cli.options import (
+    DataDir,
+    KafkaBootstrap,
+    PostgresUrl,
+    fail,
+    load_settings,
+    require_store,
+)
 from services.cli.progress import Progress
 from services.common.event_store import ChronicleStore, open_event_store
 
@@ -128,7 +135,8 @@ def import_history(
 ) -> None:
     """Import history from another system with its original business times (formats:
     docs/import.md). Re-running a file imports only what is not stored yet; rows that cannot
-    be imported are listed with line number and reason in the rejects file."""
+    be imported are listed with line number and reason in the rejects file, and make the
+    command exit 1."""
     from services.command.importing import ImportFormatError, import_file
 
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
@@ -155,10 +163,12 @@ def import_history(
                f"({summary.events_per_second:,.0f} events/s; last position "
                f"{summary.last_position:,})")
     if summary.rejected:
+        # Rows the source system holds but the store does not: a script must not take this
+        # run for a complete one.
         reasons = ", ".join(f"{reason} {count}" for reason, count
                             in summary.reject_reasons.most_common(5))
-        typer.secho(f"rejected rows ({reasons}) are listed in {summary.rejects_path}",
-                    fg="yellow")
+        fail(f"{summary.rejected:,} row{'' if summary.rejected == 1 else 's'} rejected: not "
+             f"imported, listed with line and reason in {summary.rejects_path} ({reasons})")
 
 
 def export(
@@ -203,6 +213,7 @@ def export(
             customers=frozenset(UUID(c) for c in customers or ()))
     except ValueError as exc:
         fail(f"invalid filter: {exc}", 2)
+    require_store(settings)
     store = open_event_store(settings)
     try:
         with Progress(f"exporting to {out}", unit="positions", rate_unit="events") as shown:
@@ -215,6 +226,6 @@ def export(
         fail(str(exc))
     finally:
         store.close()
-    typer.echo(f"exported {summary.events:,} events (of {summary.scanned:,} stored) into "
+    typer.echo(f"exported {summary.events:,} events (of {summary.stored:,} stored) into "
                f"{len(summary.files)} file(s) under {out} in {summary.seconds:.1f}s "
                f"({summary.events_per_second:,.0f} events/s)")

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from services.cli.options import DataDir, KafkaBootstrap, PostgresUrl, fail, load_settings
+from services.cli.options import (
+    DataDir,
+    KafkaBootstrap,
+    PostgresUrl,
+    fail,
+    load_settings,
+    require_store,
+)
 from services.cli.progress import Progress
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
@@ -72,6 +79,9 @@ def _in_place(settings: Settings, names: list[str], source: str | None,
     from services.projections.rebuild import rebuild_many
     from services.projections.stores.base import ReadStore
 
+    reads_store = source == "store" or not settings.kafka_bootstrap
+    if reads_store:
+        require_store(settings)
     models = [registry.build(name, settings) for name in names]
     stores: dict[str, ReadStore] = {}
     event_store: ChronicleStore | None = None
@@ -82,7 +92,7 @@ def _in_place(settings: Settings, names: list[str], source: str | None,
                     else open_sql_store(settings)
             except Exception as exc:  # duckdb.IOException: the file is open in another process
                 fail(f"cannot open the {kind} read-model store: {exc}")
-        if source == "store" or not settings.kafka_bootstrap:
+        if reads_store:
             event_store = open_event_store(settings)
         chosen: RebuildSource | None = "store" if source == "store" else \
             "topic" if source == "topic" else None
@@ -126,6 +136,8 @@ def _standalone(settings: Settings, to: Path, projection: list[str] | None, sour
                                               LifecycleConfig.from_settings(settings))
         except ValueError as exc:
             fail(str(exc), 2)
+    if chosen == "store":
+        require_store(settings)
     event_store = open_event_store(settings) if chosen == "store" else None
     try:
         with Progress(f"replaying into {to}") as shown:

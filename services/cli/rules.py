@@ -10,7 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from services.bootstrap import Chronicle, Parts
-from services.cli.options import DataDir, PostgresUrl, load_settings
+from services.cli.options import (
+    DataDir,
+    PostgresUrl,
+    load_settings,
+    require_store,
+    setting_default,
+)
 from services.command.service import CommandService
 from services.common.settings import Settings
 from services.common.web import check_actor, check_tenant_id
@@ -38,7 +44,8 @@ def _actor_name(value: str) -> str:
 RulesFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
                                            help="The rules file (TOML)")]
 RulesTenant = Annotated[str | None, typer.Option(
-    "--tenant", callback=_tenant_name, help="Tenant (env CRM_DEFAULT_TENANT, default default)")]
+    "--tenant", callback=_tenant_name, help="Tenant (env CRM_DEFAULT_TENANT)",
+    show_default=setting_default("default_tenant"))]
 
 
 @contextmanager
@@ -141,6 +148,7 @@ def rules_show(tenant: RulesTenant = None, data_dir: DataDir = None,
     from services.command.api.rules import rules_in_force
 
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
+    require_store(settings)  # a new store would answer "built-in rules" for any tenant
     tenant_id = tenant or settings.default_tenant
     with _command_service(settings) as service:
         in_force = rules_in_force(service, tenant_id)
@@ -164,6 +172,7 @@ def rules_history_command(tenant: RulesTenant = None, data_dir: DataDir = None,
     from services.command.api.rules import rules_history
 
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url)
+    require_store(settings)
     tenant_id = tenant or settings.default_tenant
     with _command_service(settings) as service:
         history = rules_history(service, tenant_id)

@@ -21,6 +21,8 @@ from services.cli.options import (
     PostgresUrl,
     fail,
     load_settings,
+    require_store,
+    setting_default,
 )
 from services.common.settings import Settings
 from services.projections import registry
@@ -74,8 +76,10 @@ def query_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
     """Run the query API on its own, with the projectors that feed it in this process."""
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
+    if not settings.kafka_bootstrap:  # its projectors follow the event store
+        require_store(settings)
     configure_logging(settings)
-    with Chronicle(settings, Parts(read_models=registry.NAMES)) as crm:
+    with Chronicle(settings, Parts(read_models=registry.NAMES, queries=True)) as crm:
         _listen(crm.query_api(), settings, f"Chronicle query API listening on "
                 f"http://{settings.host}:{settings.port} (read models: "
                 f"{crm.describe_read_models()})")
@@ -95,10 +99,11 @@ def relay(
     postgres_url: PostgresUrl = None,
     kafka_bootstrap: KafkaBootstrap = None,
     topic: Annotated[str | None, typer.Option(
-        "--topic", help="Kafka topic (env CRM_KAFKA_TOPIC; default crm.events)")] = None,
+        "--topic", help="Kafka topic (env CRM_KAFKA_TOPIC)",
+        show_default=setting_default("kafka_topic"))] = None,
     partitions: Annotated[int | None, typer.Option(
         "--partitions", min=1, help="Partitions if the relay creates the topic "
-        "(env CRM_KAFKA_PARTITIONS; default 4)")] = None,
+        "(env CRM_KAFKA_PARTITIONS)", show_default=setting_default("kafka_partitions"))] = None,
 ) -> None:
     """Publish stored events to Kafka (the outbox relay) until interrupted.
 
@@ -111,6 +116,7 @@ def relay(
     if not settings.kafka_bootstrap:
         fail("no Kafka bootstrap configured: pass --kafka-bootstrap host:port or set "
              "CRM_KAFKA_BOOTSTRAP", 2)
+    require_store(settings)  # it publishes what is stored; it never starts a store
     configure_logging(settings)
     with Chronicle(settings, Parts(relay=True)):
         typer.echo(f"relaying events from {settings.describe_store()} to Kafka topic "
@@ -137,6 +143,8 @@ def project(
         chosen = registry.known(names or list(registry.NAMES))
     except KeyError as exc:
         fail(str(exc.args[0]), 2)
+    if not settings.kafka_bootstrap:  # the projectors follow the event store
+        require_store(settings)
     configure_logging(settings)
     with Chronicle(settings, Parts(read_models=chosen)) as crm:
         typer.echo(f"projecting {', '.join(chosen)} into {crm.describe_read_models()}")
@@ -160,6 +168,9 @@ def policies(
     """
     settings = load_settings(data_dir=data_dir, postgres_url=postgres_url,
                              kafka_bootstrap=kafka_bootstrap)
+    # The policies only answer stored history (a dry run only reads it): a store without
+    # events has nothing for them to act on, so they never start one.
+    require_store(settings)
     configure_logging(settings)
     crm = Chronicle(settings, Parts(commands=True, policies=True))
     try:

@@ -60,6 +60,12 @@ class GroupCommitter:
             self._queue.put(waiting)
         return waiting.done.result()
 
+    def queued(self) -> int:
+        """How many saves wait for the committer's next transaction (the one being written,
+        if any, is not counted)."""
+        with self._lock:
+            return self._queue.qsize() if self._queue is not None else 0
+
     def close(self) -> None:
         """Write what is waiting, then stop the committer thread (a later save starts another)."""
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -96,22 +96,50 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return cleaned
 
 
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+"""What FastAPI answers when decoding the body raised something other than a JSON syntax
+error: bytes that are not UTF-8, or nesting deeper than the decoder's recursion limit."""
+
+
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+async def _why_unparsable(request: Request) -> str:
+    body = await request.body()  # cached by Starlette: reading it again is free
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})"
+    return "the body is not valid JSON: it nests arrays or objects too deeply"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "the body is not valid JSON",
                                   {"errors": errors})
+        if any(e["loc"] == ["body"] for e in errors) and not _is_json(request) \
+                and await request.body():
+            # FastAPI reads a body as JSON only when it says it is: anything else arrives as
+            # bytes and fails as "not a dictionary", which would name the wrong problem.
+            return error_response(415, "unsupported_media_type", "send the body as JSON with "
+                                  "Content-Type: application/json",
+                                  {"content_type": request.headers.get("content-type")})
         return error_response(422, "invalid_request", "the request is not valid",
                               {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
+            return error_response(400, "malformed_json", await _why_unparsable(request))
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
@@ -121,6 +149,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "an unexpected error occurred")
 
 
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+"""How much of an oversized body is read and discarded before the 413 goes out. A server that
+answers and closes while the client is still sending makes most clients (Python's urllib and
+requests among them) see "connection reset" instead of the answer; reading the rest first lets
+them read the 413. Past this bound the connection is closed unread."""
+
+
 class BodySizeLimit:
     """Refuse request bodies above `max_bytes` with 413, whether or not Content-Length is sent.
 
@@ -128,9 +163,11 @@ class BodySizeLimit:
     request never reaches a handler.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 drain_limit_bytes: int = DRAIN_LIMIT_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_limit_bytes = drain_limit_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,8 +181,8 @@ class BodySizeLimit:
                     await self._refuse(send, 400, "bad_request", "invalid Content-Length")
                     return
                 if declared > self.max_bytes:
-                    await self._refuse(send, 413, "payload_too_large",
-                                       f"the body is larger than {self.max_bytes} bytes")
+                    await self._drain(receive, 0)
+                    await self._too_large(send)
                     return
         chunks: list[bytes] = []
         received = 0
@@ -156,8 +193,9 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                await self._refuse(send, 413, "payload_too_large",
-                                   f"the body is larger than {self.max_bytes} bytes")
+                if message.get("more_body", False):
+                    await self._drain(receive, received)
+                await self._too_large(send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -174,6 +212,20 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
+    async def _drain(self, receive: Receive, received: int) -> None:
+        """Read and drop the rest of the body, up to the drain limit."""
+        while received <= self.drain_limit_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    async def _too_large(self, send: Send) -> None:
+        await self._refuse(send, 413, "payload_too_large",
+                           f"the body is larger than {self.max_bytes} bytes")
+
     async def _refuse(self, send: Send, status: int, code: str, message: str) -> None:
         body = json.dumps({"code": code, "message": message, "details": {}}).encode()
         await send({"type": "http.response.start", "status": status,
@@ -186,3 +238,10 @@ def install_health(app: FastAPI) -> None:
     @app.get("/health", tags=["operations"], summary="Liveness")
     async def health() -> dict[str, str]:  # async: nothing to wait for, no thread hop
         return {"status": "ok"}
+
+    answers_head(app, "/health", health)
+
+
+def answers_head(app: FastAPI, path: str, endpoint: Callable[..., Any]) -> None:
+    """Serve HEAD on `path` as GET (load balancers probe with HEAD), documented once."""
+    app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)

@@ -53,5 +53,11 @@ class ReadModels:
                 return False
         return True
 
+    def last_position(self) -> int | None:
+        """The last position in the event store (None when this process has no store)."""
+        if self.event_store is None:
+            return None
+        return self.event_store.recorder.max_notification_id() or 0
+
     def statuses(self) -> list[dict[str, Any]]:
         return self.host.statuses()

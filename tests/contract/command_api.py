@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -232,6 +233,16 @@ class CommandApiContract:
                          actor="manager-1"), 422, rule="discount_not_pending")
         assert api.stage(lead_id, "won").status_code == 200
 
+    def test_an_unknown_discount_is_404_and_writes_nothing(self, api: Api) -> None:
+        lead_id = api.lead()
+        api.to_negotiation(lead_id)
+        before = api.stored()
+        for decision in ("approve", "reject"):
+            body = error_shaped(api.post(f"/v1/leads/{lead_id}/discounts/{uuid4()}/{decision}",
+                                         {}, actor="manager-1"), 404, "not_found")
+            assert body["details"]["kind"] == "discount"
+        assert api.stored() == before
+
     # -- tickets ------------------------------------------------------------------------------
 
     def _ticket(self, api: Api) -> tuple[str, str]:
@@ -264,6 +275,18 @@ class CommandApiContract:
         statuses = [e["data"]["to_status"] for e in api.history(customer_id)
                     if e["type"] == "crm.ticket.status_changed"]
         assert statuses == ["pending", "resolved", "closed", "reopened", "resolved"]
+
+    def test_resolving_straight_from_open_is_allowed_and_is_the_first_response(
+            self, api: Api) -> None:
+        customer_id, ticket_id = self._ticket(api)
+        opened = next(e for e in api.history(customer_id) if e["type"] == "crm.ticket.opened")
+        resolved_at = (datetime.fromisoformat(opened["occurred_at"]) + timedelta(hours=2))
+        moved = api.post(f"/v1/tickets/{ticket_id}/status",
+                         {"status": "resolved", "occurred_at": resolved_at.isoformat()})
+        assert moved.status_code == 200, moved.text
+        (responded,) = [e for e in api.history(customer_id)
+                        if e["type"] == "crm.ticket.first_responded"]
+        assert responded["data"]["response_seconds"] == 7200.0
 
     def test_first_agent_comment_is_the_first_response(self, api: Api) -> None:
         customer_id, ticket_id = self._ticket(api)

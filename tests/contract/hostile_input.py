@@ -125,6 +125,41 @@ class HostileInputContract:
                 self._assert_refused_and_nothing_stored(api, path, raw)
             self._assert_refused_and_nothing_stored(api, path, b"stage=won", "text/plain")
 
+    @pytest.mark.parametrize(("target", "field", "value", "names"), [
+        ("lead", "amount", "1e400", "exponent notation"), ("lead", "amount", "NaN", "finite"),
+        ("purchase", "amount", "Infinity", "finite"), ("lead", "amount", "-5.00", "negative"),
+        ("lead", "amount", "1.23456", "more than 4 decimals"),
+        ("lead", "amount", "1" * 14, "below"), ("payment", "amount", "ten", "not a decimal"),
+        ("discount", "percent", "-5", "above 0"), ("discount", "percent", "100.5", "at most 100"),
+        ("discount", "percent", "12.345", "more than 2 decimals"),
+        ("discount", "percent", "NaN", "finite"),
+    ])
+    def test_a_refused_amount_or_percent_names_what_is_wrong_with_it(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]], target: str, field: str,
+        value: str, names: str,
+    ) -> None:
+        path, body = targets[target]
+        response = api.post(path, {**body, field: value})
+        (error,) = error_shaped(response, 422, "invalid_request")["details"]["errors"]
+        assert error["loc"][-1] == field and names in error["msg"], error
+
+    def test_a_body_that_is_not_json_text_gets_a_message_naming_why(
+        self, api: Api, targets: dict[str, tuple[str, dict[str, Any]]]
+    ) -> None:
+        path, body = targets["tag"]
+        before = api.stored()
+        unsent = api.client.post(path, content=json.dumps(body).encode(),
+                                 headers={"X-Actor": "rep-1"})  # no Content-Type
+        assert "Content-Type: application/json" in error_shaped(
+            unsent, 415, "unsupported_media_type")["message"]
+        not_utf8 = api.client.post(path, content=b'{"tag": "\xff"}',
+                                   headers={"X-Actor": "rep-1", "Content-Type": "application/json"})
+        assert "UTF-8" in error_shaped(not_utf8, 400, "malformed_json")["message"]
+        deep = api.client.post(path, content=b"[" * 100_000 + b"]" * 100_000,
+                               headers={"X-Actor": "rep-1", "Content-Type": "application/json"})
+        assert "nests" in error_shaped(deep, 400, "malformed_json")["message"]
+        assert api.stored() == before
+
     def test_oversized_bodies_get_413(self, api: Api,
                                       targets: dict[str, tuple[str, dict[str, Any]]]) -> None:
         path, body = targets["interaction"]

@@ -8,8 +8,7 @@ deadline passes when the test moves the clock, never by waiting.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +29,9 @@ from services.common.settings import Settings
 from services.projections.host import ProjectorHost
 from services.projections.policy_state.reads import NAME as STATE
 from services.projections.policy_state.reads import PolicyStateReads
+from services.projections.stores.sql import SqlReadStore
 from services.query.read_models import PublishedThrough
+from tests.waiting import eventually
 
 SETTLE_TIMEOUT_S = 60.0
 
@@ -88,6 +89,8 @@ class Stack:
     service: CommandService
     projectors: ProjectorHost
     published_through: PublishedThrough
+    engines: list[PolicyEngine] = field(default_factory=list)
+    """Every engine made for a test; the test's `world` closes them when it ends."""
 
     def settle(self, position: int) -> None:
         """Wait until the policy state has applied the event at `position`."""
@@ -95,13 +98,18 @@ class Stack:
         assert runner.wait_until(position, SETTLE_TIMEOUT_S, self.published_through), \
             f"policy state did not reach position {position}"
 
-    def engine(self, tenant: str, clock: ManualClock, limit: int = 500) -> PolicyEngine:
+    def engine(self, tenant: str, clock: ManualClock, limit: int = 500,
+               state_reached: Callable[[int, float], bool] | None = None) -> PolicyEngine:
+        """An engine for `tenant` on the policy state (`state_reached`: how it waits for the
+        state to apply a position; by default it asks the state's runner)."""
         runner = self.projectors.runners[STATE]
         assert self.projectors.sql_store is not None
-        return PolicyEngine(
+        self.engines.append(PolicyEngine(
             self.service, PolicyStateReads(self.projectors.sql_store), self.service.rules_book, clock,
-            state_reached=lambda p, t: runner.wait_until(p, t, self.published_through),
-            tenants=[tenant], limit=limit, watch=runner)
+            state_reached=state_reached or (
+                lambda p, t: runner.wait_until(p, t, self.published_through)),
+            tenants=[tenant], limit=limit, watch=runner))
+        return self.engines[-1]
 
 
 @dataclass
@@ -153,6 +161,23 @@ class Tenant:
         return [p.event for p in found]
 
 
+class AppliedDuringTheRound(PolicyStateReads):
+    """The policy state of a projector that applies a new lead while a round runs: the first
+    time the assignment asks for leads without an owner, it is not there yet; every later
+    question sees it."""
+
+    def __init__(self, store: SqlReadStore) -> None:
+        super().__init__(store)
+        self._asked = False
+
+    def unassigned_leads(self, tenant: str, *, limit: int,
+                         after_position: int | None = None) -> list[dict[str, Any]]:
+        if not self._asked:
+            self._asked = True
+            return []
+        return super().unassigned_leads(tenant, limit=limit, after_position=after_position)
+
+
 def of_type(events: list[CrmEvent], name: str) -> list[Any]:
     return [e for e in events if type(e).__name__ == name]
 
@@ -178,11 +203,13 @@ class PoliciesContract:
                         crm.published_through)
 
     @pytest.fixture
-    def world(self, stack: Stack) -> Tenant:
+    def world(self, stack: Stack) -> Iterator[Tenant]:
         tenant = f"t-{uuid4().hex[:10]}"
         clock = ManualClock(START)
         stack.service.change_rules(CommandContext("ops-lead", tenant), RULES, "rules.toml")
-        return Tenant(stack, tenant, clock, stack.engine(tenant, clock))
+        yield Tenant(stack, tenant, clock, stack.engine(tenant, clock))
+        while stack.engines:  # their threads that issue commands stop
+            stack.engines.pop().close()
 
     # -- lead assignment ----------------------------------------------------------------------
 
@@ -231,14 +258,11 @@ class PoliciesContract:
         worker = threading.Thread(target=world.engine.run, args=(stop, 3600.0), daemon=True)
         worker.start()
         try:
-            deadline = time.monotonic() + SETTLE_TIMEOUT_S
-            while world.engine.last_round_at is None:  # the first round: every policy
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            eventually(lambda: world.engine.last_round_at is not None, SETTLE_TIMEOUT_S,
+                       "the running engine did its first round (every policy)")
             lead = world.lead(world.customer())
-            while not of_type(world.events(lead), "LeadAssigned"):
-                assert time.monotonic() < deadline, "the new lead waited for the hourly round"
-                time.sleep(0.05)
+            eventually(lambda: of_type(world.events(lead), "LeadAssigned"), SETTLE_TIMEOUT_S,
+                       "the new lead was assigned before the hourly round")
         finally:
             stop.set()
             worker.join(timeout=15)
@@ -337,6 +361,38 @@ class PoliciesContract:
         alerts = of_type(world.history(customer), "AlertRaised")
         assert [(a.kind, a.assignees) for a in alerts] == \
             [("follow_up_overdue", ["alice", "maria"])]
+
+    def test_a_lead_the_state_shows_only_after_assignment_looked_is_chased_with_its_owner(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer)
+        world.stack.settle(world.last_position)
+        world.clock.advance(timedelta(days=3))
+        # The projector applies the new lead while the round runs (`crm serve` on Kafka, its
+        # consumer catching up after joining the group): assignment asks before, follow-up after.
+        assert world.stack.projectors.sql_store is not None
+        world.engine.state = AppliedDuringTheRound(world.stack.projectors.sql_store)
+        assert world.run().by_policy == {"assignment": 1, "follow_up": 1}
+        overdue = of_type(world.events(lead), "FollowUpOverdue")
+        assert [(e.owner, e.manager) for e in overdue] == [("alice", "maria")]
+        alerts = of_type(world.history(customer), "AlertRaised")
+        assert [(a.kind, a.assignees) for a in alerts] == \
+            [("follow_up_overdue", ["alice", "maria"])]
+
+    def test_a_round_whose_assignments_the_state_does_not_show_in_time_stops_before_follow_ups(
+            self, world: Tenant) -> None:
+        customer = world.customer()
+        lead = world.lead(customer)
+        world.stack.settle(world.last_position)
+        world.clock.advance(timedelta(days=3))
+        lagging = world.stack.engine(world.tenant, world.clock,
+                                     state_reached=lambda position, timeout_s: False)
+        stopped = world.did(lagging.run_once())
+        assert stopped.by_policy == {"assignment": 1} and stopped.stopped_early
+        assert of_type(world.events(lead), "FollowUpOverdue") == []
+        assert world.run().by_policy == {"follow_up": 1}  # the next round, on a caught-up state
+        overdue = of_type(world.events(lead), "FollowUpOverdue")
+        assert [(e.owner, e.manager) for e in overdue] == [("alice", "maria")]
 
     def test_a_round_places_every_lead_it_can_before_chasing_follow_ups_past_its_limit(
             self, world: Tenant) -> None:

@@ -115,10 +115,12 @@ class ProjectionRunnerContract:
         source.append(1, 2, tagged(b, "t2", 1))
         runner = ProjectionRunner(TagCounts(), store, source, batch_size=1)
         assert not runner.wait_until(1, timeout_s=0.01)
-        applier = threading.Thread(target=lambda: [runner.run_once(0) for _ in range(3)])
+        applier = threading.Thread(target=lambda: [runner.run_once(0) for _ in range(3)],
+                                   daemon=True)
         applier.start()
         assert runner.wait_until(2, timeout_s=10)
-        applier.join()
+        applier.join(timeout=10)
+        assert not applier.is_alive(), "three batches of one record were not applied"
         assert runner.has_reached(2) and not runner.has_reached(2, published_through=(1, {}))
         assert runner.has_reached(2, published_through=(2, {0: 0, 1: 0}))
         assert not runner.has_reached(2, published_through=(2, {0: 1, 1: 0}))

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -22,6 +21,7 @@ from services.common.events.customer import CustomerPersonal
 from services.common.events.envelope import CrmEvent
 from services.common.settings import Settings
 from tests.e2e.test_crm_serve import CRM
+from tests.waiting import eventually
 
 RULES = """
 [org]
@@ -127,15 +127,18 @@ def test_a_running_policies_process_acts_on_new_leads_and_stops_on_sigterm(
                                    env={**os.environ, "CRM_LOG_LEVEL": "warning"})
     try:
         lead = _new_lead(data_dir, days_ago=0)
-        deadline = time.monotonic() + 60
-        while not _by_rule(_events(data_dir, lead), "LeadAssigned"):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+
+        def assigned() -> bool:
+            assert process.poll() is None, f"crm policies exited: {log.read_text()}"
+            return bool(_by_rule(_events(data_dir, lead), "LeadAssigned"))
+
+        eventually(assigned, 60, lambda: f"the running process assigned no owner to the new "
+                   f"lead: {log.read_text()}", interval_s=0.2)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, log.read_text()
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait(timeout=10)
     assert "policies running on" in log.read_text()
     assert [e.to_owner for e in _by_rule(_events(data_dir, lead), "LeadAssigned")] == ["alice"]

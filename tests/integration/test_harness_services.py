@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections import defaultdict
 
 import psycopg
 import pytest
 from psycopg import sql
+
+from tests.waiting import eventually
 
 CUSTOMERS = [f"cust-{n}" for n in range(1, 6)]
 MESSAGES_PER_CUSTOMER = 10
@@ -104,19 +105,22 @@ def test_kafka_keyed_messages_keep_order_and_partition(kafka_bootstrap: str) -> 
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
         consumer.seek_to_beginning()
-        got = 0
-        deadline = time.monotonic() + 30
-        while got < total and time.monotonic() < deadline:
+
+        def read() -> int:
             for tp, records in consumer.poll(timeout_ms=500).items():
                 for record in records:
                     key = record.key.decode()
                     received[key].append(record.value.decode())
                     partitions_of[key].add(tp.partition)
-                    got += 1
+            return sum(map(len, received.values()))
+
+        eventually(lambda: read() >= total, 30,
+                   lambda: f"all {total} messages read back "
+                   f"(read {sum(map(len, received.values()))})", interval_s=0)
     finally:
         consumer.close()
 
-    assert got == total
+    assert sum(map(len, received.values())) == total
     assert received == sent  # every message, in send order per key
     assert all(len(parts) == 1 for parts in partitions_of.values()), partitions_of
     # Java-compatible murmur2 partitioning, so subscribers in other languages agree.

@@ -4,8 +4,8 @@ redelivery and re-published duplicates ignored, dead letters, consumer groups an
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -21,6 +21,7 @@ from services.projections.runner import ProjectionRunner
 from services.projections.sources import KafkaSource
 from services.projections.stores.sql import SqlReadStore
 from tests.contract.projection_runner import TagCounts, tagged
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -76,18 +77,41 @@ class Log:
         self.producer.flush(timeout=30)
 
 
-def group_runner(bootstrap: str, topic: str, store: SqlReadStore, group: str,
-                 **kwargs: Any) -> ProjectionRunner:
-    source = KafkaSource(bootstrap, topic, group_id=group, session_timeout_ms=SESSION_TIMEOUT_MS)
-    return ProjectionRunner(TagCounts(), store, source, **kwargs)
+GroupRunner = Callable[..., ProjectionRunner]
+"""(bootstrap, topic, store, group, **runner options) -> a runner in that consumer group."""
 
 
-def drive(runners: list[ProjectionRunner], done: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, [r.status() for r in runners]
+@pytest.fixture
+def group_runner() -> Iterator[GroupRunner]:
+    """Makes runners of TagCounts in a consumer group; their consumers leave the group when
+    the test ends, however it ends."""
+    made: list[ProjectionRunner] = []
+
+    def make(bootstrap: str, topic: str, store: SqlReadStore, group: str,
+             **kwargs: Any) -> ProjectionRunner:
+        source = KafkaSource(bootstrap, topic, group_id=group,
+                             session_timeout_ms=SESSION_TIMEOUT_MS)
+        made.append(ProjectionRunner(TagCounts(), store, source, **kwargs))
+        return made[-1]
+
+    yield make
+    for runner in made:
+        runner.source.close()
+
+
+def drive(runners: list[ProjectionRunner], done: Callable[[], bool], what: str,
+          timeout: float = 60) -> None:
+    """Run the runners in turn (each poll waits up to 0.2 s) until `done()`."""
+
+    def driven() -> bool:
+        if done():
+            return True
         for runner in runners:
             runner.run_once(timeout_s=0.2)
+        return done()
+
+    eventually(driven, timeout, lambda: f"{what}: {[r.status() for r in runners]}",
+               interval_s=0)
 
 
 def counts(store: SqlReadStore) -> dict[str, int]:
@@ -99,7 +123,8 @@ def total(store: SqlReadStore) -> int:
 
 
 def test_group_projector_applies_every_event_once_and_resumes_where_it_stopped(
-    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore
+    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore,
+    group_runner: GroupRunner,
 ) -> None:
     log = Log(producer, topic)
     customers = [uuid4() for _ in range(8)]
@@ -108,16 +133,14 @@ def test_group_projector_applies_every_event_once_and_resumes_where_it_stopped(
     log.flush()
     group = f"g-{uuid4().hex[:8]}"
     first = group_runner(kafka_bootstrap, topic, store, group)
-    drive([first], lambda: total(store) == 40)
-    first.source.close()
+    drive([first], lambda: total(store) == 40, "the first runner applied the first 40 events")
+    first.source.close()  # the process stops; the next one resumes from the stored offsets
     for n in range(40, 50):
         log.tag(customers[n % 8], f"t{n}")
     log.flush()
     second = group_runner(kafka_bootstrap, topic, store, group)
-    drive([second], lambda: total(store) == 50)
-    for _ in range(3):
-        second.run_once(timeout_s=0.2)
-    second.source.close()
+    drive([second], lambda: total(store) == 50, "the second runner applied the 10 new events")
+    assert second.catch_up(max_idle_polls=3) == 0  # the topic is drained: nothing more comes
     assert second.stats.applied == 10  # nothing before the stored offsets again
     assert counts(store) == {str(c): 50 // 8 + (1 if i < 50 % 8 else 0)
                              for i, c in enumerate(customers)}
@@ -126,7 +149,8 @@ def test_group_projector_applies_every_event_once_and_resumes_where_it_stopped(
 
 
 def test_events_published_twice_by_the_relay_are_applied_once(
-    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore
+    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore,
+    group_runner: GroupRunner,
 ) -> None:
     log = Log(producer, topic)
     customer = uuid4()
@@ -136,14 +160,15 @@ def test_events_published_twice_by_the_relay_are_applied_once(
     log.tag(customer, "t6")
     log.flush()
     runner = group_runner(kafka_bootstrap, topic, store, f"g-{uuid4().hex[:8]}")
-    drive([runner], lambda: runner.stats.applied + runner.stats.skipped == 9)
-    runner.source.close()
+    drive([runner], lambda: runner.stats.applied + runner.stats.skipped == 9,
+          "the runner consumed all 9 records")
     assert counts(store) == {str(customer): 6}
     assert runner.stats.skipped == 3
 
 
 def test_a_crash_between_applying_and_committing_applies_the_batch_once_on_resume(
-    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore
+    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore,
+    group_runner: GroupRunner,
 ) -> None:
     log = Log(producer, topic)
     customer = uuid4()
@@ -160,24 +185,26 @@ def test_a_crash_between_applying_and_committing_applies_the_batch_once_on_resum
 
     runner = group_runner(kafka_bootstrap, topic, store, f"g-{uuid4().hex[:8]}",
                           dead_letter_sink=crash_once)
-    deadline = time.monotonic() + 60
-    while not crashed:
-        assert time.monotonic() < deadline
+
+    def crashed_in_a_batch() -> bool:
         try:
             runner.run_once(timeout_s=0.2)
         except ConnectionError:
             pass
+        return bool(crashed)
+
+    eventually(crashed_in_a_batch, 60, lambda: f"no batch reached the crash: {runner.status()}",
+               interval_s=0)
     assert counts(store) == {}  # the transaction did not commit
-    drive([runner], lambda: total(store) == 4)
-    for _ in range(3):
-        runner.run_once(timeout_s=0.2)
-    runner.source.close()
+    drive([runner], lambda: total(store) == 4, "the resumed runner applied the 4 good events")
+    assert runner.catch_up(max_idle_polls=3) == 0  # drained: nothing applied a second time
     assert counts(store) == {str(customer): 4}
     assert store.dead_letter_counts() == {"tag_counts": 1}
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_next_events_apply(
-    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore
+    kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore,
+    group_runner: GroupRunner, closing: ExitStack,
 ) -> None:
     log = Log(producer, topic)
     customer = uuid4()
@@ -190,18 +217,29 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_next_events_apply(
     dead_letters = KafkaDeadLetters(kafka_bootstrap, f"{topic}.dlq", topic)
     runner = group_runner(kafka_bootstrap, topic, store, f"g-{uuid4().hex[:8]}",
                           dead_letter_sink=dead_letters)
-    drive([runner], lambda: total(store) == 2 and runner.stats.dead_letters == 2)
-    runner.source.close()
-    dead_letters.close()
+    try:
+        drive([runner], lambda: total(store) == 2 and runner.stats.dead_letters == 2,
+              "two events applied and two dead letters sent")
+    finally:
+        dead_letters.close()
     assert counts(store) == {str(customer): 2}
 
     consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None,
-                             enable_auto_commit=False, consumer_timeout_ms=5000)
+                             enable_auto_commit=False)
+    closing.callback(consumer.close)
     dlq = TopicPartition(f"{topic}.dlq", 0)
     consumer.assign([dlq])
     consumer.seek_to_beginning(dlq)
-    messages = list(consumer)
-    consumer.close()
+    end = consumer.end_offsets([dlq])[dlq]
+    messages: list[Any] = []
+
+    def read_to_the_end() -> bool:
+        for batch in consumer.poll(timeout_ms=200).values():
+            messages.extend(batch)
+        return bool(consumer.position(dlq) >= end)
+
+    eventually(read_to_the_end, 30, lambda: f"the dead-letter topic read to its end offset "
+               f"{end} ({len(messages)} read)", interval_s=0)
     assert len(messages) == 2
     headers = [dict(m.headers) for m in messages]
     assert {h["source-offset"] for h in headers} == {b"1", b"2"}
@@ -214,7 +252,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_next_events_apply(
 
 def test_two_instances_in_one_group_split_the_partitions_and_apply_each_event_once(
     kafka_bootstrap: str, topic: str, producer: Any, postgres_url: str,
-    fresh_postgres_schema: str,
+    fresh_postgres_schema: str, group_runner: GroupRunner, closing: ExitStack,
 ) -> None:
     log = Log(producer, topic)
     customers = [uuid4() for _ in range(16)]
@@ -224,6 +262,8 @@ def test_two_instances_in_one_group_split_the_partitions_and_apply_each_event_on
     group = f"g-{uuid4().hex[:8]}"
     stores = [SqlReadStore(postgres_url=postgres_url, schema=fresh_postgres_schema)
               for _ in range(2)]
+    for s in stores:
+        closing.callback(s.close)
     runners = [group_runner(kafka_bootstrap, topic, s, group, batch_size=10) for s in stores]
     stop = threading.Event()
     assigned: list[set[int]] = [set(), set()]
@@ -234,31 +274,31 @@ def test_two_instances_in_one_group_split_the_partitions_and_apply_each_event_on
             runner.run_once(timeout_s=0.2)
             assigned[index] |= set(runner.source.assigned_partitions())  # type: ignore[attr-defined]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(2)]
     for thread in threads:
         thread.start()
     try:
-        deadline = time.monotonic() + 90
-        while total(stores[0]) < 160 or not all(assigned):
-            assert time.monotonic() < deadline, (total(stores[0]), assigned)
-            time.sleep(0.2)
-        time.sleep(1.0)  # anything applied twice would show up now
+        eventually(lambda: total(stores[0]) >= 160 and all(assigned), 90,
+                   lambda: f"both instances got partitions and applied 160 events: "
+                   f"{total(stores[0])} applied, partitions {assigned}", interval_s=0.2)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        for runner in runners:
-            runner.source.close()
+    assert not any(thread.is_alive() for thread in threads), "an instance did not stop"
+    # No thread applies anything any more: what follows is the final state. Each runner reads
+    # its partitions to their end once more, so a record still to come would be applied now.
+    assert [runner.catch_up(max_idle_polls=3) for runner in runners] == [0, 0]
     assert all(assigned), assigned
+    assert sum(r.stats.applied for r in runners) == 160  # each event once, across both
     assert counts(stores[0]) == {str(c): 10 for c in customers}
-    assert sum(r.stats.applied for r in runners) == 160
-    for s in stores:
-        s.close()
+    progress = stores[0].all_progress("tag_counts", runners[0].generation)
+    assert sum(p.offset + 1 for p in progress.values()) == 160  # every record consumed once
 
 
 def test_a_rebuild_from_the_topic_equals_the_live_read_model(
     kafka_bootstrap: str, topic: str, producer: Any, store: SqlReadStore, postgres_url: str,
-    fresh_postgres_schema: str,
+    fresh_postgres_schema: str, group_runner: GroupRunner,
 ) -> None:
     log = Log(producer, topic)
     customers = [uuid4() for _ in range(5)]
@@ -266,20 +306,22 @@ def test_a_rebuild_from_the_topic_equals_the_live_read_model(
         log.tag(customers[n % 5], f"t{n}")
     log.flush()
     live = group_runner(kafka_bootstrap, topic, store, f"g-{uuid4().hex[:8]}")
-    drive([live], lambda: total(store) == 60)
+    drive([live], lambda: total(store) == 60, "the live runner applied 60 events")
     live_rows = sorted(store.query("SELECT * FROM tag_counts"), key=lambda r: r["id"])
     settings = Settings(kafka_bootstrap=kafka_bootstrap, kafka_topic=topic,
                         postgres_url=postgres_url, postgres_schema=fresh_postgres_schema)
     rebuild_store = SqlReadStore(postgres_url=postgres_url, schema=fresh_postgres_schema)
-    result = rebuild(TagCounts(), rebuild_store, settings, source="topic")
-    rebuild_store.close()
+    try:
+        result = rebuild(TagCounts(), rebuild_store, settings, source="topic")
+    finally:
+        rebuild_store.close()
     assert (result.generation, result.previous_generation, result.events) == (2, 1, 60)
     rebuilt_rows = sorted(store.query("SELECT * FROM tag_counts"), key=lambda r: r["id"])
     assert rebuilt_rows == live_rows
     log.tag(customers[0], "after-rebuild")
     log.flush()
-    drive([live], lambda: total(store) == 61)  # the live runner moved to generation 2
-    live.source.close()
+    drive([live], lambda: total(store) == 61,  # the live runner moved to generation 2
+          "the live runner applied the event after the rebuild")
     assert live.generation == 2
 
 
@@ -296,10 +338,14 @@ def test_projectors_started_before_the_relay_create_the_topic_so_their_groups_ge
     host = ProjectorHost(settings, ["service"])
     try:
         runner = host.runners["service"]
-        deadline = time.monotonic() + 60
-        while not runner.source.assigned_partitions():  # type: ignore[attr-defined]
-            assert time.monotonic() < deadline
+        source = runner.source
+        assert isinstance(source, KafkaSource)
+
+        def assigned() -> list[int]:
             runner.run_once(timeout_s=0.2)
-        assert runner.source.assigned_partitions() == [0, 1, 2]  # type: ignore[attr-defined]
+            return source.assigned_partitions()
+
+        assert eventually(assigned, 60, "the group was handed partitions of the new topic",
+                          interval_s=0) == [0, 1, 2]
     finally:
         host.stop()

@@ -12,10 +12,10 @@ import json
 import signal
 import sqlite3
 import threading
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +40,7 @@ from services.common.events.envelope import CrmEvent
 from services.common.schemas import DEFAULT_DIR
 from services.common.settings import Settings
 from tests.harness.services import start_local_kafka
+from tests.waiting import eventually
 
 PARTITIONS = 4
 # A paused or missing broker fails a batch within about two seconds instead of minutes.
@@ -107,11 +108,16 @@ def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         consumer.seek_to_beginning()
         end = consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "the topic was not read to its end in time"
+
+        def read_to_the_end() -> bool:
+            if all(consumer.position(tp) >= end[tp] for tp in partitions):
+                return True
             for batch in consumer.poll(timeout_ms=500).values():
                 records.extend(batch)
+            return all(consumer.position(tp) >= end[tp] for tp in partitions)
+
+        eventually(read_to_the_end, 30, lambda: f"the topic read to its end offsets {end} "
+                   f"({len(records)} records read)", interval_s=0)
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
@@ -136,11 +142,11 @@ def first_occurrences(records: list[ConsumerRecord]) -> list[tuple[int, CrmEvent
     return unique
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               *relays: Relay) -> None:
+    """Wait until `condition()`; on failure say `what` did not happen, with the relays' status."""
+    eventually(condition, timeout,
+               lambda: f"{what} did not happen; relays: {[r.status() for r in relays]}")
 
 
 def caught_up(relay: Relay) -> bool:
@@ -157,7 +163,8 @@ class RelayThreads:
     def start(self, relay: Relay) -> threading.Event:
         """Start `relay`; setting the returned event stops it."""
         stop = threading.Event()
-        thread = threading.Thread(target=relay.run_until_stopped, args=(stop,), daemon=True)
+        thread = threading.Thread(target=relay.run_until_stopped, args=(stop,), name="relay",
+                                  daemon=True)
         thread.start()
         self._started.append((relay, stop, thread))
         return stop
@@ -173,7 +180,8 @@ class RelayThreads:
 
 
 @pytest.fixture
-def relay_threads() -> Iterator[RelayThreads]:
+def relay_threads(closing: ExitStack) -> Iterator[RelayThreads]:
+    """Relays stopped when the test ends, before what `closing` closes (their stores)."""
     threads = RelayThreads()
     yield threads
     threads.stop_all()
@@ -221,34 +229,31 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: st
 
 
 def test_every_published_event_reaches_the_topic_once_in_customer_order(
-    settings: Settings, kafka_bootstrap: str
+    settings: Settings, kafka_bootstrap: str, open_commands: Callable[[Settings], CommandService]
 ) -> None:
     topic = new_topic()
-    store = open_event_store(settings)
-    try:
-        service = CommandService(store, settings)
-        customers = register_customers(service, 5)
-        for round_ in range(2):
-            work_on(service, customers, round_)
-        published, internal = stored_events(store)
-        assert internal == 5, "the idempotency records must be in the log for this test"
+    service = open_commands(settings)
+    store = service.store
+    customers = register_customers(service, 5)
+    for round_ in range(2):
+        work_on(service, customers, round_)
+    published, internal = stored_events(store)
+    assert internal == 5, "the idempotency records must be in the log for this test"
 
-        relay = relay_for(store, settings, topic, batch_size=7)  # batches end mid-stream
-        try:
-            assert relay.publish_pending() == len(published)
-            assert relay.publish_pending() == 0
-            status = relay.status()
-        finally:
-            relay.close()
-        restarted = relay_for(store, settings, topic)
-        try:
-            assert restarted.publish_pending() == 0, "the recorded position was not kept"
-        finally:
-            restarted.close()
-        head = store.recorder.max_notification_id()
-        records = read_topic(kafka_bootstrap, topic)
+    relay = relay_for(store, settings, topic, batch_size=7)  # batches end mid-stream
+    try:
+        assert relay.publish_pending() == len(published)
+        assert relay.publish_pending() == 0
+        status = relay.status()
     finally:
-        store.close()
+        relay.close()
+    restarted = relay_for(store, settings, topic)
+    try:
+        assert restarted.publish_pending() == 0, "the recorded position was not kept"
+    finally:
+        restarted.close()
+    head = store.recorder.max_notification_id()
+    records = read_topic(kafka_bootstrap, topic)
 
     assert status["position"] == status["head_position"] == head  # past the internal events
     assert status["lag_events"] == 0 and status["published_events"] == len(published)
@@ -267,21 +272,19 @@ def test_every_published_event_reaches_the_topic_once_in_customer_order(
 
 
 def test_the_position_is_a_row_per_topic_in_the_event_store_file(
-    tmp_path: Path, kafka_bootstrap: str
+    tmp_path: Path, kafka_bootstrap: str, open_commands: Callable[[Settings], CommandService]
 ) -> None:
     settings = Settings(data_dir=tmp_path, kafka_bootstrap=kafka_bootstrap)
-    store = open_event_store(settings)
+    service = open_commands(settings)
+    store = service.store
     topic = new_topic()
+    register_customers(service, 2)
+    relay = relay_for(store, settings, topic)
     try:
-        register_customers(CommandService(store, settings), 2)
-        relay = relay_for(store, settings, topic)
-        try:
-            relay.publish_pending()
-        finally:
-            relay.close()
-        head = store.recorder.max_notification_id()
+        relay.publish_pending()
     finally:
-        store.close()
+        relay.close()
+    head = store.recorder.max_notification_id()
     with sqlite3.connect(settings.sqlite_path) as db:
         rows = db.execute(f"SELECT topic, position FROM {POSITION_TABLE}").fetchall()
     assert rows == [(topic, head)]
@@ -307,42 +310,39 @@ class CrashingBeforeRecord(Relay):
 
 
 def test_a_crash_after_the_acknowledgement_republishes_and_skips_nothing(
-    tmp_path: Path, kafka_bootstrap: str
+    tmp_path: Path, kafka_bootstrap: str, open_commands: Callable[[Settings], CommandService]
 ) -> None:
     settings = Settings(data_dir=tmp_path, kafka_bootstrap=kafka_bootstrap)
     topic = new_topic()
-    store = open_event_store(settings)
+    service = open_commands(settings)
+    store = service.store
+    customers = register_customers(service, 3)
+    first = relay_for(store, settings, topic)
     try:
-        service = CommandService(store, settings)
-        customers = register_customers(service, 3)
-        first = relay_for(store, settings, topic)
-        try:
-            first.publish_pending()
-            recorded_before_crash = first.position()
-        finally:
-            first.close()
-        before, _ = stored_events(store)
-        work_on(service, customers, 0)
-
-        crashing = CrashingBeforeRecord(store, settings, topic=topic, partitions=PARTITIONS,
-                                        producer_config=FAST)
-        try:
-            with pytest.raises(SimulatedCrash):
-                crashing.publish_pending()
-        finally:
-            crashing.close()  # the process is gone; its position was never recorded
-        restarted = relay_for(store, settings, topic)
-        try:
-            assert restarted.position() == recorded_before_crash
-            republished = restarted.publish_pending()
-            final_position = restarted.position()
-        finally:
-            restarted.close()
-        everything, _ = stored_events(store)
-        head = store.recorder.max_notification_id()
-        records = read_topic(kafka_bootstrap, topic)
+        first.publish_pending()
+        recorded_before_crash = first.position()
     finally:
-        store.close()
+        first.close()
+    before, _ = stored_events(store)
+    work_on(service, customers, 0)
+
+    crashing = CrashingBeforeRecord(store, settings, topic=topic, partitions=PARTITIONS,
+                                    producer_config=FAST)
+    try:
+        with pytest.raises(SimulatedCrash):
+            crashing.publish_pending()
+    finally:
+        crashing.close()  # the process is gone; its position was never recorded
+    restarted = relay_for(store, settings, topic)
+    try:
+        assert restarted.position() == recorded_before_crash
+        republished = restarted.publish_pending()
+        final_position = restarted.position()
+    finally:
+        restarted.close()
+    everything, _ = stored_events(store)
+    head = store.recorder.max_notification_id()
+    records = read_topic(kafka_bootstrap, topic)
 
     after = everything[len(before):]
     assert republished == len(after) > 0
@@ -363,37 +363,36 @@ def test_a_crash_after_the_acknowledgement_republishes_and_skips_nothing(
 
 
 def test_commands_succeed_while_the_broker_is_paused_and_the_relay_catches_up(
-    tmp_path: Path, relay_threads: RelayThreads
+    tmp_path: Path, closing: ExitStack, open_commands: Callable[[Settings], CommandService],
+    relay_threads: RelayThreads,
 ) -> None:
     # Our own broker: the test pauses it. Tansu keeps data in memory only, so it is paused
-    # (SIGSTOP), never killed.
-    with start_local_kafka() as broker:
-        settings = Settings(data_dir=tmp_path, kafka_bootstrap=broker.bootstrap)
-        topic = new_topic()
-        store = open_event_store(settings)
-        try:
-            service = CommandService(store, settings)
-            relay = relay_for(store, settings, topic)
-            relay_threads.start(relay)
-            customers = register_customers(service, 4)
-            wait_until(lambda: caught_up(relay), 30, "the relay published the first events")
+    # (SIGSTOP), never killed. It stops last, after the relays.
+    broker = closing.enter_context(start_local_kafka())
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap=broker.bootstrap)
+    topic = new_topic()
+    service = open_commands(settings)
+    store = service.store
+    relay = relay_for(store, settings, topic)
+    relay_threads.start(relay)
+    customers = register_customers(service, 4)
+    wait_until(lambda: caught_up(relay), 30, "the relay published the first events", relay)
 
-            broker.process.send_signal(signal.SIGSTOP)
-            try:
-                work_on(service, customers, 0)  # raises if any command fails
-                wait_until(lambda: relay.status()["state"] == "retrying", 30,
-                           "the relay noticed the broker is gone")
-                work_on(service, customers, 1)
-                assert relay.status()["lag_events"] > 0
-            finally:
-                broker.process.send_signal(signal.SIGCONT)
+    broker.process.send_signal(signal.SIGSTOP)
+    try:
+        work_on(service, customers, 0)  # raises if any command fails
+        # The state goes back to "active" at each new attempt; the error stays until one works.
+        wait_until(lambda: relay.status()["last_error"] is not None, 30,
+                   "the relay noticed the broker is gone", relay)
+        work_on(service, customers, 1)
+        assert relay.status()["lag_events"] > 0
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
 
-            wait_until(lambda: caught_up(relay), 60, "the relay caught up after the outage")
-            everything, _ = stored_events(store)
-            records = read_topic(broker.bootstrap, topic)
-        finally:
-            relay_threads.stop_all()
-            store.close()
+    wait_until(lambda: caught_up(relay), 60, "the relay caught up after the outage", relay)
+    assert relay.status()["last_error"] is None
+    everything, _ = stored_events(store)
+    records = read_topic(broker.bootstrap, topic)
 
     delivered = first_occurrences(records)
     assert sorted(delivered, key=lambda pe: pe[0]) == everything  # nothing lost
@@ -405,51 +404,52 @@ def test_commands_succeed_while_the_broker_is_paused_and_the_relay_catches_up(
 
 @pytest.mark.postgres
 def test_one_relay_publishes_and_a_standby_takes_over_when_it_stops(
-    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str,
-    relay_threads: RelayThreads,
+    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str, closing: ExitStack,
+    open_commands: Callable[[Settings], CommandService], relay_threads: RelayThreads,
 ) -> None:
     settings = Settings(postgres_url=SecretStr(postgres_url),
                         postgres_schema=fresh_postgres_schema, postgres_pool_size=2,
                         kafka_bootstrap=kafka_bootstrap)
     topic = new_topic()
     # Three processes' worth of stores: the command side and two relays.
-    commands_store, store_a, store_b = (open_event_store(settings) for _ in range(3))
+    service = open_commands(settings)
+    commands_store = service.store
+    store_a, store_b = (open_event_store(settings) for _ in range(2))
+    for store in (store_a, store_b):
+        closing.callback(store.close)
+    relay_a = relay_for(store_a, settings, topic)
+    relay_b = relay_for(store_b, settings, topic)
+    stop_a = relay_threads.start(relay_a)
+    wait_until(lambda: relay_a.status()["state"] == "active", 30, "relay A took the lock",
+               relay_a, relay_b)
+    relay_threads.start(relay_b)
+    wait_until(lambda: relay_b.status()["state"] == "standby", 30, "relay B stood by",
+               relay_a, relay_b)
+    third = relay_for(store_b, settings, topic)
     try:
-        service = CommandService(commands_store, settings)
-        relay_a = relay_for(store_a, settings, topic)
-        relay_b = relay_for(store_b, settings, topic)
-        stop_a = relay_threads.start(relay_a)
-        wait_until(lambda: relay_a.status()["state"] == "active", 30, "relay A took the lock")
-        relay_threads.start(relay_b)
-        wait_until(lambda: relay_b.status()["state"] == "standby", 30, "relay B stood by")
-        third = relay_for(store_b, settings, topic)
-        try:
-            with pytest.raises(RelayNotActive):
-                third.publish_pending()
-        finally:
-            third.close()
-
-        customers = register_customers(service, 3)
-        work_on(service, customers, 0)
-        wait_until(lambda: caught_up(relay_a), 30, "relay A published everything")
-        published_by_a = relay_a.status()["published_events"]
-        assert relay_b.status()["state"] == "standby"
-        assert relay_b.status()["published_events"] == 0
-
-        stop_a.set()  # A goes away; closing its connection frees the lock
-        wait_until(lambda: relay_a.status()["state"] == "stopped", 30, "relay A stopped")
-        relay_a.close()
-        work_on(service, customers, 1)
-        wait_until(lambda: caught_up(relay_b), 30, "relay B took over and caught up")
-
-        everything, _ = stored_events(commands_store)
-        records = read_topic(kafka_bootstrap, topic)
-        assert published_by_a > 0
-        assert relay_b.status()["published_events"] == len(everything) - published_by_a
+        with pytest.raises(RelayNotActive):
+            third.publish_pending()
     finally:
-        relay_threads.stop_all()
-        for store in (commands_store, store_a, store_b):
-            store.close()
+        third.close()
+
+    customers = register_customers(service, 3)
+    work_on(service, customers, 0)
+    wait_until(lambda: caught_up(relay_a), 30, "relay A published everything", relay_a, relay_b)
+    published_by_a = relay_a.status()["published_events"]
+    assert relay_b.status()["state"] == "standby"
+    assert relay_b.status()["published_events"] == 0
+
+    stop_a.set()  # A goes away; closing its connection frees the lock
+    wait_until(lambda: relay_a.status()["state"] == "stopped", 30, "relay A stopped",
+               relay_a, relay_b)
+    relay_a.close()
+    work_on(service, customers, 1)
+    wait_until(lambda: caught_up(relay_b), 30, "relay B took over and caught up", relay_a, relay_b)
+
+    everything, _ = stored_events(commands_store)
+    records = read_topic(kafka_bootstrap, topic)
+    assert published_by_a > 0
+    assert relay_b.status()["published_events"] == len(everything) - published_by_a
 
     decoded = [decode(record.value) for record in records]
     assert sorted(decoded, key=lambda pe: pe[0]) == everything  # each exactly once
@@ -458,44 +458,46 @@ def test_one_relay_publishes_and_a_standby_takes_over_when_it_stops(
 
 @pytest.mark.postgres
 def test_a_relay_that_loses_its_connection_loses_the_lock_and_nothing_is_lost(
-    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str,
-    relay_threads: RelayThreads,
+    postgres_url: str, fresh_postgres_schema: str, kafka_bootstrap: str, closing: ExitStack,
+    open_commands: Callable[[Settings], CommandService], relay_threads: RelayThreads,
 ) -> None:
     settings = Settings(postgres_url=SecretStr(postgres_url),
                         postgres_schema=fresh_postgres_schema, postgres_pool_size=2,
                         kafka_bootstrap=kafka_bootstrap)
     topic = new_topic()
-    commands_store, store_a, store_b = (open_event_store(settings) for _ in range(3))
-    try:
-        service = CommandService(commands_store, settings)
-        relay_a = relay_for(store_a, settings, topic)
-        relay_b = relay_for(store_b, settings, topic)
-        relay_threads.start(relay_a)
-        wait_until(lambda: relay_a.status()["state"] == "active", 30, "relay A took the lock")
-        relay_threads.start(relay_b)
-        wait_until(lambda: relay_b.status()["state"] == "standby", 30, "relay B stood by")
-        customers = register_customers(service, 3)
-        wait_until(lambda: caught_up(relay_a), 30, "relay A published the first events")
+    service = open_commands(settings)
+    commands_store = service.store
+    store_a, store_b = (open_event_store(settings) for _ in range(2))
+    for store in (store_a, store_b):
+        closing.callback(store.close)
+    relay_a = relay_for(store_a, settings, topic)
+    relay_b = relay_for(store_b, settings, topic)
+    relay_threads.start(relay_a)
+    wait_until(lambda: relay_a.status()["state"] == "active", 30, "relay A took the lock",
+               relay_a, relay_b)
+    relay_threads.start(relay_b)
+    wait_until(lambda: relay_b.status()["state"] == "standby", 30, "relay B stood by",
+               relay_a, relay_b)
+    customers = register_customers(service, 3)
+    wait_until(lambda: caught_up(relay_a), 30, "relay A published the first events",
+               relay_a, relay_b)
 
-        # The server ends the lock holder's session, as when its process or network dies.
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            ended = admin.execute(
-                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a "
-                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                "AND a.application_name = %s", (f"chronicle-relay:{topic}",)).fetchall()
-        assert ended == [(True,)]
-        work_on(service, customers, 0)
-        wait_until(lambda: any(caught_up(r) for r in (relay_a, relay_b)), 30,
-                   "a relay took the lock again and caught up")
-        wait_until(lambda: {relay_a.status()["state"], relay_b.status()["state"]}
-                   == {"active", "standby"}, 30, "one relay leads and the other stands by")
+    # The server ends the lock holder's session, as when its process or network dies.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND a.application_name = %s", (f"chronicle-relay:{topic}",)).fetchall()
+    assert ended == [(True,)]
+    work_on(service, customers, 0)
+    wait_until(lambda: any(caught_up(r) for r in (relay_a, relay_b)), 30,
+               "a relay took the lock again and caught up", relay_a, relay_b)
+    wait_until(lambda: {relay_a.status()["state"], relay_b.status()["state"]}
+               == {"active", "standby"}, 30, "one relay leads and the other stands by",
+               relay_a, relay_b)
 
-        everything, _ = stored_events(commands_store)
-        records = read_topic(kafka_bootstrap, topic)
-    finally:
-        relay_threads.stop_all()
-        for store in (commands_store, store_a, store_b):
-            store.close()
+    everything, _ = stored_events(commands_store)
+    records = read_topic(kafka_bootstrap, topic)
 
     delivered = first_occurrences(records)
     assert sorted(delivered, key=lambda pe: pe[0]) == everything

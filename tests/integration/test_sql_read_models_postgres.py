@@ -4,6 +4,7 @@ as they do on SQLite (the event store stays SQLite; only the read store differs)
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,6 +27,13 @@ from tests.unit import test_lifecycle, test_timeline
 from tests.unit.test_customer_360 import World, day
 
 CONFIG = test_lifecycle.CONFIG
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    world = World(tmp_path)
+    yield world
+    world.close()
 
 
 def _answers(store: SqlReadStore, customers: list[str]) -> dict[str, Any]:
@@ -52,8 +60,7 @@ def _answers(store: SqlReadStore, customers: list[str]) -> dict[str, Any]:
 
 
 def test_read_functions_answer_identically_on_postgres_and_sqlite(
-        tmp_path: Path, postgres_url: str, fresh_postgres_schema: str) -> None:
-    world = World(tmp_path)
+        world: World, postgres_url: str, fresh_postgres_schema: str) -> None:
     book = test_lifecycle._random_book(world, random.Random(3), customers=12)
     customers = [*book, str(test_timeline._story(world))]
     sqlite = world.sqlite()
@@ -79,9 +86,8 @@ def test_read_functions_answer_identically_on_postgres_and_sqlite(
 
 @pytest.mark.parametrize("projection_name", ["customer_360", "timeline", "lifecycle"])
 def test_a_rebuild_on_postgres_equals_the_live_generation(
-        tmp_path: Path, postgres_url: str, fresh_postgres_schema: str, projection_name: str,
+        world: World, postgres_url: str, fresh_postgres_schema: str, projection_name: str,
 ) -> None:
-    world = World(tmp_path)
     projection = {"customer_360": Customer360Projection(), "timeline": TimelineProjection(),
                   "lifecycle": LifecycleProjection(CONFIG)}[projection_name]
     live = SqlReadStore(postgres_url=postgres_url, schema=fresh_postgres_schema)

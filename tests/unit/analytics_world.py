@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -55,13 +55,16 @@ def built_world(path: Path, projection: type[Projection], batch_size: int,
                 commands: Callable[[ChronicleStore, Settings], CommandService] = CommandService,
                 ) -> Iterator[World]:
     """An event store and command service in `path`, a live read model at path/a.duckdb fed
-    by a runner of `batch_size`, and the data set `write` puts in; the read model is closed
-    on the way out."""
+    by a runner of `batch_size`, and the data set `write` puts in; all of them are closed on
+    the way out."""
     settings = Settings(data_dir=path)
-    store = open_event_store(settings)
-    svc = commands(store, settings)
-    live = DuckReadStore(path / "a.duckdb")
-    try:
+    with ExitStack() as opened:
+        store = open_event_store(settings)
+        opened.callback(store.close)
+        svc = commands(store, settings)
+        opened.callback(svc.close)
+        live = DuckReadStore(path / "a.duckdb")
+        opened.callback(live.close)
         runner = analytics_runner(projection, live, store, batch_size=batch_size)
 
         def catch_up() -> None:
@@ -69,8 +72,6 @@ def built_world(path: Path, projection: type[Projection], batch_size: int,
 
         write(svc, catch_up)
         yield World(store, live, path)
-    finally:
-        live.close()
 
 
 def assert_rebuild_equals_live(world: World, projection: type[Projection],

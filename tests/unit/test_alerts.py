@@ -232,7 +232,7 @@ def test_the_list_reads_its_own_writes_and_reports_its_position(crm: Crm) -> Non
     assert int(response.headers["X-Projection-Position"]) >= written["position"]
     assert [item["alert_id"] for item in response.json()["items"]] == [alert]
     beyond = crm.get_raw("/v1/alerts", {"min_position": crm.position + 1_000_000})
-    error_shaped(beyond, 504, "projection_timeout")
+    error_shaped(beyond, 422, "position_beyond_log")
 
 
 @pytest.mark.parametrize("params", [

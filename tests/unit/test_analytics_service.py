@@ -10,7 +10,8 @@ not from TicketFirstResponded.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.ticket import Ticket
 from services.command.service import CommandService, NewCustomer
-from services.common.event_store import ChronicleStore, open_event_store
+from services.common.event_store import ChronicleStore
 from services.common.events.customer import CustomerPersonal
 from services.common.events.ticket import (
     TicketAssigned,
@@ -259,10 +260,10 @@ def test_the_data_set_has_re_prioritised_tickets_in_their_opening_group(world: W
 
 
 def test_an_escalated_ticket_is_judged_by_the_priority_it_was_opened_with(
-        tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    store = open_event_store(settings)
-    svc = CommandService(store, settings)
+        tmp_path: Path, open_commands: Callable[[Settings], CommandService],
+        closing: ExitStack) -> None:
+    svc = open_commands(Settings(data_dir=tmp_path))
+    store = svc.store
 
     def ctx(hours: float, actor: str = "agent-1") -> CommandContext:
         return CommandContext(actor=actor, tenant_id="default",
@@ -275,23 +276,21 @@ def test_an_escalated_ticket_is_judged_by_the_priority_it_was_opened_with(
     svc.change_ticket_priority(ctx(2), ticket, "urgent", reason="VIP")
     svc.comment_on_ticket(ctx(6), ticket, "Looking")  # 5 h: late for urgent, fine for low
     read = DuckReadStore(tmp_path / "s.duckdb")
-    try:
-        analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
-        result = read_service(read)
-        groups = {g["priority"]: g for g in result["by_priority"]}
-        assert (groups["low"]["tickets"], groups["urgent"]["tickets"]) == (1, 0)
-        assert groups["low"]["first_response_s"]["p50"] == 5 * 3600
-        assert result["overall"]["sla_breach_rate"] == 0
-        # the SLA rule's breach counts even so (recorded at the priority then in force)
-        svc.record_sla_breach(ctx(30, "rule:sla"), ticket, sla="resolution",
-                              target_seconds=8 * 3600, deadline=EPOCH + timedelta(hours=9),
-                              raise_priority=False, reassign_to=None, alert=None)
-        analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
-        result = read_service(read)
-        assert result["overall"]["sla_breach_rate"] == 1
-        assert {g["priority"]: g["tickets"] for g in result["by_priority"]}["low"] == 1
-    finally:
-        read.close()
+    closing.callback(read.close)
+    analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
+    result = read_service(read)
+    groups = {g["priority"]: g for g in result["by_priority"]}
+    assert (groups["low"]["tickets"], groups["urgent"]["tickets"]) == (1, 0)
+    assert groups["low"]["first_response_s"]["p50"] == 5 * 3600
+    assert result["overall"]["sla_breach_rate"] == 0
+    # the SLA rule's breach counts even so (recorded at the priority then in force)
+    svc.record_sla_breach(ctx(30, "rule:sla"), ticket, sla="resolution",
+                          target_seconds=8 * 3600, deadline=EPOCH + timedelta(hours=9),
+                          raise_priority=False, reassign_to=None, alert=None)
+    analytics_runner(ServiceProjection, read, store).catch_up(max_idle_polls=1, timeout_s=0)
+    result = read_service(read)
+    assert result["overall"]["sla_breach_rate"] == 1
+    assert {g["priority"]: g["tickets"] for g in result["by_priority"]}["low"] == 1
 
 
 def test_service_levels_keep_the_priority_a_ticket_was_opened_with() -> None:

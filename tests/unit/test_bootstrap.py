@@ -47,7 +47,8 @@ def test_everything_serves_writes_and_reads_on_one_app_and_stops_every_thread(
     finally:
         crm.stop()
     left = {thread.name for thread in threading.enumerate() if thread.is_alive()} - before
-    assert not {n for n in left if n == "policies" or n.startswith("projector-")}, left
+    assert not {n for n in left if n in ("policies", "group-commit")
+                or n.startswith("projector-")}, left
     assert crm.store is None and crm.commands is None and crm.projectors is None
     crm.stop()  # a second stop is harmless
 

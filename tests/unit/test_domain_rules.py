@@ -119,3 +119,19 @@ def test_old_versions_are_upcast_when_read() -> None:
     assert isinstance(event, NoteAddedV2) and event.body == "hello"
     restored = store.mapper.to_domain_event(store.mapper.to_stored_event(event))
     assert restored == event
+
+
+def test_the_readme_shows_the_ticket_status_machine_the_domain_enforces() -> None:
+    import re
+    from pathlib import Path
+
+    from services.command.domain.ticket import ALLOWED_STATUS_MOVES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| ticket status | may go to |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, tuple[str, ...]] = {}
+    for line in table.splitlines():
+        statuses = re.findall(r"`([a-z]+)`", line)
+        if statuses:
+            documented[statuses[0]] = tuple(statuses[1:])
+    assert documented == ALLOWED_STATUS_MOVES

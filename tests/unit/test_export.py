@@ -151,3 +151,28 @@ def test_crm_export_command_writes_files_and_a_summary(
     bad = runner.invoke(app, ["export", "--data-dir", str(data_dir), "--out",
                               str(tmp_path / "bad"), "--type", "crm.nope"])
     assert bad.exit_code == 2 and "unknown event type" in bad.output
+
+
+def test_the_summary_counts_every_stored_event_whatever_the_filter(
+        store: ChronicleStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"exported N events (of M stored)": M is the store's total, not what the filter read."""
+    stored = len(store.recorder.select_notifications(start=1, limit=1_000_000))
+    purchases = sum(1 for _, e in _stored(store) if e.event_type == "crm.purchase.recorded")
+    assert 0 < purchases < stored
+
+    summary = export_events(store, tmp_path / "lib", fmt="ndjson",
+                            where=ExportFilter(types=frozenset({"crm.purchase.recorded"})))
+    assert (summary.events, summary.stored) == (purchases, stored)
+
+    for name in ("CRM_POSTGRES_URL", "CRM_MEMORY_STORE", "CRM_DATA_DIR", "CRM_KAFKA_BOOTSTRAP"):
+        monkeypatch.delenv(name, raising=False)
+    data_dir = tmp_path / "data"
+    small = ChronicleStore(env=Settings(data_dir=data_dir).event_store_env())
+    generate_history(small, customers=20, now=NOW)
+    stored = small.recorder.max_notification_id() or 0  # SQLite positions have no gaps
+    purchases = sum(1 for _, e in _stored(small) if e.event_type == "crm.purchase.recorded")
+    small.close()
+    result = CliRunner().invoke(app, ["export", "--data-dir", str(data_dir), "--out",
+                                      str(tmp_path / "cli"), "--type", "crm.purchase.recorded"])
+    assert result.exit_code == 0, result.output
+    assert f"exported {purchases:,} events (of {stored:,} stored)" in result.output

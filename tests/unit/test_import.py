@@ -128,6 +128,8 @@ def test_rerunning_the_same_file_writes_nothing_new(store: ChronicleStore,
     assert (again.imported, again.already_imported, again.events) == (0, 250, 0)
     assert len(_events(store)) == stored == first.events
     assert again.run_id != first.run_id
+    # Nothing written, yet the summary names the store's real last position, not 0.
+    assert again.last_position == first.last_position == store.recorder.max_notification_id()
 
 
 def test_an_interrupted_import_completes_on_rerun_without_duplicates(tmp_path: Path) -> None:
@@ -360,16 +362,24 @@ def test_crm_import_end_to_end(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", "purchases", str(path), "--data-dir", str(data_dir),
                                  "--rejects", str(rejects), "--batch-rows", "40"])
 
-    assert result.exit_code == 0, result.output
+    # A rejected row is a row not imported: exit 1, saying how many and where they are listed.
+    assert result.exit_code == 1, result.output
     assert "rows read 150 · imported 149 · already imported 0 · rejected 1" in result.output
-    assert "events/s" in result.output and str(rejects) in result.output
+    assert "events/s" in result.output
+    assert f"1 row rejected: not imported, listed with line and reason in {rejects}" \
+        in result.output
     assert "11" in rejects.read_text().splitlines()[1].split(",")[0]
+    store = _open(data_dir / "events.sqlite")
+    head = store.recorder.max_notification_id()
+    store.close()
+    assert head and f"last position {head:,})" in result.output
 
     again = runner.invoke(app, ["import", "purchases", str(path), "--data-dir", str(data_dir),
                                 "--rejects", str(rejects)])
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1, again.output
     assert "imported 0 · already imported 149 · rejected 1" in again.output
     assert "events written 0" in again.output
+    assert f"last position {head:,})" in again.output, "the store's, though this run wrote none"
 
     wrong = runner.invoke(app, ["import", "deals", str(path), "--data-dir", str(data_dir)])
     assert wrong.exit_code == 2 and "unknown kind" in wrong.output
@@ -380,4 +390,9 @@ def test_crm_import_end_to_end(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "--format" in refused.output
     forced = runner.invoke(app, ["import", "purchases", str(unknown_format), "--format", "csv",
                                  "--data-dir", str(data_dir)])
-    assert forced.exit_code == 0 and "already imported 149" in forced.output
+    assert forced.exit_code == 1 and "already imported 149" in forced.output
+
+    clean = _write_csv(tmp_path / "clean.csv", PURCHASE_COLUMNS, _purchase_rows(20, 5, seed=11))
+    loaded = runner.invoke(app, ["import", "purchases", str(clean), "--data-dir", str(data_dir)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "rejected 0" in loaded.output and "not imported" not in loaded.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,10 @@ CONFIG = LifecycleConfig(dormant_days=30, loyal_count=3, loyal_window_days=60)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path) -> Iterator[World]:
+    world = World(tmp_path)
+    yield world
+    world.close()
 
 
 def staged(world: World, store: SqlReadStore, cid: UUID) -> list[tuple[str, str]]:

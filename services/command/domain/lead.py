@@ -7,7 +7,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from services.command.domain.aggregate import AggregateRoot, CommandContext
-from services.command.domain.errors import RuleViolation
+from services.command.domain.errors import NotFound, RuleViolation
 from services.command.domain.pipeline import LOST, WON, TenantRules
 from services.common.events.lead import (
     DiscountApprovalRequested,
@@ -161,8 +161,7 @@ class Lead(AggregateRoot):
     def _pending_discount(self, discount_id: UUID) -> Discount:
         discount = self.discounts.get(discount_id)
         if discount is None:
-            raise RuleViolation("unknown_discount", f"no discount {discount_id} on this lead",
-                                discount_id=str(discount_id))
+            raise NotFound("discount", discount_id)
         if discount.status != "pending":
             raise RuleViolation(
                 "discount_not_pending", f"the discount is {discount.status}, not pending",

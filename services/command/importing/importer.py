@@ -70,6 +70,8 @@ class ImportSummary:
     batches: int = 0
     seconds: float = 0.0
     last_position: int = 0
+    """The store's last position after the run: that of the last event this run wrote or,
+    when it wrote none (a re-run), the store's head — what a reader waits for either way."""
     completed: bool = True
     """False when the run stopped early (`max_batches`); a re-run finishes it."""
     reject_reasons: Counter[str] = field(default_factory=Counter)
@@ -181,6 +183,8 @@ class _ImportRun:
                     self._import_batch(batch, rejects, rejects_file)
                 if on_progress is not None:
                     on_progress(summary.rows, total, summary.events)
+        if not summary.events:
+            summary.last_position = self.log.max_position()
         summary.seconds = time.perf_counter() - started
         return summary
 

@@ -7,7 +7,9 @@ before a command's events came back) repeats the key, so a command is never appl
 
 A round runs in phases: assignment first, then — once the policy state shows the new owners —
 the policies whose alerts name a lead's owner and manager, so a lead assigned and found overdue
-in one round is chased with its new owner.
+in one round is chased with its new owner. The state goes on applying events meanwhile, so
+assignment is asked again after a later phase decided, and that phase decides again if it
+placed anyone; if the state does not show the round's own commands in time, the round stops.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class RoundResult:
     """Decisions the domain refused because the world moved on (e.g. the lead was closed)."""
     position: int = 0
     by_policy: dict[str, int] = field(default_factory=dict)
+    stopped_early: bool = False
+    """The policy state had not applied the round's own commands in time, so the phases after
+    them were left to the next round."""
 
 
 class PolicyEngine:
@@ -127,22 +132,64 @@ class PolicyEngine:
         now = self.clock.now()
         result = RoundResult()
         wanted = self.policies.keys() if policies is None else self.policies.keys() & policies
-        phases = [phase & wanted for phase in PHASES]
-        for number, phase in enumerate(phases):
-            while phase:
-                if result.position and self._state_reached is not None:
-                    self._state_reached(result.position, 10.0)
-                issued_before = result.issued
-                self._issue(self.decide(now, phase), now, result)
-                # Assignment reads `limit` leads at a time: it goes on until nothing more can
-                # be placed, so the next phase sees every lead that gets an owner this round.
-                if number > 0 or result.issued == issued_before or self._state_reached is None:
-                    break
-        if result.position and self._state_reached is not None:
-            self._state_reached(result.position, 10.0)
+        first, *later = [phase & wanted for phase in PHASES]
+        self._run_phase(first, now, result)
+        for phase in later:
+            if phase and not self._run_later_phase(phase, first, now, result):
+                break
+        if result.position and self._state_reached is not None and not result.stopped_early:
+            self._state_reached(result.position, 10.0)  # the next round starts from there
         self._add(result)
         self.last_round_at = now
         return result
+
+    def _run_phase(self, phase: Collection[str], now: datetime, result: RoundResult) -> bool:
+        """Decide and issue `phase` until it has nothing more to do (assignment reads `limit`
+        leads at a time: it goes on until nothing more can be placed, so the next phase sees
+        every lead that gets an owner this round). Whether it left the state something new to
+        show: a write, or a repeat of one past what the round has waited for. (A repeat the
+        state already shows changes nothing, and must not make the round go round again.)"""
+        position_before = result.position
+        while phase and self._state_shows(result):
+            issued_before = result.issued
+            self._issue(self.decide(now, phase), now, result)
+            if result.issued == issued_before or self._state_reached is None:
+                break
+        return result.position > position_before
+
+    def _run_later_phase(self, phase: Collection[str], first: Collection[str], now: datetime,
+                         result: RoundResult) -> bool:
+        """Decide and issue a phase after the first on a state that shows the first phase's
+        effects; False if the state did not get there in time (the round then stops)."""
+        while True:
+            if not self._state_shows(result):
+                return False
+            actions = self.decide(now, phase)
+            # The policy state goes on applying events while a round runs: a lead it showed
+            # only after the assignment phase looked would be chased here without an owner
+            # (and its follow-up window used up). Asked again after this phase decided, the
+            # assignment finds every such lead and places it; then this phase decides again.
+            # (Without a way to wait for the state, the second look would only repeat.)
+            if not actions or not first or self._state_reached is None \
+                    or not self._run_phase(first, now, result):
+                break
+        self._issue(actions, now, result)
+        return True
+
+    def _state_shows(self, result: RoundResult) -> bool:
+        """Whether the policy state has applied this round's commands so far, waiting a while
+        for it: a phase must not decide on a state without the earlier phases' effects (a lead
+        without the owner assignment just gave it), so a round stops early rather than do so."""
+        if result.stopped_early:
+            return False
+        if not result.position or self._state_reached is None:
+            return True
+        if self._state_reached(result.position, 10.0):
+            return True
+        log.warning("the policy state has not applied position %d within 10 s; the rest of "
+                    "this round waits for the next one", result.position)
+        result.stopped_early = True
+        return False
 
     def _issue(self, actions: list[Action], now: datetime, result: RoundResult) -> None:
         retry_after = time.monotonic() - 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 from uuid import UUID
 
@@ -27,3 +28,14 @@ class PurchaseRecorded(CrmEvent):
     reference: str | None = Field(default=None, description="External reference (ERP order, invoice).")
     items: list[PurchaseItem] = Field(default_factory=list)
     lead_id: UUID | None = None
+
+    @property
+    def is_buying(self) -> bool:
+        """Whether the purchase counts as the customer buying: its amount is above zero.
+
+        Zero-value rows (free replacements, samples, fully discounted orders; real histories
+        hold them) are kept and shown as facts, but every read model leaves them out of
+        buying: not towards `customer` or `loyal`, not purchase activity in retention, not in
+        the purchase count, totals and dates of customer-360, not activity for dormancy.
+        """
+        return Decimal(self.amount) > 0

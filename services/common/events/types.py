@@ -67,22 +67,41 @@ MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency is refused as abs
 _AMOUNT_PATTERN = re.compile(r"^-?[0-9]{1,13}(\.[0-9]{1,4})?$")
 
 
+def _decimal_text(value: object, what: str, example: str) -> tuple[str, Decimal]:
+    """The value as text and as a finite Decimal, or ValueError naming what is wrong."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"{what} must be a decimal string such as \"{example}\"")
+    text = str(value).strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{what} {text[:40]!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{what} must be a finite number, not {text[:40]}")
+    if "e" in text.lower():
+        raise ValueError(f"{what} must be written in plain digits such as \"{example}\", "
+                         "not in exponent notation")
+    return text, number
+
+
+def _fraction_digits(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
 def _money_amount(value: object) -> str:
     """A non-negative decimal string with at most four fraction digits, normalised to >= 2."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise ValueError("amount must be a decimal string such as \"12000.00\"")
-    text = str(value).strip()
-    if not _AMOUNT_PATTERN.match(text):
-        raise ValueError("amount must be a decimal string with at most 4 decimals")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("amount is not a decimal number") from None
+    text, amount = _decimal_text(value, "amount", "12000.00")
     if amount < 0:
         raise ValueError("amount must not be negative")
     if amount >= MAX_AMOUNT:
         raise ValueError(f"amount must be below {MAX_AMOUNT}")
-    if amount.as_tuple().exponent > -2:  # type: ignore[operator]
+    if _fraction_digits(amount) > 4:
+        raise ValueError("amount has more than 4 decimals")
+    if not _AMOUNT_PATTERN.match(text):
+        raise ValueError("amount must be plain digits with an optional decimal point, such as "
+                         "\"12000.00\"")
+    if _fraction_digits(amount) < 2:
         amount = amount.quantize(Decimal("0.01"))
     return str(amount)
 
@@ -92,14 +111,14 @@ Amount = Annotated[str, BeforeValidator(_money_amount), Field(json_schema_extra=
 
 
 def _percent(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise ValueError("percent must be a decimal string such as \"12.5\"")
-    text = str(value).strip()
-    if not re.match(r"^[0-9]{1,3}(\.[0-9]{1,2})?$", text):
-        raise ValueError("percent must be a decimal string with at most 2 decimals")
-    pct = Decimal(text)
+    text, pct = _decimal_text(value, "percent", "12.5")
     if not Decimal(0) < pct <= Decimal(100):
         raise ValueError("percent must be above 0 and at most 100")
+    if _fraction_digits(pct) > 2:
+        raise ValueError("percent has more than 2 decimals")
+    if not re.match(r"^[0-9]{1,3}(\.[0-9]{1,2})?$", text):
+        raise ValueError("percent must be plain digits with an optional decimal point, such "
+                         "as \"12.5\"")
     return text
 
 

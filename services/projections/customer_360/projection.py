@@ -86,7 +86,7 @@ def new_document(customer_id: str) -> Doc:
         "merged_customer_ids": [],
         "leads": [], "lead_counts": {"open": 0, "won": 0, "lost": 0},
         "purchases": {"count": 0, "total": None, "average": None, "currency": None,
-                      "by_currency": {}, "first_at": None, "last_at": None},
+                      "by_currency": {}, "first_at": None, "last_at": None, "zero_value": 0},
         "interactions": {"count": 0, "by_channel": {}, "by_direction": {}, "first_at": None,
                          "last_at": None, "last_inbound_at": None},
         "tickets": {"open": 0, "total": 0, "avg_resolution_hours": None,
@@ -283,9 +283,13 @@ class Customer360Projection(Projection):
     @handler(reads=[CUSTOMER])
     def purchase_recorded(self, rows: Rows, event: PurchaseRecorded, position: int) -> None:
         """Totals per currency always; a single `total`/`average` only while there is one
-        currency (adding euros to dollars would be meaningless)."""
+        currency (adding euros to dollars would be meaningless). A zero-value purchase only
+        counts in `zero_value` (PurchaseRecorded.is_buying)."""
         with _document(rows, event, position) as doc:
             old = doc["purchases"]
+            if not event.is_buying:  # kept as a fact, left out of the figures of buying
+                doc["purchases"] = {**old, "zero_value": old.get("zero_value", 0) + 1}
+                return
             by_currency = dict(old["by_currency"])
             entry = by_currency.get(event.currency, {"count": 0, "total": "0"})
             by_currency[event.currency] = {
@@ -329,7 +333,7 @@ class Customer360Projection(Projection):
             "ticket_id": str(event.aggregate_id), "subject": event.subject,
             "priority": event.priority, "status": "open", "opened_at": iso(event.occurred_at),
             "resolved_at": None, "resolution_seconds": None, "first_response_seconds": None,
-            "sla_breached": []}
+            "reopened": 0, "sla_breached": []}
         with _document(rows, event, position) as doc:
             _set_tickets(doc, [*doc["tickets"]["items"], item])
 
@@ -339,12 +343,14 @@ class Customer360Projection(Projection):
         at = event.occurred_at
 
         def change(item: dict[str, Any]) -> dict[str, Any]:
-            if event.to_status == "resolved":
+            # A ticket's resolution is its first one: reopening makes it open again but does
+            # not undo that it was resolved then (service analytics count it the same way).
+            if event.to_status == "resolved" and item["resolved_at"] is None:
                 opened = datetime.fromisoformat(item["opened_at"])
                 return {"status": "resolved", "resolved_at": iso(at),
                         "resolution_seconds": max(0.0, (at - opened).total_seconds())}
             if event.to_status == "reopened":
-                return {"status": "reopened", "resolved_at": None, "resolution_seconds": None}
+                return {"status": "reopened", "reopened": item.get("reopened", 0) + 1}
             return {"status": event.to_status}
 
         with _document(rows, event, position) as doc:
@@ -426,8 +432,9 @@ def _update_ticket(doc: Doc, event: CrmEvent,
 
 
 def _set_tickets(doc: Doc, items: list[dict[str, Any]]) -> None:
-    """Recompute the summary from the items: a customer has few tickets, and recomputing
-    keeps a reopened-then-resolved ticket from being counted twice."""
+    """Recompute the summary from the items (a customer has few tickets). `resolved_count` and
+    `avg_resolution_hours` are over the tickets' first resolutions, so a reopened ticket still
+    counts as resolved once; `open` counts it open again."""
     resolved = [i["resolution_seconds"] for i in items if i["resolution_seconds"] is not None]
     seconds = float(sum(resolved))
     doc["tickets"] = {

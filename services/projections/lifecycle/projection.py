@@ -134,6 +134,8 @@ class LifecycleProjection(Projection):
 
     @handler(reads=[CUSTOMER])
     def bought(self, rows: Rows, event: LeadWon | PurchaseRecorded, position: int) -> None:
+        if isinstance(event, PurchaseRecorded) and not event.is_buying:
+            return  # a zero-value purchase is no buying (PurchaseRecorded.is_buying)
         self._record(rows, event, position, _buy)
 
     @handler(reads=[CUSTOMER])

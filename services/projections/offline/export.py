@@ -24,6 +24,8 @@ from uuid import UUID
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from services.common.event_store import ChronicleStore
@@ -117,7 +119,11 @@ _PUBLISHED_TYPES = frozenset(cls.event_type for cls in PUBLISHED_EVENT_CLASSES)
 class ExportSummary:
     events: int = 0
     scanned: int = 0
-    """Stored events read (internal ones and filtered-out ones included)."""
+    """Stored events read: all of them, or with a type filter only those of its types (the
+    others are never read); internal ones and those the other filters leave out included."""
+    stored: int = 0
+    """Every event in the store when the export ended, whatever the filter, internal ones
+    included: the "of N stored" of `crm export`."""
     files: list[Path] = field(default_factory=list)
     last_position: int = 0
     seconds: float = 0.0
@@ -163,9 +169,31 @@ def export_events(
                 on_progress(last_position, max(head, last_position), summary.events)
     finally:
         summary.files = sink.close()
+    summary.stored = count_stored(store)
     summary.seconds = time.perf_counter() - started
     _write_manifest(out_dir, fmt, where, personal, summary)
     return summary
+
+
+def count_stored(store: ChronicleStore) -> int:
+    """How many events the store holds. Counted, because the last position is not a count on
+    PostgreSQL: a failed insert burns its position."""
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        from psycopg import sql
+
+        query = sql.SQL("SELECT count(*) AS stored FROM {}.{}").format(
+            sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(query)
+            row = curs.fetchone()
+    elif isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT count(*) AS stored FROM {recorder.events_table_name}")
+            row = curs.fetchone()
+    else:  # in memory: positions without gaps
+        return recorder.max_notification_id() or 0
+    return int(row["stored"]) if row else 0
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:

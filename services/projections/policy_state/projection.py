@@ -120,6 +120,8 @@ class PolicyStateProjection(Projection):
 
     @handler(reads=[CUSTOMER])
     def bought(self, rows: Rows, event: PurchaseRecorded | LeadWon, position: int) -> None:
+        if isinstance(event, PurchaseRecorded) and not event.is_buying:
+            return  # a zero-value purchase is no buying, nor activity for dormancy
         _active(rows, event, buyer=True)
 
     @handler(reads=[CUSTOMER])

@@ -97,7 +97,8 @@ class RetentionProjection(Projection):
 
     @handler
     def purchase_recorded(self, rows: Rows, event: PurchaseRecorded, position: int) -> None:
-        _activity(rows, event, PURCHASE)
+        if event.is_buying:  # a zero-value purchase is no purchase activity
+            _activity(rows, event, PURCHASE)
 
     @handler
     def lead_won(self, rows: Rows, event: LeadWon, position: int) -> None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.common.settings import Settings
-from services.common.web import install_error_handlers, install_health
+from services.common.web import answers_head, install_error_handlers, install_health
 from services.query.api import alerts, analytics, customers, history, projections
 from services.query.read_models import ReadModels
 
@@ -52,6 +52,8 @@ def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
                 problems.append(status["projection"])
         body = {"status": "not_ready" if problems else "ready", "checks": checks}
         return JSONResponse(body, status_code=503 if problems else 200)
+
+    answers_head(app, "/ready", ready)
 
 
 def query_app(settings: Settings, read_models: ReadModels) -> FastAPI:

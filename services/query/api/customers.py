@@ -160,24 +160,38 @@ def list_customers(
     q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=PRINTABLE,
                                    description="Text in name, e-mail or company")] = None,
     sort: Annotated[customer_360_model.SortKey, Query()] = "created_at",
-    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    order: Annotated[Literal["asc", "desc"] | None, Query(
+        description="Default: newest first for created_at and updated_at, A to Z for name "
+        "and company")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     include_total: bool = False,
 ) -> dict[str, Any]:
-    after = None
-    if cursor is not None:
-        value, last_id = decode_cursor(cursor, 2)
-        if not isinstance(last_id, str) or not isinstance(value, str) \
-                or "\x00" in value or "\x00" in last_id:
-            raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
-        after = (value, last_id)
+    direction = order or ("desc" if sort in ("created_at", "updated_at") else "asc")
+    after = _customer_page_after(cursor, sort, direction) if cursor is not None else None
     page = customer_360_model.list_customers(
         read_models.sql, customer_360_model.CustomerFilter(
             tenant_id=tenant, lifecycle_stage=lifecycle_stage, owner=owner, tag=tag,
             region=region, source=source, q=q),
-        sort=sort, descending=order == "desc", limit=limit, after=after,
+        sort=sort, descending=direction == "desc", limit=limit, after=after,
         include_total=include_total)
-    return {"items": page.items,
-            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
-            "total": page.total}
+    next_cursor = None
+    if page.next_after is not None:
+        next_cursor = encode_cursor([sort, direction, *page.next_after])
+    return {"items": page.items, "next_cursor": next_cursor, "total": page.total}
+
+
+def _customer_page_after(cursor: str, sort: str, direction: str) -> tuple[str, str]:
+    """The (sort value, customer id) a cursor this route returned names, made under the same
+    sort and order; 422 for anything else (a cursor of another sort would silently restart)."""
+    refused = ApiError(422, "invalid_cursor", "the cursor is not one this API returned for "
+                       f"sort={sort} and order={direction}", sort=sort, order=direction)
+    made_sort, made_direction, value, last_id = decode_cursor(cursor, 4)
+    if (made_sort, made_direction) != (sort, direction) or not isinstance(value, str) \
+            or "\x00" in value or not isinstance(last_id, str):
+        raise refused
+    try:
+        UUID(last_id)
+    except ValueError:
+        raise refused from None
+    return value, last_id

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
+from services.common.times import parse_moment
 from services.common.web import ApiError, tenant_of
 from services.projections import registry
 from services.query.read_models import ReadModels
@@ -33,8 +34,16 @@ def _sensible_moment(value: datetime) -> datetime:
     return utc
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_sensible_moment)]
-"""A timestamp query parameter: ISO 8601 with a time zone, years 1900-8999."""
+def _typed_moment(value: object) -> object:
+    """A date or timestamp as a person types it (`2026-01-01` is its start, UTC; a timestamp
+    without an offset is UTC), as the command line and the import read them."""
+    return parse_moment(value) if isinstance(value, str) else value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_typed_moment),
+                   AfterValidator(_sensible_moment)]
+"""A date or time query parameter: an ISO 8601 date (its start, UTC) or timestamp (UTC when
+it has no offset), years 1900-8999. A range's `from` is inclusive, its `to` exclusive."""
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 """Text parameters hold no control characters (PostgreSQL text cannot hold NUL at all)."""
@@ -68,7 +77,8 @@ def consistent(*models: str) -> Callable[..., Awaitable[int]]:
         min_position: Annotated[int | None, Query(
             ge=0, le=2**62, description="Wait until the read models have applied this global "
             "position (returned by every command), up to `read_wait_timeout_s` (10 s by "
-            "default); 504 if they have not.")] = None,
+            "default); 504 if they have not, 422 `position_beyond_log` at once if the event "
+            "store has not reached it.")] = None,
         x_min_position: Annotated[str | None, Header(
             description="Same as `min_position`.")] = None,
     ) -> int:
@@ -79,9 +89,18 @@ def consistent(*models: str) -> Callable[..., Awaitable[int]]:
                                header="X-Min-Position")
             wanted = max(wanted or 0, int(x_min_position.strip()))
         timeout_s = float(request.app.state.settings.read_wait_timeout_s)
+        behind = wanted is not None and wanted > 0 and read_models.position(models) < wanted
+        if behind and wanted is not None:
+            # A position the log has not reached can never be applied: say so at once.
+            last = await run_in_threadpool(read_models.last_position)
+            if last is not None and wanted > last:
+                raise ApiError(422, "position_beyond_log",
+                               f"min_position {wanted} is beyond the last position in the event "
+                               f"store ({last}); pass a position a command returned",
+                               min_position=wanted, last_position=last)
         # Waiting blocks, so it happens on a worker thread, and only when still behind.
-        if wanted and read_models.position(models) < wanted and not await run_in_threadpool(
-                read_models.wait_for, models, wanted, timeout_s):
+        if behind and not await run_in_threadpool(
+                read_models.wait_for, models, wanted or 0, timeout_s):
             current = read_models.position(models)
             raise ApiError(504, "projection_timeout",
                            f"the read models have not reached position {wanted} within "

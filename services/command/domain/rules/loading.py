@@ -52,6 +52,9 @@ def parse_rules(text: str, source: str = "rules.toml") -> RuleSet:
         line = _toml_error_line(str(exc))
         reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
         raise RulesFileError(source, [RuleProblem(line, "", f"not valid TOML: {reason}")]) from None
+    except RecursionError:
+        raise RulesFileError(source, [RuleProblem(
+            None, "", "not valid TOML: arrays or tables nest too deeply")]) from None
     lines = _LineIndex(text)
     try:
         rules = RuleSet.model_validate(document)
