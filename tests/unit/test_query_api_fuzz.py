@@ -80,7 +80,8 @@ class LifespanOwnedByTheFixture:
 
 @pytest.fixture(scope="module")
 def query_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIApp, str]]:
-    # A short read wait: fuzzed `min_position`s far ahead answer 504 at once.
+    # A short read wait: a fuzzed `min_position` the read models lag behind answers 504 soon
+    # (one beyond the log gets 422 at once).
     config = Settings(data_dir=Path(tmp_path_factory.mktemp("crm-data")), read_wait_timeout_s=0.05)
     with Chronicle(config, Parts(commands=True)) as writing:
         with TestClient(writing.command_api()) as writer:
