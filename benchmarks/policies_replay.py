@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from benchmarks.policies_common import Phase, log
-from benchmarks.policies_rounds import REBUILD_BATCH, phase_policies
+from benchmarks.policies_rounds import phase_policies
 from benchmarks.raw_appends import measure_raw_appends
 from benchmarks.stats import latency_summary
 from services.command.domain.aggregate import CommandContext
@@ -32,7 +32,7 @@ from services.demo.names import AGENTS, INDUSTRIES, MANAGERS, REGIONS, REPS, SOU
 from services.demo.summary import describe
 from services.projections import registry
 from services.projections.model import Projection, Table
-from services.projections.rebuild import rebuild
+from services.projections.rebuild import REBUILD_BATCH, rebuild
 
 EVENTS_PER_CUSTOMER = 10.92  # what services.demo.history averages with seed 7
 TENANT = "default"

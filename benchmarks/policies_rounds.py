@@ -10,7 +10,6 @@ policy and every SQL statement it runs is timed (`Instrument`).
 from __future__ import annotations
 
 import cProfile
-import inspect
 import io
 import pstats
 import statistics
@@ -23,7 +22,12 @@ from typing import Any
 
 from benchmarks.policies_common import log
 from benchmarks.stats import latency_summary
-from services.command.policies.engine import EVENT_DRIVEN, QUIET_AFTER_ROUND, PolicyEngine
+from services.command.policies.engine import (
+    EVENT_DRIVEN,
+    QUIET_AFTER_ROUND,
+    ROUND_LIMIT,
+    PolicyEngine,
+)
 from services.common.clock import ManualClock
 from services.demo.names import REPS
 from services.projections import registry
@@ -36,14 +40,10 @@ from services.projections.policy_state.projection import (
 )
 from services.projections.policy_state.reads import NAME as POLICY_STATE
 from services.projections.policy_state.reads import PolicyStateReads
-from services.projections.rebuild import rebuild_many
+from services.projections.rebuild import REBUILD_BATCH
 from services.projections.runner import ProjectionRunner
 from services.projections.sources import EventStoreSource
 
-ROUND_LIMIT: int = inspect.signature(PolicyEngine.__init__).parameters["limit"].default
-"""PolicyEngine's default `limit`: what `crm serve` reads per policy query in a round."""
-REBUILD_BATCH: int = inspect.signature(rebuild_many).parameters["batch_size"].default
-"""rebuild_many's default batch size (the replays and the policy state's runner use it)."""
 MAX_ROUNDS = 2000
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from services.command.api.app import command_app
-from services.command.policies.engine import PolicyEngine, PolicyThread
+from services.command.policies.engine import ROUND_LIMIT, PolicyEngine, PolicyThread
 from services.command.relay import Relay
 from services.command.service import CommandService
 from services.common.clock import Clock, SystemClock
@@ -106,19 +106,23 @@ class Chronicle:
             self.read_models = ReadModels(settings, self.projectors, self.store,
                                           self.published_through)
         if parts.policies:
-            self.policy_engine = self._policy_engine(clock or SystemClock())
+            self.policy_engine = self.new_policy_engine(clock or SystemClock())
             self.policy_thread = PolicyThread(self.policy_engine, settings.policy_interval_s)
 
-    def _policy_engine(self, clock: Clock) -> PolicyEngine:
+    def new_policy_engine(
+        self, clock: Clock, *, tenants: Sequence[str] | None = None, limit: int = ROUND_LIMIT,
+        state_reached: Callable[[int, float], bool] | None = None,
+    ) -> PolicyEngine:
         """The policies on this process's command service and policy-state projector, which
-        wakes the engine when it applied events."""
+        wakes the engine when it applied events. `tenants` (default all), `limit` and
+        `state_reached` (default: ask the projector) for engines of one's own."""
         service, runner = self.command_service, self.projector_host.runners[POLICY_STATE]
         assert self.projector_host.sql_store is not None
         return PolicyEngine(
             service, PolicyStateReads(self.projector_host.sql_store), service.rules_book, clock,
-            state_reached=lambda position, timeout_s: runner.wait_until(
-                position, timeout_s, self.published_through),
-            watch=runner)
+            state_reached=state_reached or (lambda position, timeout_s: runner.wait_until(
+                position, timeout_s, self.published_through)),
+            tenants=tenants, limit=limit, watch=runner)
 
     # -- the parts, for callers that know they asked for them ---------------------------------
 

@@ -23,6 +23,9 @@ from services.projections.stores.base import Progress, ReadStore
 RebuildSource = Literal["topic", "store", "export"]
 """`export`: an export directory (`crm export`), given to `rebuild_many` as a ready `feed`."""
 
+REBUILD_BATCH = 5000
+"""Records a rebuild applies per read-model transaction."""
+
 ProgressCallback = Callable[[int, int | None], None]
 """Called after every batch with (events applied so far, events still to apply if known)."""
 
@@ -44,7 +47,7 @@ class RebuildResult:
 def rebuild(
     projection: Projection, store: ReadStore, settings: Settings, *,
     source: RebuildSource | None = None, event_store: ChronicleStore | None = None,
-    batch_size: int = 5000, keep_previous: bool = False,
+    batch_size: int = REBUILD_BATCH, keep_previous: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> RebuildResult:
     """Fill a fresh generation from the beginning, activate it, drop the old one."""
@@ -57,7 +60,7 @@ def rebuild(
 def rebuild_many(
     targets: Sequence[tuple[Projection, ReadStore]], settings: Settings, *,
     source: RebuildSource | None = None, event_store: ChronicleStore | None = None,
-    batch_size: int = 5000, keep_previous: bool = False,
+    batch_size: int = REBUILD_BATCH, keep_previous: bool = False,
     on_progress: ProgressCallback | None = None, feed: Source | None = None,
 ) -> list[RebuildResult]:
     """Rebuild several read models in one pass over the log: each record is read and decoded

@@ -84,6 +84,7 @@ dormant_after = "90d"
 
 @dataclass
 class Stack:
+    crm: Chronicle
     settings: Settings
     store: ChronicleStore
     service: CommandService
@@ -102,13 +103,8 @@ class Stack:
                state_reached: Callable[[int, float], bool] | None = None) -> PolicyEngine:
         """An engine for `tenant` on the policy state (`state_reached`: how it waits for the
         state to apply a position; by default it asks the state's runner)."""
-        runner = self.projectors.runners[STATE]
-        assert self.projectors.sql_store is not None
-        self.engines.append(PolicyEngine(
-            self.service, PolicyStateReads(self.projectors.sql_store), self.service.rules_book, clock,
-            state_reached=state_reached or (
-                lambda p, t: runner.wait_until(p, t, self.published_through)),
-            tenants=[tenant], limit=limit, watch=runner))
+        self.engines.append(self.crm.new_policy_engine(
+            clock, tenants=[tenant], limit=limit, state_reached=state_reached))
         return self.engines[-1]
 
 
@@ -199,7 +195,7 @@ class PoliciesContract:
         with Chronicle(settings, Parts(commands=True, read_models=[STATE],
                                        relay=bool(settings.kafka_bootstrap))) as crm:
             assert crm.store is not None
-            yield Stack(settings, crm.store, crm.command_service, crm.projector_host,
+            yield Stack(crm, settings, crm.store, crm.command_service, crm.projector_host,
                         crm.published_through)
 
     @pytest.fixture

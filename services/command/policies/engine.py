@@ -54,6 +54,9 @@ PHASES: tuple[frozenset[str], ...] = (frozenset({"assignment"}),
 EVENT_DRIVEN: frozenset[str] = frozenset({"assignment", "discount_approval", "alert_clearing"})
 """Policies whose decisions change only when new events arrive; the others (follow-ups, SLAs,
 dormancy) also change as the clock moves on."""
+ROUND_LIMIT = 500
+"""Rows a policy reads per query in a round (assignment reads on, a page at a time, while it
+can still place a lead)."""
 QUIET_AFTER_ROUND = 4.0
 """After a round that issued nothing, the engine rests at least this many times the round's own
 duration before the next: with nothing to do it then takes at most a fifth of a core, whatever
@@ -89,7 +92,7 @@ class RoundResult:
 class PolicyEngine:
     def __init__(
         self, service: CommandService, state: PolicyStateReads, rules: RulesBook, clock: Clock, *,
-        state_reached: Callable[[int, float], bool] | None = None, limit: int = 500,
+        state_reached: Callable[[int, float], bool] | None = None, limit: int = ROUND_LIMIT,
         policies: Sequence[str] = tuple(POLICIES), tenants: Sequence[str] | None = None,
         watch: StateWatch | None = None, issue_threads: int = 8,
     ) -> None:

@@ -13,8 +13,7 @@ view (reads.py), so that view equals the live document at the same position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -94,24 +93,36 @@ def new_document(customer_id: str) -> Doc:
     }
 
 
-@contextmanager
-def _document(rows: Rows, event: CrmEvent, position: int) -> Iterator[Doc]:
-    """The customer's document to change; written back with its filter columns afterwards
-    (not when the handler raises)."""
-    customer_id = str(event.customer_id)
-    previous = rows.get(CUSTOMERS, customer_id)
-    doc = dict(previous["doc"]) if previous else new_document(customer_id)
-    yield doc
-    personal = doc["personal"]
-    rows.put(CUSTOMERS, {
-        "id": customer_id, "tenant_id": event.tenant_id, "owner": doc["owner"],
-        "region": doc["region"], "source": doc["source"] or doc["first_lead_source"],
-        "company": doc["company"], "name": _lower(personal.get("name")),
-        "email": _lower(personal.get("email")), "created_at": doc["registered_at"],
-        "erased": doc["erased"], "doc": doc,
-        "version": (previous["version"] if previous else 0) + 1,
-        "last_position": position, "updated_at": iso(event.recorded_at),
-    })
+class _document:  # noqa: N801 - used as a `with` block, like a function
+    """The customer's document to change (`with _document(rows, event, position) as doc:`);
+    written back with its filter columns afterwards, not when the handler raises. A class, not
+    a generator: it runs for every event this model applies."""
+
+    __slots__ = ("rows", "event", "position", "customer_id", "previous", "doc")
+
+    def __init__(self, rows: Rows, event: CrmEvent, position: int) -> None:
+        self.rows, self.event, self.position = rows, event, position
+        self.customer_id = str(event.customer_id)
+        self.previous = rows.get(CUSTOMERS, self.customer_id)
+
+    def __enter__(self) -> Doc:
+        previous = self.previous
+        self.doc = dict(previous["doc"]) if previous else new_document(self.customer_id)
+        return self.doc
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            return
+        doc, previous, personal = self.doc, self.previous, self.doc["personal"]
+        self.rows.put(CUSTOMERS, {
+            "id": self.customer_id, "tenant_id": self.event.tenant_id, "owner": doc["owner"],
+            "region": doc["region"], "source": doc["source"] or doc["first_lead_source"],
+            "company": doc["company"], "name": _lower(personal.get("name")),
+            "email": _lower(personal.get("email")), "created_at": doc["registered_at"],
+            "erased": doc["erased"], "doc": doc,
+            "version": (previous["version"] if previous else 0) + 1,
+            "last_position": self.position, "updated_at": iso(self.event.recorded_at),
+        })
 
 
 def _lower(value: str | None) -> str | None:
