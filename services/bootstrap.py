@@ -23,6 +23,8 @@ from services.command.api.app import command_app
 from services.command.policies.engine import ROUND_LIMIT, PolicyEngine, PolicyThread
 from services.command.relay import Relay
 from services.command.service import CommandService
+from services.common.auth.http import Authenticator, RequireAuthentication
+from services.common.auth.keys import KeyRing
 from services.common.clock import Clock, SystemClock
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.settings import Settings
@@ -35,6 +37,15 @@ from services.query.api.app import include_query_routes, query_app
 from services.query.read_models import ReadModels
 
 log = logging.getLogger("chronicle")
+
+
+def at_the_edge(app: FastAPI, settings: Settings, key_ring: KeyRing,
+                authenticator: Authenticator | None = None) -> ASGIApp:
+    """An app behind what every request passes first: the body-size limit, then the
+    credentials (401 without valid ones)."""
+    app.state.key_ring = key_ring
+    authenticator = authenticator or Authenticator(settings, key_ring)
+    return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,8 @@ class Chronicle:
         self._relay_stop = threading.Event()
         self._relay_thread: threading.Thread | None = None
         self._started = False
+        self._key_ring: KeyRing | None = None
+        self._authenticator: Authenticator | None = None
         needs_store = parts.commands or parts.relay or parts.policies or parts.queries or (
             bool(parts.read_models) and not settings.kafka_bootstrap)
         self._owns_store = event_store is None and needs_store
@@ -168,7 +181,21 @@ class Chronicle:
         return self._limited(app)
 
     def _limited(self, app: FastAPI) -> ASGIApp:
-        return BodySizeLimit(app, self.settings.max_body_bytes)
+        return at_the_edge(app, self.settings, self.key_ring, self.authenticator)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """The API keys issued in this process's event store."""
+        if self._key_ring is None:
+            self._key_ring = KeyRing(self._store())
+        return self._key_ring
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """Who a request's credentials name (one per process: it caches the provider's keys)."""
+        if self._authenticator is None:
+            self._authenticator = Authenticator(self.settings, self.key_ring)
+        return self._authenticator
 
     # -- running ------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import data, replay, rules, run, schemas
+from services.cli import data, keys, replay, rules, run, schemas
 
 app = typer.Typer(help="Chronicle CRM — an event-sourced CRM.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -14,3 +14,4 @@ data.register(app)
 replay.register(app)
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(rules.app, name="rules")
+app.add_typer(keys.app, name="keys")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import typer
+from eventsourcing.utils import get_topic
 
 from services.bootstrap import Chronicle
 from services.cli.options import (
@@ -20,6 +21,7 @@ from services.cli.options import (
 )
 from services.cli.progress import Progress
 from services.common.event_store import ChronicleStore, open_event_store
+from services.common.events.customer import CustomerRegistered
 
 DEMO_CUSTOMERS = 24
 MAX_SEED_CUSTOMERS = 1_000_000
@@ -37,9 +39,8 @@ def seed_if_empty(crm: Chronicle) -> None:
 
     store = crm.store
     assert store is not None
-    position = store.recorder.max_notification_id() or 0
-    if position > 0:
-        typer.echo("store already holds events; sample data not loaded again")
+    if store.recorder.select_notifications(1, 1, topics=[get_topic(CustomerRegistered)]):
+        typer.echo("store already holds customers; sample data not loaded again")
         return
     summary = generate_history(store, customers=DEMO_CUSTOMERS)
     typer.echo(f"loaded sample data: {summary.customers} customers, {summary.events} events "

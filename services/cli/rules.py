@@ -18,8 +18,8 @@ from services.cli.options import (
     setting_default,
 )
 from services.command.service import CommandService
+from services.common.auth.principal import check_tenant_id, cli_actor
 from services.common.settings import Settings
-from services.common.web import check_actor, check_tenant_id
 
 app = typer.Typer(help="A tenant's rules file: check, apply, show, history (docs/rules.md).",
                   no_args_is_help=True)
@@ -32,13 +32,6 @@ def _tenant_name(value: str | None) -> str | None:
         return check_tenant_id(value) if value is not None else None
     except ValueError as exc:
         raise typer.BadParameter(f"{exc} (as X-Tenant-ID)") from None
-
-
-def _actor_name(value: str) -> str:
-    try:
-        return check_actor(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{exc} (as X-Actor)") from None
 
 
 RulesFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
@@ -101,8 +94,6 @@ def rules_check(file: RulesFile) -> None:
 @app.command("apply")
 def rules_apply(
     file: RulesFile,
-    actor: Annotated[str, typer.Option("--actor", callback=_actor_name,
-                                       help="Who changes the rules (recorded on the event)")],
     tenant: RulesTenant = None,
     source: Annotated[str | None, typer.Option(
         "--source", help="Recorded as where the rules came from (default: the file's name)")]
@@ -112,8 +103,9 @@ def rules_apply(
     data_dir: DataDir = None,
     postgres_url: PostgresUrl = None,
 ) -> None:
-    """Record a rules file as the tenant's rules (in force within a second in every process);
-    a refused file changes nothing and exits 1 listing each problem with its line."""
+    """Record a rules file as the tenant's rules (in force within a second in every process),
+    as `cli:<your user name>`; a refused file changes nothing and exits 1 listing each problem
+    with its line."""
     from services.command.domain.aggregate import CommandContext
     from services.command.domain.errors import InvalidRules, RuleViolation, VersionConflict
 
@@ -122,7 +114,7 @@ def rules_apply(
     tenant_id = tenant or settings.default_tenant
     with _command_service(settings) as service:
         try:
-            result = service.change_rules(CommandContext(actor=actor, tenant_id=tenant_id), text,
+            result = service.change_rules(CommandContext(actor=cli_actor(), tenant_id=tenant_id), text,
                                           source or file.name, expected_version=expected_version)
         except InvalidRules as exc:
             _echo_rule_problems(file, exc.details["problems"])

@@ -4,9 +4,11 @@ project, policies. Each builds its parts with the composition root (services/boo
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +29,8 @@ from services.cli.options import (
 from services.common.settings import Settings
 from services.projections import registry
 
+log = logging.getLogger("chronicle")
+
 
 def register(app: typer.Typer) -> None:
     for command in (serve, command_api, query_api, relay, project, policies):
@@ -40,55 +44,113 @@ def serve(
     postgres_url: PostgresUrl = None,
     kafka_bootstrap: KafkaBootstrap = None,
     demo: Annotated[bool, typer.Option(
-        "--demo", help="Load two years of sample history into an empty store")] = False,
+        "--demo", help="Load two years of sample history into an empty store, and issue an "
+        "admin key for it")] = False,
+    insecure_no_auth: InsecureNoAuth = False,
 ) -> None:
     """Run the whole CRM in one process (embedded SQLite store by default): both APIs, the
     projectors, the policies, and the relay when Kafka is configured."""
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
-                             kafka_bootstrap=kafka_bootstrap)
+                             kafka_bootstrap=kafka_bootstrap,
+                             auth_mode="off" if insecure_no_auth else None)
     configure_logging(settings)
     crm = Chronicle(settings, Parts.everything(settings))
     try:
+        app = _edge(crm, crm.api)
         if demo:
             from services.cli.data import seed_if_empty
 
             seed_if_empty(crm)
         crm.start()
-        _listen(crm.api(), settings, f"Chronicle CRM listening on http://{settings.host}:"
-                f"{settings.port} (events: {settings.describe_store()}; read models: "
-                f"{crm.describe_read_models()}; API docs at /docs)")
+        _listen(app, settings, f"Chronicle CRM listening on {_base(settings)} (events: "
+                f"{settings.describe_store()}; read models: {crm.describe_read_models()}; API "
+                f"docs at /docs)", _access_hint(crm, settings, demo))
     finally:
         crm.stop()
 
 
+InsecureNoAuth = Annotated[bool, typer.Option(
+    "--insecure-no-auth", help="Serve without authentication, every caller `anonymous` with "
+    "every right (env CRM_AUTH_MODE=off); loopback addresses only")]
+
+
+def _base(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}"
+
+
+def _edge(crm: Chronicle, build: Callable[[], Any]) -> Any:
+    """The app as served, or exit 2 when the settings refuse it (no auth off loopback)."""
+    try:
+        return build()
+    except ValueError as exc:
+        fail(f"refused: {exc}", 2)
+
+
+def _access_hint(crm: Chronicle, settings: Settings, demo: bool) -> str:
+    """How to get in: a demo key, the command that issues the first key, or a warning."""
+    if settings.auth_mode == "off":
+        log.warning("authentication is OFF (--insecure-no-auth): every caller is anonymous "
+                    "with every right, in every tenant; never expose this port")
+        return "authentication is off: anyone who reaches this port may do anything"
+    if demo:
+        from services.command.domain.aggregate import CommandContext
+        from services.common.auth.principal import cli_actor
+
+        _, issued = crm.command_service.create_api_key(
+            CommandContext(actor=cli_actor(), tenant_id=settings.default_tenant),
+            subject="demo-admin", roles=["admin"], scopes=[], expires_at=None,
+            display_name="Demo admin")
+        return (f"demo admin key for tenant {settings.default_tenant} (shown once):\n"
+                f"{issued.token}\ntry: curl -H 'Authorization: Bearer {issued.token}' "
+                f"{_base(settings)}/v1/customers")
+    if not crm.key_ring.keys():
+        return ("no API key exists yet: every /v1 call answers 401 until you issue one, e.g.\n"
+                f"crm keys create --role admin --subject you --tenant "
+                f"{settings.default_tenant}" + _store_options(settings))
+    return "send an API key or an access token as Authorization: Bearer <token>"
+
+
+def _store_options(settings: Settings) -> str:
+    if settings.store == "sqlite":
+        return f" --data-dir {settings.data_dir}"
+    return " --postgres-url <the same URL>"
+
+
 def command_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
-                postgres_url: PostgresUrl = None) -> None:
+                postgres_url: PostgresUrl = None, insecure_no_auth: InsecureNoAuth = False
+                ) -> None:
     """Run the command API on its own (any number of them behind a load balancer)."""
-    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url)
+    settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
+                             auth_mode="off" if insecure_no_auth else None)
     configure_logging(settings)
     with Chronicle(settings, Parts(commands=True)) as crm:
-        _listen(crm.command_api(), settings, f"Chronicle command API listening on "
-                f"http://{settings.host}:{settings.port} (events: {settings.describe_store()})")
+        _listen(_edge(crm, crm.command_api), settings, f"Chronicle command API listening on "
+                f"{_base(settings)} (events: {settings.describe_store()})",
+                _access_hint(crm, settings, demo=False))
 
 
 def query_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
-              postgres_url: PostgresUrl = None, kafka_bootstrap: KafkaBootstrap = None) -> None:
+              postgres_url: PostgresUrl = None, kafka_bootstrap: KafkaBootstrap = None,
+              insecure_no_auth: InsecureNoAuth = False) -> None:
     """Run the query API on its own, with the projectors that feed it in this process."""
     settings = load_settings(host=host, port=port, data_dir=data_dir, postgres_url=postgres_url,
-                             kafka_bootstrap=kafka_bootstrap)
+                             kafka_bootstrap=kafka_bootstrap,
+                             auth_mode="off" if insecure_no_auth else None)
     if not settings.kafka_bootstrap:  # its projectors follow the event store
         require_store(settings)
     configure_logging(settings)
     with Chronicle(settings, Parts(read_models=registry.NAMES, queries=True)) as crm:
-        _listen(crm.query_api(), settings, f"Chronicle query API listening on "
-                f"http://{settings.host}:{settings.port} (read models: "
-                f"{crm.describe_read_models()})")
+        _listen(_edge(crm, crm.query_api), settings, f"Chronicle query API listening on "
+                f"{_base(settings)} (read models: {crm.describe_read_models()})",
+                _access_hint(crm, settings, demo=False))
 
 
-def _listen(app: Any, settings: Settings, banner: str) -> None:
+def _listen(app: Any, settings: Settings, banner: str, hint: str | None = None) -> None:
     import uvicorn
 
     typer.echo(banner)
+    if hint:
+        typer.echo(hint)
     sys.stdout.flush()
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_level=settings.log_level)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from services.command.domain.aggregate import (
@@ -17,12 +17,14 @@ from services.command.domain.aggregate import (
     CommandContext,
 )
 from services.command.domain.alert import Alert
+from services.command.domain.api_key import ApiKey
 from services.command.domain.configuration import configuration_id
 from services.command.domain.customer import Customer
 from services.command.domain.errors import (
     Duplicate,
     InvalidRules,
     NotFound,
+    RuleViolation,
     VersionConflict,
 )
 from services.command.domain.interaction import Interaction
@@ -31,6 +33,15 @@ from services.command.domain.purchase import Purchase, purchase_id_for_reference
 from services.command.domain.rules import RulesFileError
 from services.command.domain.ticket import Ticket
 from services.command.execution import CommandExecution, CommandResult, Decision, Idempotency
+from services.common.auth.keys import NewKey, new_key
+from services.common.auth.permissions import ROLES, SCOPES
+from services.common.auth.principal import (
+    ACTOR,
+    ACTOR_RULE,
+    ANONYMOUS,
+    RESERVED_PREFIXES,
+    is_reserved,
+)
 from services.common.events.alert import AlertKind
 from services.common.events.customer import CustomerPersonal
 from services.common.events.purchase import PurchaseItem
@@ -284,16 +295,18 @@ class CommandService(CommandExecution):
     def approve_discount(self, ctx: CommandContext, lead_id: UUID, discount_id: UUID,
                          note: str | None = None, idempotency: Idempotency | None = None,
                          expected_version: int | None = None) -> CommandResult:
+        rules = self.rules_for(ctx.tenant_id)
         return self._lead_command(
-            ctx, lead_id, lambda lead: lead.approve_discount(ctx, discount_id, note),
+            ctx, lead_id, lambda lead: lead.approve_discount(ctx, discount_id, note, rules),
             idempotency, expected_version,
         )
 
     def reject_discount(self, ctx: CommandContext, lead_id: UUID, discount_id: UUID,
                         reason: str | None = None, idempotency: Idempotency | None = None,
                         expected_version: int | None = None) -> CommandResult:
+        rules = self.rules_for(ctx.tenant_id)
         return self._lead_command(
-            ctx, lead_id, lambda lead: lead.reject_discount(ctx, discount_id, reason),
+            ctx, lead_id, lambda lead: lead.reject_discount(ctx, discount_id, reason, rules),
             idempotency, expected_version,
         )
 
@@ -475,6 +488,55 @@ class CommandService(CommandExecution):
                                    idempotency, expected_version)
 
 
+    # -- access ---------------------------------------------------------------------------------
+
+    def create_api_key(self, ctx: CommandContext, *, subject: str, roles: list[str],
+                       scopes: list[str], expires_at: datetime | None,
+                       display_name: str | None = None) -> tuple[CommandResult, NewKey]:
+        """Issue an API key for `ctx.tenant_id`; the result's key holds the secret, shown once."""
+        check_key_grant(subject, roles, scopes, expires_at)
+        issued = new_key()
+
+        def decide() -> Decision:
+            key = ApiKey.issue(issued.key_id, ctx, subject=subject, roles=sorted(set(roles)),
+                               scopes=sorted(set(scopes)), expires_at=expires_at,
+                               display_name=display_name, secret_sha256=issued.secret_sha256)
+            return Decision(key, {"key_id": str(issued.key_id)}, status_code=201)
+
+        return self._execute(ctx, None, decide, stream=issued.key_id), issued
+
+    def revoke_api_key(self, ctx: CommandContext, key_id: UUID,
+                       reason: str | None = None) -> CommandResult:
+        def decide() -> Decision:
+            key = self._load(ApiKey, key_id, ctx)
+            key.revoke(ctx, reason)
+            return Decision(key, {"key_id": str(key_id)})
+
+        return self._execute(ctx, None, decide, stream=key_id)
+
+
+def check_key_grant(subject: str, roles: list[str], scopes: list[str],
+                    expires_at: datetime | None) -> None:
+    """Refuse a key that names a reserved or malformed subject, an unknown role or scope."""
+    if not ACTOR.fullmatch(subject) or is_reserved(subject):
+        raise RuleViolation("invalid_subject", f"a key's subject is {ACTOR_RULE}, and not "
+                            f"{ANONYMOUS} or one starting with {', '.join(RESERVED_PREFIXES)}",
+                            subject=subject)
+    unknown = sorted(set(roles) - set(ROLES))
+    if not roles or unknown:
+        raise RuleViolation("invalid_roles", f"a key needs one or more of the roles "
+                            f"{', '.join(ROLES)}", unknown=unknown)
+    unknown_scopes = sorted(set(scopes) - set(SCOPES))
+    if unknown_scopes:
+        raise RuleViolation("invalid_scopes", f"scopes are {', '.join(SCOPES)}",
+                            unknown=unknown_scopes)
+    if scopes and roles != ["integration"]:
+        raise RuleViolation("invalid_scopes", "scopes narrow an integration key: give such a "
+                            "key the role integration alone")
+    if roles == ["integration"] and not scopes:
+        raise RuleViolation("invalid_scopes", "an integration key needs at least one scope")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise RuleViolation("invalid_expiry", "the key would expire before it is created")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,25 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=3600,
         description="How often the policies look for due deadlines when idle.")
 
+    auth_mode: Literal["on", "off"] = Field(
+        default="on", description="`off` (or `crm serve --insecure-no-auth`) serves every route "
+        "without credentials as `anonymous`, on a loopback address only.")
+    auth_issuer: str | None = Field(
+        default=None, description="OIDC issuer URL: tokens must name it in `iss`; their keys are "
+        "discovered from `<issuer>/.well-known/openid-configuration` unless `auth_jwks_url` is set.")
+    auth_audience: str | None = Field(
+        default=None, description="The audience (`aud`) OIDC access tokens must be issued for.")
+    auth_jwks_url: str | None = Field(
+        default=None, description="The identity provider's JWKS URL (else discovered).")
+    auth_claim_subject: str = Field(default="sub", min_length=1, max_length=200)
+    auth_claim_tenant: str = Field(default="tenant", min_length=1, max_length=200)
+    auth_claim_roles: str = Field(default="roles", min_length=1, max_length=200,
+                                  description="Claim holding the roles (a dotted path such as "
+                                  "`realm_access.roles` reaches into an object).")
+    auth_claim_teams: str = Field(default="teams", min_length=1, max_length=200)
+    auth_leeway_s: int = Field(default=30, ge=0, le=300,
+                               description="Clock skew allowed on `exp` and `nbf`.")
+
     @property
     def readmodels_sqlite_path(self) -> Path:
         """The embedded read models (customer-360, timeline, lifecycle) without PostgreSQL."""

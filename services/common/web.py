@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,35 +13,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-TENANT_ID_RULE = "1-64 lowercase letters, digits, _ or -"
-ACTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$")
-ACTOR_RULE = "1-128 letters, digits and . _ : @ / + -"
-
-
-def check_tenant_id(value: str) -> str:
-    """A tenant id (`X-Tenant-ID`, `--tenant`), or ValueError saying what one is."""
-    if not TENANT_ID.fullmatch(value):
-        raise ValueError(f"a tenant id is {TENANT_ID_RULE}")
-    return value
-
-
-def check_actor(value: str) -> str:
-    """Who issues a command (`X-Actor`, `--actor`), or ValueError saying what one is."""
-    if not ACTOR.fullmatch(value):
-        raise ValueError(f"an actor is {ACTOR_RULE}")
-    return value
-
-
-def tenant_of(request: Request, header: str | None) -> str:
-    """The request's tenant: its `X-Tenant-ID`, else the configured default; 400 if invalid."""
-    tenant = header if header is not None else request.app.state.settings.default_tenant
-    try:
-        return check_tenant_id(str(tenant))
-    except ValueError:
-        raise ApiError(400, "invalid_header", f"X-Tenant-ID must be {TENANT_ID_RULE}",
-                       header="X-Tenant-ID") from None
 
 log = logging.getLogger("chronicle.http")
 

@@ -329,7 +329,7 @@ class _Storyteller:
             at = self.later(at, 20)  # a manager catches up with the approval still waiting
             yield at
             lead.approve_discount(self.ctx(rng.choice(MANAGERS), at), pending.discount_id,
-                                  "approved late")
+                                  "approved late", self.rules)
         if not lead.discounts and rng.random() < 0.4:
             discount_id = self.new_id()
             try:
@@ -347,10 +347,11 @@ class _Storyteller:
                     approver = rep if rng.random() < 0.05 else manager
                     try:
                         if rng.random() < 0.8:
-                            lead.approve_discount(self.ctx(approver, at), discount_id, "approved")
+                            lead.approve_discount(self.ctx(approver, at), discount_id, "approved",
+                                                  self.rules)
                         else:
                             lead.reject_discount(self.ctx(manager, at), discount_id,
-                                                 "margin too thin")
+                                                 "margin too thin", self.rules)
                     except RuleViolation as violation:
                         self.refused(violation)
         at = self.later(at, 4)

@@ -16,14 +16,15 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from services.bootstrap import Chronicle, Parts
+from services.bootstrap import Chronicle, Parts, at_the_edge
 from services.command.api.app import command_app
 from services.command.service import CommandService
+from services.common.auth.keys import KeyRing
 from services.common.event_store import ChronicleStore, EventLog
 from services.common.settings import Settings
-from services.common.web import BodySizeLimit
 from services.query.api.history import MAX_HISTORY_PAGE, history_page
 from tests.errors import error_shaped
+from tests.harness.auth import Keys, keys_of
 
 ADA = {
     "personal": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0000"},
@@ -32,15 +33,25 @@ ADA = {
 }
 
 
+ACTORS = ("rep-1", "rep-2", "manager-1", "agent-1", "erp:sync", "fuzz")
+
+
 class Api:
     """A test client that speaks as a named actor and can count stored events."""
 
-    def __init__(self, client: TestClient, store: ChronicleStore) -> None:
-        self.client, self.store = client, store
+    def __init__(self, client: TestClient, store: ChronicleStore, keys: Keys) -> None:
+        self.client, self.store, self.keys = client, store, keys
         self.log = EventLog(store)
+        for actor in ACTORS:  # issued up front: every test counts the events it writes
+            keys.token(subject=actor)
+        keys.token("acme", "rep-1")
 
-    def post(self, path: str, body: Any = None, actor: str = "rep-1", **headers: str) -> Any:
-        return self.client.post(path, json=body, headers={"X-Actor": actor, **headers})
+    def auth(self, actor: str = "rep-1", tenant: str = "default") -> dict[str, str]:
+        return self.keys.headers(tenant, actor)
+
+    def post(self, path: str, body: Any = None, actor: str = "rep-1", tenant: str = "default",
+             **headers: str) -> Any:
+        return self.client.post(path, json=body, headers={**self.auth(actor, tenant), **headers})
 
     def stored(self) -> int:
         return self.log.max_position()
@@ -86,7 +97,7 @@ class CommandApiContract:
         with Chronicle(settings, Parts(commands=True)) as crm, \
                 TestClient(crm.command_api(), raise_server_exceptions=False) as client:
             assert crm.store is not None
-            yield Api(client, crm.store)
+            yield Api(client, crm.store, keys_of(client.app))
 
     # -- creating things ----------------------------------------------------------------------
 
@@ -134,7 +145,7 @@ class CommandApiContract:
     def test_other_tenants_cannot_see_or_change_a_customer(self, api: Api) -> None:
         customer_id = api.customer()
         error_shaped(api.post(f"/v1/customers/{customer_id}/tags", {"tag": "x"},
-                         **{"X-Tenant-ID": "acme"}), 404)
+                         tenant="acme"), 404)
         assert api.log.customer_history(UUID(customer_id), "acme") is None
 
     # -- pipeline rules -----------------------------------------------------------------------
@@ -309,9 +320,10 @@ class CommandApiContract:
                 rule="tag_already_present")
         assert api.post(f"/v1/customers/{customer_id}/tags", {"tag": "Churn-Risk"}).status_code == 200
         removed = api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk",
-                                    headers={"X-Actor": "rep-1"})
+                                    headers=api.auth())
         assert removed.status_code == 200, removed.text
-        error_shaped(api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk"), 422,
+        error_shaped(api.client.delete(f"/v1/customers/{customer_id}/tags/churn-risk",
+                                       headers=api.auth()), 422,
                 rule="tag_not_present")
 
     def test_duplicate_purchase_reference_is_refused(self, api: Api) -> None:
@@ -387,8 +399,8 @@ class CommandApiContract:
             for service in services:
                 stack.callback(service.close)
             racers = [Api(stack.enter_context(TestClient(
-                BodySizeLimit(command_app(settings, service), settings.max_body_bytes),
-                raise_server_exceptions=False)), api.store) for service in services]
+                at_the_edge(command_app(settings, service), settings, KeyRing(api.store)),
+                raise_server_exceptions=False)), api.store, api.keys) for service in services]
             for racer in racers:
                 # Each app builds its request models on its first request; two apps doing that
                 # at once in two threads race inside pydantic, so each answers one first.

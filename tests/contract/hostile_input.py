@@ -87,7 +87,7 @@ class HostileInputContract:
                                            content_type: str = "application/json") -> int:
         before = api.stored()
         response = api.client.post(path, content=content,
-                                   headers={"X-Actor": "fuzz", "Content-Type": content_type})
+                                   headers={**api.auth("fuzz"), "Content-Type": content_type})
         error_shaped(response, range(400, 500))
         assert api.stored() == before, "a refused request stored an event"
         return response.status_code
@@ -149,14 +149,14 @@ class HostileInputContract:
         path, body = targets["tag"]
         before = api.stored()
         unsent = api.client.post(path, content=json.dumps(body).encode(),
-                                 headers={"X-Actor": "rep-1"})  # no Content-Type
+                                 headers=api.auth())  # no Content-Type
         assert "Content-Type: application/json" in error_shaped(
             unsent, 415, "unsupported_media_type")["message"]
         not_utf8 = api.client.post(path, content=b'{"tag": "\xff"}',
-                                   headers={"X-Actor": "rep-1", "Content-Type": "application/json"})
+                                   headers={**api.auth(), "Content-Type": "application/json"})
         assert "UTF-8" in error_shaped(not_utf8, 400, "malformed_json")["message"]
         deep = api.client.post(path, content=b"[" * 100_000 + b"]" * 100_000,
-                               headers={"X-Actor": "rep-1", "Content-Type": "application/json"})
+                               headers={**api.auth(), "Content-Type": "application/json"})
         assert "nests" in error_shaped(deep, 400, "malformed_json")["message"]
         assert api.stored() == before
 
@@ -183,7 +183,7 @@ class HostileInputContract:
                                    for key, value in body.items()}),
         ))
         before = api.stored()
-        response = api.client.post(path, json=payload, headers={"X-Actor": "fuzz"})
+        response = api.client.post(path, json=payload, headers=api.auth("fuzz"))
         assert response.status_code != 500, response.text
         assert response.status_code < 500
         if response.status_code >= 400:

@@ -29,6 +29,7 @@ from services.common.settings import Settings
 from services.projections.registry import NAMES
 from services.query.read_models import ReadModels
 from tests.errors import error_shaped
+from tests.harness.auth import fastapi_app, keys_of
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 """Business time of the scenarios: in the past, so every `occurred_at` is accepted."""
@@ -54,11 +55,15 @@ class Crm:
 
     def __init__(self, client: TestClient, tenant: str) -> None:
         self.client, self.tenant = client, tenant
+        self.keys = keys_of(client.app)
         self.position = 0
 
+    def auth(self, actor: str = "rep-1", roles: tuple[str, ...] = ("admin",)) -> dict[str, str]:
+        """Credentials of `actor` in this tenant."""
+        return self.keys.headers(self.tenant, actor, roles)
+
     def post(self, path: str, body: Any = None, actor: str = "rep-1") -> dict[str, Any]:
-        response = self.client.post(path, json=body,
-                                    headers={"X-Actor": actor, "X-Tenant-ID": self.tenant})
+        response = self.client.post(path, json=body, headers=self.auth(actor))
         assert response.status_code in (200, 201), response.text
         answer: dict[str, Any] = response.json()
         self.position = max(self.position, int(answer["position"]))
@@ -94,8 +99,7 @@ class Crm:
 
     def get_raw(self, path: str, params: Any = None, headers: dict[str, str] | None = None
                 ) -> Any:
-        return self.client.get(path, params=params,
-                               headers={"X-Tenant-ID": self.tenant, **(headers or {})})
+        return self.client.get(path, params=params, headers={**self.auth(), **(headers or {})})
 
     def get(self, path: str, **params: Any) -> Any:
         """Read as of the latest write: 200, the write's position reached, the body."""
@@ -406,8 +410,8 @@ class QueryApiContract:
     def test_history_of_an_unknown_or_another_tenants_customer_is_404(self, crm: Crm) -> None:
         customer = crm.customer()
         error_shaped(crm.get_raw(f"/v1/customers/{uuid4()}/history"), 404)
-        other_tenant = crm.get_raw(f"/v1/customers/{customer}/history",
-                                   headers={"X-Tenant-ID": f"other-{uuid4().hex[:8]}"})
+        other_tenant = Crm(crm.client, f"other-{uuid4().hex[:8]}").get_raw(
+            f"/v1/customers/{customer}/history")
         error_shaped(other_tenant, 404)
 
     # -- analytics ----------------------------------------------------------------------------
@@ -703,7 +707,7 @@ class QueryApiContract:
     def test_bad_headers_get_400(self, crm: Crm) -> None:
         error_shaped(crm.get_raw("/v1/customers", headers={"X-Min-Position": "soon"}), 400,
                      "invalid_header")
-        error_shaped(crm.client.get("/v1/customers", headers={"X-Tenant-ID": "Not A Tenant"}),
+        error_shaped(crm.get_raw("/v1/customers", headers={"X-Tenant-ID": "Not A Tenant"}),
                      400, "invalid_header")
 
     def test_a_date_alone_is_the_start_of_that_day_in_utc_on_every_date_parameter(
@@ -840,7 +844,7 @@ class QueryApiContract:
         assert stranger.get("/v1/alerts", status="open")["items"] == []
         for action in ("acknowledge", "resolve"):
             response = client.post(f"/v1/alerts/{alert}/{action}", json={"note": "mine now"},
-                                   headers={"X-Tenant-ID": stranger.tenant, "X-Actor": "rep-9"})
+                                   headers=stranger.auth("rep-9"))
             error_shaped(response, 404, "not_found")
         assert [item["status"] for item in crm.get("/v1/alerts")["items"]] == ["open"]
 
@@ -864,8 +868,7 @@ class Rules:
 
     def __init__(self, crm: Crm) -> None:
         self.crm = crm
-        app: Any = crm.client.app.app  # type: ignore[attr-defined]  # inside BodySizeLimit
-        self.service = app.state.command_service
+        self.service = fastapi_app(crm.client.app).state.command_service
 
     def _context(self, rule: str, occurred_at: str) -> CommandContext:
         return CommandContext(actor=f"rule:{rule}", tenant_id=self.crm.tenant,

@@ -21,8 +21,33 @@ from tests.waiting import eventually
 CRM = shutil.which("crm", path=str(Path(sys.executable).parent)) or "crm"
 
 
+def store_options(args: tuple[str, ...]) -> list[str]:
+    """The store options among `crm serve`'s arguments, as every other command takes them."""
+    return [part for i, arg in enumerate(args) if arg in ("--data-dir", "--postgres-url")
+            for part in (arg, args[i + 1])]
+
+
+class Keys:
+    """API keys issued with `crm keys create` on the store a `crm serve` runs on."""
+
+    def __init__(self, args: tuple[str, ...], env: dict[str, str] | None) -> None:
+        self.args, self.env = store_options(args), env
+        self.issued: dict[tuple[str, str], dict[str, str]] = {}
+
+    def __call__(self, subject: str = "rep-1", role: str = "admin") -> dict[str, str]:
+        """`Authorization` headers of a key for `subject` in the default tenant."""
+        if (subject, role) not in self.issued:
+            done = subprocess.run([CRM, "keys", "create", "--role", role, "--subject", subject,
+                                   *self.args], capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, **(self.env or {})})
+            assert done.returncode == 0, done.stderr
+            self.issued[subject, role] = {"Authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
+        return self.issued[subject, role]
+
+
 @contextmanager
-def crm_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+def crm_serve(*args: str, env: dict[str, str] | None = None
+              ) -> Iterator[tuple[str, Path, Keys]]:
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"crm-serve-{port}.log"
     with log.open("w") as out:
@@ -43,7 +68,7 @@ def crm_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[s
     try:
         eventually(answering, 60, lambda: f"crm serve did not answer: {log.read_text()[-2000:]}",
                    interval_s=0.1)
-        yield base, log
+        yield base, log, Keys(args, env)
     finally:
         process.terminate()
         try:
@@ -55,54 +80,67 @@ def crm_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[s
 
 
 def _event_count(data_dir: Path) -> int:
+    """Events stored, not counting API keys issued (each `--demo` start issues one)."""
     import sqlite3
 
     with sqlite3.connect(data_dir / "events.sqlite") as db:
-        return int(db.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0])
+        return int(db.execute("SELECT COUNT(*) FROM stored_events WHERE topic NOT LIKE "
+                              "'services.common.events.access:%'").fetchone()[0])
 
 
 def test_serve_on_a_fresh_data_dir_starts_empty_and_records_commands(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh"
-    with crm_serve("--data-dir", str(data_dir)) as (base, log):
+    with crm_serve("--data-dir", str(data_dir)) as (base, log, key):
         assert f"listening on {base}" in log.read_text()
+        assert "crm keys create --role admin" in log.read_text()  # how to get in
         assert _event_count(data_dir) == 0
-        created = httpx.post(f"{base}/v1/customers", headers={"X-Actor": "rep-1"},
-                             json={"personal": {"name": "Ada Lovelace"}})
-        assert created.status_code == 201
-        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history")
+        refused = httpx.post(f"{base}/v1/customers", json={"personal": {"name": "Ada"}})
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith(
+            "Bearer")
+        created = httpx.post(f"{base}/v1/customers", headers={**key("rep-1"), "X-Foo": "1"},
+                             json={"personal": {"name": "Ada Lovelace"}})  # issued while running
+        assert created.status_code == 201, created.text
+        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history",
+                            headers=key("rep-1"))
         assert [e["actor"] for e in history.json()["events"]] == ["rep-1"]
-    with crm_serve("--data-dir", str(data_dir)) as (base, _):
-        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history")
-        assert history.status_code == 200, "events must survive a restart"
+    with crm_serve("--data-dir", str(data_dir)) as (base, _, key):
+        history = httpx.get(f"{base}/v1/customers/{created.json()['customer_id']}/history",
+                            headers=key("rep-1"))
+        assert history.status_code == 200, "events and keys must survive a restart"
 
 
 def test_serve_demo_loads_sample_data_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     # Only the sample data is counted here: the policies (which act on it) stay off.
     quiet = {"CRM_POLICIES_ENABLED": "false"}
-    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (_, log):
+    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (base, log, _key):
         assert "loaded sample data" in log.read_text()
+        [line] = [line for line in log.read_text().splitlines() if line.startswith("try: curl")]
+        demo_key = line.split("Bearer ", 1)[1].split("'", 1)[0]
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {demo_key}"})
+        assert me.status_code == 200 and me.json()["roles"] == ["admin"], me.text
     seeded = _event_count(data_dir)
     assert seeded > 100
-    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (_, log):
+    with crm_serve("--data-dir", str(data_dir), "--demo", env=quiet) as (_, log, _key):
         assert "sample data not loaded again" in log.read_text()
     assert _event_count(data_dir) == seeded
 
 
-def _projections(base: str) -> dict[str, dict[str, Any]]:
-    page = httpx.get(f"{base}/v1/projections").json()
+def _projections(base: str, auth: dict[str, str]) -> dict[str, dict[str, Any]]:
+    page = httpx.get(f"{base}/v1/projections", headers=auth).json()
     return {p["projection"]: p for p in page["projections"]}
 
 
-def _projections_at(base: str, position: int, timeout: float = 60) -> dict[str, dict[str, Any]]:
+def _projections_at(base: str, auth: dict[str, str], position: int, timeout: float = 60
+                    ) -> dict[str, dict[str, Any]]:
     """Every read model's status once all of them have applied `position`."""
 
     def statuses() -> dict[str, dict[str, Any]]:
-        found = _projections(base)
+        found = _projections(base, auth)
         return found if found and all(p["position"] >= position for p in found.values()) else {}
 
     return eventually(statuses, timeout, lambda: f"the read models reached position {position}: "
-                      f"{_projections(base)}", interval_s=0.2)
+                      f"{_projections(base, auth)}", interval_s=0.2)
 
 
 def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> None:
@@ -111,31 +149,31 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
     import duckdb
 
     data_dir = tmp_path / "demo"
-    with crm_serve("--data-dir", str(data_dir), "--demo") as (base, _):
-        head = httpx.get(f"{base}/v1/projections").json()["head_position"]
-        _projections_at(base, head)
+    with crm_serve("--data-dir", str(data_dir), "--demo") as (base, _, key):
+        head = httpx.get(f"{base}/v1/projections", headers=key()).json()["head_position"]
+        _projections_at(base, key(), head)
 
         # The policies act on the sample data meanwhile (the alerts model gets nothing else),
         # so the log grows after `head`: wait until every model applied something and has
         # caught up with all of it at once.
         def every_model_fed() -> dict[str, dict[str, Any]]:
-            found = _projections(base)
+            found = _projections(base, key())
             fed = all(s["applied"] > 0 and s["lag_events"] == 0 for s in found.values())
             return found if fed else {}
 
         statuses = eventually(every_model_fed, 120, lambda: "every read model applied "
-                              f"events and caught up: {_projections(base)}", interval_s=0.2)
+                              f"events and caught up: {_projections(base, key())}", interval_s=0.2)
         assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts",
                                  "policy_state", "funnel", "retention", "service"}
         assert all(status["dead_letters"] == 0 for status in statuses.values()), statuses
-        metrics = httpx.get(f"{base}/metrics").text
-        after = _projections(base)
+        metrics = httpx.get(f"{base}/metrics", headers=key()).text
+        after = _projections(base, key())
         [metric] = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                     if line.startswith('chronicle_projection_position{projection="funnel"}')]
         assert statuses["funnel"]["position"] <= metric <= after["funnel"]["position"]
-        created = httpx.post(f"{base}/v1/customers", headers={"X-Actor": "rep-1"},
+        created = httpx.post(f"{base}/v1/customers", headers=key("rep-1"),
                              json={"personal": {"name": "Late Arrival"}}).json()
-        _projections_at(base, created["position"])
+        _projections_at(base, key(), created["position"])
     with sqlite3.connect(data_dir / "readmodels.sqlite") as db:
         customers = db.execute("SELECT COUNT(*) FROM customer_360").fetchone()[0]
         assert customers == 25  # 24 sample customers and the one registered above
@@ -147,21 +185,22 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
 @pytest.mark.postgres
 def test_serve_on_postgres(postgres_url: str, fresh_postgres_schema: str) -> None:
     with crm_serve("--postgres-url", postgres_url,
-                   env={"CRM_POSTGRES_SCHEMA": fresh_postgres_schema}) as (base, log):
+                   env={"CRM_POSTGRES_SCHEMA": fresh_postgres_schema}) as (base, log, key):
         assert "PostgreSQL" in log.read_text() and "crm:crm@" not in log.read_text()
-        created = httpx.post(f"{base}/v1/leads", headers={"X-Actor": "rep-2"},
+        created = httpx.post(f"{base}/v1/leads", headers=key("rep-2"),
                              json={"customer": {"personal": {"email": "grace@example.com"}},
                                    "title": "Compiler licence", "amount": "100", "currency": "USD"})
         assert created.status_code == 201, created.text
         lead_id = created.json()["lead_id"]
-        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers={"X-Actor": "rep-2"},
+        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers=key("rep-2"),
                            json={"stage": "contacted", "expected_version": 1})
         assert moved.status_code == 200 and moved.json()["version"] == 2
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(postgres_url) as conn:
-        count = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}.chronicle_events").format(
+        count = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}.chronicle_events WHERE topic NOT "
+                                     "LIKE 'services.common.events.access:%%'").format(
             sql.Identifier(fresh_postgres_schema))).fetchone()
     assert count is not None and count[0] == 4
 
@@ -179,16 +218,16 @@ def test_serve_on_postgres_and_kafka_relays_and_projects_every_event(
            "CRM_PROJECTOR_SESSION_TIMEOUT_MS": "6000", "CRM_DATA_DIR": str(Path(
                os.environ.get("TMPDIR", "/tmp")) / f"crm-{fresh_postgres_schema}")}
     with crm_serve("--postgres-url", postgres_url, "--kafka-bootstrap", kafka_bootstrap,
-                   env=env) as (base, log):
+                   env=env) as (base, log, key):
         assert f"Kafka topic {topic}" in log.read_text()
-        created = httpx.post(f"{base}/v1/leads", headers={"X-Actor": "rep-2"},
+        created = httpx.post(f"{base}/v1/leads", headers=key("rep-2"),
                              json={"customer": {"personal": {"name": "Grace Hopper"}},
                                    "title": "Compiler licence", "amount": "100", "currency": "USD"})
         assert created.status_code == 201, created.text
         lead_id, customer_id = created.json()["lead_id"], created.json()["customer_id"]
-        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers={"X-Actor": "rep-2"},
+        moved = httpx.post(f"{base}/v1/leads/{lead_id}/stage", headers=key("rep-2"),
                            json={"stage": "contacted"}).json()
-        statuses = _projections_at(base, moved["position"], timeout=180)
+        statuses = _projections_at(base, key(), moved["position"], timeout=180)
         assert all(s["dead_letters"] == 0 for s in statuses.values())
     with psycopg.connect(postgres_url) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(fresh_postgres_schema)))
@@ -237,13 +276,14 @@ dormant_after = "90d"
 """
 
 
-def _history_until(base: str, customer: str, found: Callable[[list[dict[str, Any]]], Any],
-                   what: str, timeout: float = 90) -> list[dict[str, Any]]:
+def _history_until(base: str, auth: dict[str, str], customer: str,
+                   found: Callable[[list[dict[str, Any]]], Any], what: str, timeout: float = 90
+                   ) -> list[dict[str, Any]]:
     """The customer's audit history once `found(events)` holds (the policies run on their own)."""
     seen: list[list[dict[str, Any]]] = [[]]
 
     def history() -> list[dict[str, Any]]:
-        seen[0] = httpx.get(f"{base}/v1/customers/{customer}/history",
+        seen[0] = httpx.get(f"{base}/v1/customers/{customer}/history", headers=auth,
                             params={"limit": 1000}).json()["events"]
         return seen[0] if found(seen[0]) else []
 
@@ -255,8 +295,8 @@ def _by_rule(events: list[dict[str, Any]], event_type: str) -> list[dict[str, An
     return [e for e in events if e["type"] == event_type and e["actor"].startswith("rule:")]
 
 
-def _serve_policies(base: str) -> None:
-    me = {"X-Actor": "rep-1"}
+def _serve_policies(base: str, key: Keys) -> None:
+    me = key("rep-1")
     applied = httpx.put(f"{base}/v1/rules", content=POLICY_RULES,
                         headers={**me, "Content-Type": "application/toml"})
     assert applied.status_code == 200, applied.text
@@ -280,7 +320,7 @@ def _serve_policies(base: str) -> None:
     assert httpx.post(f"{base}/v1/customers/{bought}/purchases", headers=me, json={
         "amount": "10.00", "currency": "USD", "occurred_at": old}).status_code == 201
 
-    events = _history_until(base, customer, lambda ev: all(_by_rule(ev, t) for t in (
+    events = _history_until(base, me, customer, lambda ev: all(_by_rule(ev, t) for t in (
         "crm.lead.assigned", "crm.lead.discount_approval_requested",
         "crm.ticket.sla_breached", "crm.lead.follow_up_overdue")),
         "the rules assigned the lead, asked for approval, breached the SLA, chased the lead")
@@ -291,23 +331,23 @@ def _serve_policies(base: str) -> None:
     assert _by_rule(events, "crm.lead.discount_approval_requested")[0]["data"]["approver"] == "maria"
     assert _by_rule(events, "crm.ticket.assigned")[0]["data"]["to_assignee"] == "agent-lead"
     assert _by_rule(events, "crm.alert.raised")
-    dormant = _history_until(base, bought, lambda ev: _by_rule(ev, "crm.customer.became_dormant"),
+    dormant = _history_until(base, me, bought, lambda ev: _by_rule(ev, "crm.customer.became_dormant"),
                              "the quiet buyer became dormant")
     assert _by_rule(dormant, "crm.customer.became_dormant")[0]["actor"] == "rule:dormancy"
 
     # The alerts inbox: maria has the approval (and the follow-up as alice's manager), once
     # the alerts read model has applied what the history already shows.
     seen = max(e["position"] for e in events)
-    inbox = httpx.get(f"{base}/v1/alerts",
+    inbox = httpx.get(f"{base}/v1/alerts", headers=me,
                       params={"assignee": "maria", "min_position": seen}).json()["items"]
     kinds = {a["kind"] for a in inbox}
     assert {"discount_approval", "follow_up_overdue"} <= kinds, (
         inbox, _by_rule(events, "crm.lead.follow_up_overdue"))
     approval = next(a for a in inbox if a["kind"] == "discount_approval")
     decided = httpx.post(f"{base}/v1/leads/{lead_id}/discounts/{discount['discount_id']}/approve",
-                         headers={"X-Actor": "maria"}, json={})
+                         headers=key("maria", "sales_manager"), json={})
     assert decided.status_code == 200, decided.text
-    events = _history_until(base, customer, lambda ev: any(
+    events = _history_until(base, me, customer, lambda ev: any(
         e["type"] == "crm.alert.resolved" and e["aggregate_id"] == approval["alert_id"]
         for e in ev), "the approval's alert resolved itself")
     resolved = next(e for e in events if e["type"] == "crm.alert.resolved")
@@ -317,8 +357,8 @@ def _serve_policies(base: str) -> None:
 
 def test_serve_runs_the_policies(tmp_path: Path) -> None:
     with crm_serve("--data-dir", str(tmp_path / "policies"),
-                   env={"CRM_POLICY_INTERVAL_S": "0.2"}) as (base, _):
-        _serve_policies(base)
+                   env={"CRM_POLICY_INTERVAL_S": "0.2"}) as (base, _, key):
+        _serve_policies(base, key)
 
 
 @pytest.mark.postgres
@@ -331,5 +371,5 @@ def test_serve_on_postgres_and_kafka_runs_the_policies(
            "CRM_PROJECTOR_SESSION_TIMEOUT_MS": "6000", "CRM_DATA_DIR": str(Path(
                os.environ.get("TMPDIR", "/tmp")) / f"crm-{fresh_postgres_schema}")}
     with crm_serve("--postgres-url", postgres_url, "--kafka-bootstrap", kafka_bootstrap,
-                   env=env) as (base, _):
-        _serve_policies(base)
+                   env=env) as (base, _, key):
+        _serve_policies(base, key)

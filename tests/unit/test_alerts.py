@@ -109,11 +109,11 @@ def test_acknowledge_then_resolve_moves_the_alert_through_its_statuses(crm: Crm)
         "resolved", "rep-1", "manager-1", "calling them today")  # a note-less resolve keeps it
 
     again = crm.client.post(f"/v1/alerts/{alert}/resolve", json={"note": "twice"},
-                            headers={"X-Tenant-ID": crm.tenant, "X-Actor": "rep-1"})
+                            headers=crm.auth("rep-1"))
     body = error_shaped(again, 422, "rule_violation")
     assert body["details"]["rule"] == "alert_resolved"
     late = crm.client.post(f"/v1/alerts/{alert}/acknowledge",
-                           headers={"X-Tenant-ID": crm.tenant})
+                           headers=crm.auth())
     error_shaped(late, 422, "rule_violation")
 
 
@@ -128,23 +128,23 @@ def test_an_open_alert_can_be_resolved_without_an_acknowledgement(crm: Crm) -> N
 def test_unknown_alert_is_404_on_both_commands(crm: Crm) -> None:
     for action in ("acknowledge", "resolve"):
         response = crm.client.post(f"/v1/alerts/{uuid4()}/{action}",
-                                   headers={"X-Tenant-ID": crm.tenant})
+                                   headers=crm.auth())
         error_shaped(response, 404, "not_found")
-        error_shaped(crm.client.post(f"/v1/alerts/not-a-uuid/{action}"), 422)
+        error_shaped(crm.client.post(f"/v1/alerts/not-a-uuid/{action}", headers=crm.auth()), 422)
 
 
 def test_another_tenants_alert_is_404_and_stays_open(crm: Crm, client: TestClient) -> None:
     alert = Rules(crm).follow_up(crm.lead(crm.customer(), at(0)), at(2))
     for action in ("acknowledge", "resolve"):
         response = client.post(f"/v1/alerts/{alert}/{action}",
-                               headers={"X-Tenant-ID": "someone-else", "X-Actor": "rep-1"})
+                               headers=Crm(client, "someone-else").auth("rep-1"))
         error_shaped(response, 404, "not_found")
     assert [item["status"] for item in _alerts(crm)] == ["open"]
 
 
 def test_alert_commands_honour_if_match_and_idempotency_keys(crm: Crm) -> None:
     alert = Rules(crm).follow_up(crm.lead(crm.customer(), at(0)), at(2))
-    headers = {"X-Tenant-ID": crm.tenant, "X-Actor": "rep-1"}
+    headers = crm.auth("rep-1")
     stale = crm.client.post(f"/v1/alerts/{alert}/acknowledge",
                             headers={**headers, "If-Match": '"5"'})
     error_shaped(stale, 409, "version_conflict")
@@ -170,7 +170,7 @@ def test_an_invalid_alert_note_is_refused_and_writes_nothing(crm: Crm,
                                                             body: dict[str, Any]) -> None:
     alert = Rules(crm).follow_up(crm.lead(crm.customer(), at(0)), at(2))
     response = crm.client.post(f"/v1/alerts/{alert}/acknowledge", json=body,
-                               headers={"X-Tenant-ID": crm.tenant})
+                               headers=crm.auth())
     error_shaped(response, 422, "invalid_request")
     assert [item["status"] for item in _alerts(crm)] == ["open"]
 
@@ -274,7 +274,7 @@ def test_ticket_priority_changes_once_and_refuses_the_same_or_an_unknown_priorit
                                                                                  ) -> None:
     customer = crm.customer()
     ticket = crm.ticket(customer, "normal", at(1))
-    headers = {"X-Tenant-ID": crm.tenant, "X-Actor": "agent-1"}
+    headers = crm.auth("agent-1")
 
     def change(body: dict[str, Any], **extra: str) -> Any:
         return crm.client.post(f"/v1/tickets/{ticket}/priority", json=body,

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from services.bootstrap import Chronicle, Parts
 from services.common.settings import Settings
 from services.projections.registry import NAMES
+from tests.harness.auth import keys_of
 
 
 def settings(tmp_path: Path) -> Settings:
@@ -34,7 +35,8 @@ def test_everything_serves_writes_and_reads_on_one_app_and_stops_every_thread(
         assert set(crm.projector_host.runners) == set(NAMES)
         crm.start()
         with TestClient(crm.api()) as client:
-            created = client.post("/v1/customers", headers={"X-Actor": "rep-1"},
+            client.headers.update(keys_of(client.app).headers(subject="rep-1"))
+            created = client.post("/v1/customers",
                                   json={"personal": {"name": "Ada Lovelace"}})
             assert created.status_code == 201, created.text
             body = created.json()

@@ -100,7 +100,7 @@ def test_replay_from_an_export_needs_no_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [["seed", "--customers", "1"],
-                                     ["rules", "apply", "{rules}", "--actor", "ops"]])
+                                     ["rules", "apply", "{rules}"]])
 def test_commands_that_start_history_create_the_store(tmp_path: Path,
                                                       command: list[str]) -> None:
     rules = Path(__file__).resolve().parents[2] / "docs" / "rules.example.toml"

@@ -17,6 +17,7 @@ from services.bootstrap import Chronicle, Parts
 from services.common.settings import Settings
 from services.projections.registry import NAMES
 from tests.errors import error_shaped
+from tests.harness.auth import keys_of
 from tests.harness.services import free_port
 from tests.waiting import eventually
 
@@ -47,7 +48,7 @@ def test_a_client_still_sending_an_oversized_body_reads_the_413(served: str) -> 
     for attempt in range(10):
         request = urllib.request.Request(
             f"{served}/v1/customers", data=body, method="POST",
-            headers={"Content-Type": "application/json", "X-Actor": "rep-1"})
+            headers={"Content-Type": "application/json"})  # refused before credentials
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=30)
         assert refused.value.code == 413, attempt
@@ -61,7 +62,8 @@ def test_a_read_model_behind_an_existing_position_still_waits_and_answers_504(
     crm = Chronicle(settings, Parts(commands=True, read_models=NAMES, queries=True))
     try:  # built but not started: the projectors apply nothing
         with TestClient(crm.api()) as client:
-            created = client.post("/v1/customers", headers={"X-Actor": "rep-1"},
+            client.headers.update(keys_of(client.app).headers(subject="rep-1"))
+            created = client.post("/v1/customers",
                                   json={"personal": {"name": "Ada Lovelace"}}).json()
             behind = client.get("/v1/customers", params={"min_position": created["position"]})
             body = error_shaped(behind, 504, "projection_timeout")

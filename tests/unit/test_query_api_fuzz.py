@@ -20,6 +20,7 @@ from services.bootstrap import Chronicle, Parts
 from services.common.settings import Settings
 from services.projections.registry import NAMES
 from tests.errors import error_shaped
+from tests.harness.auth import bearer, keys_of
 
 EXAMPLES_PER_ROUTE = 100
 
@@ -37,7 +38,7 @@ schemathesis.openapi.format("date-time", st.one_of(st.datetimes(timezones=_OFFSE
 def _seed(writer: TestClient) -> str:
     """A customer with a little of everything, so fuzzed requests also reach the code paths
     behind "customer found" (cursors, as_of folding, timeline filters)."""
-    headers = {"X-Actor": "rep-1"}
+    headers = keys_of(writer.app).headers(subject="rep-1")
     customer = writer.post("/v1/customers", headers=headers, json={
         "personal": {"name": "Ada Lovelace", "email": "ada@example.com"}, "tags": ["vip"],
         "owner": "rep-1", "region": "EMEA", "occurred_at": "2025-01-02T09:00:00Z"}).json()
@@ -79,22 +80,23 @@ class LifespanOwnedByTheFixture:
 
 
 @pytest.fixture(scope="module")
-def query_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIApp, str]]:
+def query_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIApp, str, str]]:
     # A short read wait: a fuzzed `min_position` the read models lag behind answers 504 soon
     # (one beyond the log gets 422 at once).
     config = Settings(data_dir=Path(tmp_path_factory.mktemp("crm-data")), read_wait_timeout_s=0.05)
     with Chronicle(config, Parts(commands=True)) as writing:
         with TestClient(writing.command_api()) as writer:
             customer_id = _seed(writer)
+            token = keys_of(writer.app).token(subject="fuzz", roles=["admin"])
         with Chronicle(config, Parts(read_models=NAMES), event_store=writing.store) as reading:
             app = reading.query_api()
             with TestClient(app):
-                yield LifespanOwnedByTheFixture(app), customer_id
+                yield LifespanOwnedByTheFixture(app), customer_id, token
 
 
 @pytest.fixture(scope="module")
-def query_schema(query_app: tuple[ASGIApp, str]) -> Any:
-    app, _ = query_app
+def query_schema(query_app: tuple[ASGIApp, str, str]) -> Any:
+    app, _, _ = query_app
     return schemathesis.openapi.from_asgi("/openapi.json", app).include(method="GET")
 
 
@@ -102,7 +104,7 @@ GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
               "/v1/customers/{customer_id}/timeline", "/v1/customers/{customer_id}/history",
               "/v1/analytics/funnel", "/v1/analytics/lifecycle", "/v1/analytics/retention",
               "/v1/analytics/service", "/v1/projections", "/v1/alerts", "/health", "/ready",
-              "/metrics"]
+              "/metrics", "/v1/me"]
 
 
 def test_the_fuzzed_routes_are_every_get_route(query_schema: Any) -> None:
@@ -112,8 +114,9 @@ def test_the_fuzzed_routes_are_every_get_route(query_schema: Any) -> None:
 
 @pytest.mark.parametrize("path", GET_ROUTES)
 def test_no_input_makes_a_query_route_fail_with_500(query_schema: Any,
-                                                    query_app: tuple[ASGIApp, str], path: str) -> None:
-    _, known = query_app
+                                                    query_app: tuple[ASGIApp, str, str],
+                                                    path: str) -> None:
+    _, known, token = query_app
     operation = query_schema[path]["GET"]
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
@@ -127,7 +130,7 @@ def test_no_input_makes_a_query_route_fail_with_500(query_schema: Any,
     @settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def no_500(case: Any) -> None:
-        response = case.call()
+        response = case.call(headers=bearer(token))
         assert response.status_code != 500, (
             f"{case.method} {case.formatted_path} {case.query} {case.headers}: {response.text}")
         if response.status_code >= 400:

@@ -16,6 +16,7 @@ from services.bootstrap import Chronicle, Parts
 from services.common.settings import Settings
 from services.projections.registry import NAMES
 from tests.contract.query_api import QueryApiContract, compose_serve
+from tests.harness.auth import keys_of
 
 
 class TestQueryApiEmbedded(QueryApiContract):
@@ -36,24 +37,27 @@ def standalone(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
             Chronicle(settings, Parts(read_models=NAMES), event_store=writing.store) as reading, \
             TestClient(writing.command_api(), raise_server_exceptions=False) as writer, \
             TestClient(reading.query_api(), raise_server_exceptions=False) as reader:
+        keys = keys_of(writer.app)
+        writer.headers.update(keys.headers(subject="rep-1"))
+        reader.headers.update(keys.headers(subject="rep-1"))
         yield writer, reader
 
 
 def test_standalone_query_api_serves_history_and_reads_its_writes(
         standalone: tuple[TestClient, TestClient]) -> None:
     writer, reader = standalone
-    created = writer.post("/v1/customers", headers={"X-Actor": "rep-1"},
-                          json={"personal": {"name": "Ada Lovelace"}}).json()
+    created = writer.post("/v1/customers", json={"personal": {"name": "Ada Lovelace"}}).json()
     customer = created["customer_id"]
-    tagged = writer.post(f"/v1/customers/{customer}/tags", headers={"X-Actor": "manager-1"},
-                         json={"tag": "gold"}).json()
+    tagged = writer.post(f"/v1/customers/{customer}/tags", json={"tag": "gold"},
+                         headers=keys_of(writer.app).headers(subject="manager-1")).json()
     history = reader.get(f"/v1/customers/{customer}/history")
     assert history.status_code == 200, history.text
     assert writer.get(f"/v1/customers/{customer}/history").status_code == 404  # reads only
     assert [e["actor"] for e in history.json()["events"]] == ["rep-1", "manager-1"]
     page = reader.get(f"/v1/customers/{customer}/history", params={"limit": 1}).json()
     assert page["next_after_position"] == created["position"]
-    elsewhere = reader.get(f"/v1/customers/{customer}/history", headers={"X-Tenant-ID": "other"})
+    elsewhere = reader.get(f"/v1/customers/{customer}/history",
+                           headers=keys_of(writer.app).headers("other", "rep-1"))
     assert elsewhere.status_code == 404 and elsewhere.json()["code"] == "not_found"
     doc = reader.get(f"/v1/customers/{customer}", params={"min_position": tagged["position"]})
     assert doc.status_code == 200 and doc.json()["tags"] == ["gold"]
@@ -125,8 +129,7 @@ def test_timeline_cursor_outside_the_calendar_or_without_zone_is_refused_not_a_5
     import json
 
     writer, reader = standalone
-    created = writer.post("/v1/customers", headers={"X-Actor": "rep-1"},
-                          json={"personal": {"name": "Ada"}}).json()
+    created = writer.post("/v1/customers", json={"personal": {"name": "Ada"}}).json()
     cursor = base64.urlsafe_b64encode(json.dumps([moment, 1]).encode()).decode().rstrip("=")
     answer = reader.get(f"/v1/customers/{created['customer_id']}/timeline",
                         params={"cursor": cursor, "min_position": created["position"]})

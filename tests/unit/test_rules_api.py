@@ -21,11 +21,13 @@ from services.cli import app as cli
 from services.command.domain.aggregate import CommandContext
 from services.command.domain.errors import RuleViolation
 from services.command.service import CommandService, NewCustomer
+from services.common.auth.principal import cli_actor
 from services.common.event_store import open_event_store
 from services.common.events.customer import CustomerPersonal
 from services.common.settings import Settings
 from tests.contract.command_api import Api
 from tests.errors import error_shaped
+from tests.harness.auth import keys_of
 from tests.waiting import eventually
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.toml"
@@ -66,13 +68,19 @@ def api(settings: Settings) -> Iterator[Api]:
     with Chronicle(settings, Parts(commands=True)) as crm, \
             TestClient(crm.command_api(), raise_server_exceptions=False) as client:
         assert crm.store is not None
-        yield Api(client, crm.store)
+        keys = keys_of(client.app)
+        for actor in ("ops-1", "ops-2", "ops-3"):  # issued up front: tests count events
+            keys.token(subject=actor)
+        client.headers.update(keys.headers())  # an admin of the default tenant
+        yield Api(client, crm.store, keys)
 
 
 def put_rules(api: Api, text: str | bytes, actor: str = "ops-1", source: str | None = None,
-              content_type: str = "application/toml", **headers: str) -> Any:
+              content_type: str = "application/toml", tenant: str = "default",
+              **headers: str) -> Any:
     return api.client.put("/v1/rules", content=text, params={"source": source} if source else {},
-                          headers={"X-Actor": actor, "Content-Type": content_type, **headers})
+                          headers={**api.auth(actor, tenant), "Content-Type": content_type,
+                                   **headers})
 
 
 def rules_in_force(api: Api) -> dict[str, Any]:
@@ -227,9 +235,9 @@ def test_text_plain_is_accepted_and_non_utf8_gets_400(api: Api) -> None:
 
 
 def test_rules_are_per_tenant(api: Api) -> None:
-    response = put_rules(api, NO_GATES, **{"X-Tenant-ID": "acme"})
+    response = put_rules(api, NO_GATES, tenant="acme")
     assert response.json()["tenant_id"] == "acme"
-    assert api.client.get("/v1/rules", headers={"X-Tenant-ID": "acme"}).json()["version"] == 1
+    assert api.client.get("/v1/rules", headers=api.auth("ops-1", "acme")).json()["version"] == 1
     assert rules_in_force(api)["version"] == 0
     lead = api.lead()
     api.stage(lead, "contacted")
@@ -313,8 +321,7 @@ def test_rules_apply_show_and_history(tmp_path: Path, embedded: list[str]) -> No
 
     rules_file = tmp_path / "acme.toml"
     rules_file.write_text(NO_GATES)
-    applied = runner.invoke(cli, ["rules", "apply", str(rules_file), "--tenant", "acme",
-                                  "--actor", "ops-1", *embedded])
+    applied = runner.invoke(cli, ["rules", "apply", str(rules_file), "--tenant", "acme", *embedded])
     assert applied.exit_code == 0, applied.output
     assert applied.stdout.splitlines() == ["tenant acme: rules version 1 (position 1)",
                                            "changed: pipeline"]
@@ -324,39 +331,38 @@ def test_rules_apply_show_and_history(tmp_path: Path, embedded: list[str]) -> No
     assert "built-in rules are in force" in built_in.stderr
     assert built_in.stdout == EXAMPLE.read_text(encoding="utf-8")
 
-    again = runner.invoke(cli, ["rules", "apply", str(rules_file), "--tenant", "acme",
-                                "--actor", "ops-1", *embedded])
+    again = runner.invoke(cli, ["rules", "apply", str(rules_file), "--tenant", "acme", *embedded])
     assert again.exit_code == 0 and again.stdout.startswith("no change")
 
     bad_file = tmp_path / "bad.toml"
     bad_file.write_text(BAD)
-    refused_file = runner.invoke(cli, ["rules", "apply", str(bad_file), "--tenant", "acme",
-                                       "--actor", "ops-2", *embedded])
+    refused_file = runner.invoke(cli, ["rules", "apply", str(bad_file), "--tenant", "acme", *embedded])
     assert refused_file.exit_code == 1
     assert refused_file.stdout.startswith(f"{bad_file}:6: follow_up.default: 'a week'")
 
     shown = runner.invoke(cli, ["rules", "show", "--tenant", "acme", *embedded])
     assert shown.exit_code == 0
     assert shown.stdout == NO_GATES, "the file in force, not the refused one"
-    assert "version 1, changed by ops-1" in shown.stderr
+    assert f"version 1, changed by {cli_actor()}" in shown.stderr
 
     history = runner.invoke(cli, ["rules", "history", "--tenant", "acme", *embedded])
     assert history.exit_code == 0
     [line] = history.stdout.splitlines()
-    assert line.startswith("v1  ") and "  ops-1  source acme.toml  position 1  " in line
+    assert line.startswith("v1  ") and f"  {cli_actor()}  source acme.toml  position 1  " in line
     assert line.endswith("changed: pipeline")
 
     other = runner.invoke(cli, ["rules", "history", "--tenant", "other", *embedded])
     assert other.exit_code == 0 and "never changed its rules" in other.stdout
 
 
-def test_rules_apply_refuses_a_bad_actor_or_tenant(tmp_path: Path, embedded: list[str]) -> None:
+def test_rules_apply_refuses_a_bad_tenant_and_takes_no_actor_from_the_caller(
+        tmp_path: Path, embedded: list[str]) -> None:
     result = runner.invoke(cli, ["rules", "apply", str(EXAMPLE), "--tenant", "Not A Tenant",
-                                 "--actor", "ops-1", *embedded])
-    assert result.exit_code == 2
-    result = runner.invoke(cli, ["rules", "apply", str(EXAMPLE), "--actor", "two words",
                                  *embedded])
     assert result.exit_code == 2
+    result = runner.invoke(cli, ["rules", "apply", str(EXAMPLE), "--actor", "manager",
+                                 *embedded])
+    assert result.exit_code == 2 and "--actor" in result.output  # the actor is cli:<user>
 
 
 def test_a_lead_in_a_stage_the_new_pipeline_dropped_can_move_on_or_be_lost() -> None:

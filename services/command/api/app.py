@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.command.api import alerts, customers, leads, rules, tickets
+from services.command.api import alerts, customers, keys, leads, rules, tickets
 from services.command.api.runner import CommandRunner
 from services.command.domain.errors import (
     DomainError,
@@ -19,6 +19,8 @@ from services.command.domain.errors import (
     VersionConflict,
 )
 from services.command.service import CommandService
+from services.common.auth import me
+from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import (
     error_response,
@@ -39,8 +41,8 @@ def include_command_routes(app: FastAPI, service: CommandService) -> None:
     """Mount the command routes and their error translation on an app (also used by `crm serve`)."""
     app.state.command_service = service
     app.state.command_runner = CommandRunner()
-    for module in (customers, leads, tickets, alerts, rules):
-        app.include_router(module.router)
+    for module in (customers, leads, tickets, alerts, rules, keys):
+        app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -70,4 +72,5 @@ def command_app(settings: Settings, service: CommandService) -> FastAPI:
     install_error_handlers(app)
     install_health(app)
     include_command_routes(app, service)
+    app.include_router(me.router)
     return app

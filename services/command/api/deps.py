@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from services.command.api.runner import CommandRunner
 from services.command.domain.aggregate import CommandContext
 from services.command.service import CommandResult, CommandService, Idempotency
-from services.common.web import ACTOR_RULE, ApiError, check_actor, tenant_of
+from services.common.auth.http import CallerDep
+from services.common.web import ApiError
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ETAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
@@ -43,22 +44,16 @@ def _uuid_header(name: str, value: str | None) -> UUID | None:
 
 
 async def _context(
-    request: Request,
-    x_actor: Annotated[str | None, Header(description="Who issues the command.")] = None,
-    x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")] = None,
+    caller: CallerDep,
     x_correlation_id: Annotated[str | None, Header()] = None,
     x_causation_id: Annotated[str | None, Header()] = None,
 ) -> CommandContext:
-    actor = x_actor if x_actor is not None else "anonymous"
-    try:
-        check_actor(actor)
-    except ValueError:
-        raise ApiError(400, "invalid_header", f"X-Actor must be {ACTOR_RULE}",
-                       header="X-Actor") from None
+    """The command's context: its actor and tenant are the caller's, never a header's."""
     return CommandContext(
-        actor=actor, tenant_id=tenant_of(request, x_tenant_id),
+        actor=caller.actor, tenant_id=caller.tenant_id,
         correlation_id=_uuid_header("X-Correlation-ID", x_correlation_id) or uuid4(),
         causation_id=_uuid_header("X-Causation-ID", x_causation_id),
+        acting_as_admin="admin" in caller.principal.roles,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID, uuid4
@@ -28,13 +28,13 @@ class CommandContext:
     causation_id: UUID | None = None
     occurred_at: datetime | None = None
     """Business time the client supplied (back-dated facts, imports); defaults to now."""
+    acting_as_admin: bool = False
+    """The actor holds the tenant's admin role: may stand in for a designated approver."""
 
     def with_occurred_at(self, occurred_at: datetime | None) -> CommandContext:
         if occurred_at is None:
             return self
-        return CommandContext(
-            self.actor, self.tenant_id, self.correlation_id, self.causation_id, occurred_at
-        )
+        return replace(self, occurred_at=occurred_at)
 
 
 class AggregateRoot:

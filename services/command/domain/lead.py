@@ -169,30 +169,35 @@ class Lead(AggregateRoot):
             )
         return discount
 
-    def approve_discount(self, ctx: CommandContext, discount_id: UUID, note: str | None) -> None:
+    def approve_discount(self, ctx: CommandContext, discount_id: UUID, note: str | None,
+                         rules: TenantRules) -> None:
         self._refuse_if_closed()
         discount = self._pending_discount(discount_id)
-        self._refuse_if_not_designated(discount, ctx)
+        self._refuse_if_not_designated(discount, ctx, rules)
         if discount.requested_by == ctx.actor:
             raise RuleViolation(
                 "approver_is_requester", "a discount cannot be approved by the person who asked"
             )
         self._record(DiscountApproved, ctx, discount_id=discount_id, approver=ctx.actor, note=note)
 
-    def reject_discount(self, ctx: CommandContext, discount_id: UUID, reason: str | None) -> None:
+    def reject_discount(self, ctx: CommandContext, discount_id: UUID, reason: str | None,
+                        rules: TenantRules) -> None:
         self._refuse_if_closed()
-        self._refuse_if_not_designated(self._pending_discount(discount_id), ctx)
+        self._refuse_if_not_designated(self._pending_discount(discount_id), ctx, rules)
         self._record(
             DiscountRejected, ctx, discount_id=discount_id, approver=ctx.actor, reason=reason
         )
 
     @staticmethod
-    def _refuse_if_not_designated(discount: Discount, ctx: CommandContext) -> None:
-        if discount.approver is not None and ctx.actor != discount.approver:
+    def _refuse_if_not_designated(discount: Discount, ctx: CommandContext,
+                                  rules: TenantRules) -> None:
+        """Only the approver the rules name (or, before one is named, the tier's approver the
+        rules name now) decides; an admin may stand in."""
+        approver = discount.approver or rules.approver_for(discount.percent)
+        if approver is not None and ctx.actor != approver and not ctx.acting_as_admin:
             raise RuleViolation(
-                "approver_not_designated",
-                f"this discount waits for {discount.approver}'s decision",
-                approver=discount.approver,
+                "approver_not_designated", f"this discount waits for {approver}'s decision",
+                approver=approver,
             )
 
     def request_approval(self, ctx: CommandContext, discount_id: UUID, approver: str) -> None:

@@ -74,6 +74,13 @@ class TenantRules:
 
     pipeline: Pipeline = field(default_factory=Pipeline)
     discount_approval_threshold_percent: Decimal = Decimal("10")
+    discount_approvers: tuple[tuple[Decimal, str], ...] = ()
+    """(above percent, approver) tiers: a discount above a tier's percent is decided by the
+    approver of the highest such tier."""
+
+    def approver_for(self, percent: Decimal) -> str | None:
+        tiers = [tier for tier in self.discount_approvers if percent > tier[0]]
+        return max(tiers)[1] if tiers else None
 
 
     @classmethod
@@ -83,6 +90,8 @@ class TenantRules:
                               skips=frozenset((frm, to) for frm, to in rules.pipeline.skips),
                               gates=dict(rules.pipeline.gates)),
             discount_approval_threshold_percent=rules.discount.approval_threshold_percent,
+            discount_approvers=tuple((tier.above_percent, tier.approver)
+                                     for tier in rules.discount.approvers),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.common.events.access import ApiKeyCreated, ApiKeyRevoked
 from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
     CustomerAlertLinked,
@@ -83,6 +84,8 @@ ALL_EVENT_CLASSES: tuple[type[CrmEvent], ...] = (
     AlertResolved,
     CommandRecorded,
     TenantRulesChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 )
 
 PUBLISHED_EVENT_CLASSES: tuple[type[CrmEvent], ...] = tuple(

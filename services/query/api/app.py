@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.common.auth import me
+from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import answers_head, install_error_handlers, install_health
 from services.query.api import alerts, analytics, customers, history, projections
@@ -18,11 +20,8 @@ STALLED_AFTER_S = 300.0
 def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     """Mount the read routes on an app (the standalone query API, or `crm serve`)."""
     app.state.read_models = read_models
-    app.include_router(history.router)
-    app.include_router(customers.router)
-    app.include_router(analytics.router)
-    app.include_router(alerts.router)
-    app.include_router(projections.router)
+    for module in (history, customers, analytics, alerts, projections):
+        app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.get("/ready", tags=["operations"], summary="Readiness: stores reachable, projections "
              "not stalled")
@@ -66,4 +65,5 @@ def query_app(settings: Settings, read_models: ReadModels) -> FastAPI:
     install_error_handlers(app)
     install_health(app)
     include_query_routes(app, read_models)
+    app.include_router(me.router)
     return app

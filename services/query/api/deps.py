@@ -12,8 +12,9 @@ from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
+from services.common.auth.http import CallerDep
 from services.common.times import parse_moment
-from services.common.web import ApiError, tenant_of
+from services.common.web import ApiError
 from services.projections import registry
 from services.query.read_models import ReadModels
 
@@ -56,10 +57,8 @@ async def _read_models(request: Request) -> ReadModels:  # async: no thread hop
     return read_models
 
 
-async def _tenant(request: Request,
-            x_tenant_id: Annotated[str | None, Header(description="Tenant; default from settings.")]
-            = None) -> str:
-    return tenant_of(request, x_tenant_id)
+async def _tenant(caller: CallerDep) -> str:
+    return caller.tenant_id
 
 
 ReadModelsDep = Annotated[ReadModels, Depends(_read_models)]

@@ -1,0 +1,1 @@
+"""Who a caller is: credentials, principals and what they may do."""

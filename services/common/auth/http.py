@@ -1,0 +1,224 @@
+"""Authentication and authorisation at the HTTP edge, in one place for both APIs.
+
+`RequireAuthentication` (ASGI middleware) turns the `Authorization: Bearer` credential into a
+principal before any route, body or parameter is looked at: without valid credentials every
+path but the public ones answers 401. `authorize` (a dependency on every router) then picks
+the tenant, refuses `X-Actor`, and checks the route's action against the permission table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.common.auth.keys import InvalidKey, KeyRing, looks_like_key
+from services.common.auth.oidc import InvalidToken, OidcVerifier
+from services.common.auth.permissions import ACTION_OF, PUBLIC_PATHS, ROLES, scope_of
+from services.common.auth.permissions import Scope as RecordScope
+from services.common.auth.principal import (
+    ANONYMOUS,
+    ANY_TENANT,
+    TENANT_ID_RULE,
+    Principal,
+    check_tenant_id,
+    is_reserved,
+)
+from services.common.settings import Settings
+from services.common.web import ApiError
+
+log = logging.getLogger("chronicle.auth")
+
+INSECURE_PRINCIPAL = Principal(subject=ANONYMOUS, tenants=(ANY_TENANT,),
+                               roles=frozenset({"admin"}), credential="none")
+
+
+class NotAuthenticated(Exception):
+    """No credentials, or credentials that are not valid; the message is safe to show."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticator:
+    """Who a request's credentials name: an API key from the key ring, or an OIDC access
+    token from the configured identity provider."""
+
+    def __init__(self, settings: Settings, ring: KeyRing | None) -> None:
+        self.settings = settings
+        self.ring = ring
+        self.enabled = settings.auth_mode == "on"
+        if not self.enabled and not is_loopback(settings.host):
+            raise ValueError(f"authentication is off, so the API may listen on a loopback "
+                             f"address only, not {settings.host}")
+        self.oidc = OidcVerifier(settings) if OidcVerifier.configured(settings) else None
+
+    async def principal_of(self, headers: Headers) -> Principal:
+        if not self.enabled:
+            return INSECURE_PRINCIPAL
+        value = headers.get("authorization")
+        if not value:
+            raise NotAuthenticated("credentials are required: send Authorization: Bearer "
+                                   "<API key or access token>")
+        scheme, _, token = value.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthenticated("send the credentials as Authorization: Bearer <token>")
+        if looks_like_key(token):
+            return await self._key_principal(token)
+        if self.oidc is None:
+            raise NotAuthenticated("the credentials are not an API key, and no identity "
+                                   "provider is configured for access tokens")
+        return await run_in_threadpool(self._token_principal, token)
+
+    async def _key_principal(self, token: str) -> Principal:
+        ring = self.ring
+        if ring is None:
+            raise NotAuthenticated("API keys are not accepted here")
+        try:
+            if ring.is_fresh():
+                try:
+                    return ring.check(token)  # from memory: no thread hop
+                except InvalidKey:
+                    pass  # perhaps issued a moment ago elsewhere: look again, off the loop
+            return await run_in_threadpool(_checked_after_refresh, ring, token)
+        except InvalidKey as exc:
+            raise NotAuthenticated(str(exc)) from None
+
+    def _token_principal(self, token: str) -> Principal:
+        assert self.oidc is not None
+        try:
+            identity = self.oidc.verify(token)
+        except InvalidToken as exc:
+            raise NotAuthenticated(exc.reason) from None
+        if is_reserved(identity.subject):
+            raise NotAuthenticated("the token's subject is reserved for the system")
+        tenants = tuple(t for t in identity.tenants if _valid_tenant(t))
+        if not tenants:
+            raise NotAuthenticated(f"the token names no tenant (claim "
+                                   f"{self.settings.auth_claim_tenant!r})")
+        return Principal(subject=identity.subject, tenants=tenants,
+                         roles=frozenset(r for r in identity.roles if r in ROLES),
+                         teams=frozenset(identity.teams), display_name=identity.display_name,
+                         credential="oidc")
+
+
+def _checked_after_refresh(ring: KeyRing, token: str) -> Principal:
+    ring.refresh()
+    return ring.check(token)
+
+
+def _valid_tenant(value: str) -> bool:
+    try:
+        check_tenant_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+class RequireAuthentication:
+    """401 for every path but the public ones unless the request carries valid credentials;
+    the principal is left in the request's state for `authorize`."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.authenticator.principal_of(Headers(scope=scope))
+        except NotAuthenticated as exc:
+            await _unauthorized(send, str(exc))
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _unauthorized(send: Send, message: str) -> None:
+    body = json.dumps({"code": "unauthorized", "message": message, "details": {}}).encode()
+    challenge = f'Bearer error="invalid_token", error_description="{message}"'
+    await send({"type": "http.response.start", "status": 401,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", challenge.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The principal of a request, the tenant it acts in, and how far the route's action
+    reaches for it (`scope`)."""
+
+    principal: Principal
+    tenant_id: str
+    action: str
+    scope: RecordScope
+
+    @property
+    def actor(self) -> str:
+        return self.principal.subject
+
+
+BEARER = HTTPBearer(auto_error=False, description="An API key (`crm keys create`) or an "
+                    "OIDC access token from the company's identity provider.")
+"""Documents the credential in OpenAPI (the check itself is `RequireAuthentication`'s)."""
+
+
+async def authorize(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    x_tenant_id: Annotated[str | None, Header(
+        description="Which of your tenants to act in; default: the first your credentials "
+        "name.")] = None,
+) -> Caller:
+    """The caller of a route, or 400/403: mounted on every router, so no route goes without."""
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:  # the app was served without RequireAuthentication in front
+        raise ApiError(401, "unauthorized", "credentials are required")
+    if "x-actor" in request.headers:
+        raise ApiError(400, "invalid_header", "X-Actor is not accepted: the actor is who your "
+                       "credentials name", header="X-Actor")
+    tenant = x_tenant_id if x_tenant_id is not None else principal.tenants[0]
+    if tenant == ANY_TENANT:
+        tenant = request.app.state.settings.default_tenant
+    try:
+        check_tenant_id(tenant)
+    except ValueError:
+        raise ApiError(400, "invalid_header", f"X-Tenant-ID must be {TENANT_ID_RULE}",
+                       header="X-Tenant-ID") from None
+    if not principal.may_act_in(tenant):
+        raise ApiError(403, "tenant_not_allowed", "your credentials do not give access to "
+                       "this tenant", tenant_id=tenant)
+    route = request.scope["route"]
+    method = "GET" if request.method == "HEAD" else request.method
+    action = ACTION_OF[(method, route.path)]
+    scope = scope_of(principal, action)
+    if scope is None:
+        raise ApiError(403, "forbidden", f"your roles do not allow {action}", action=action,
+                       roles=sorted(principal.roles))
+    caller = Caller(principal, tenant, action, scope)
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authorize)]
+"""A route's caller (the same object `authorize` made for the router: FastAPI caches it)."""
+AUTHORIZED = [Depends(authorize)]
+"""`include_router(router, dependencies=AUTHORIZED)`: every route of the router checked."""

@@ -1,0 +1,203 @@
+"""The one table of who may do what: role × action → scope, and each route's action.
+
+docs/security.md is generated from this module (`crm schemas security`), and the permission
+matrix test walks it, so the table, the documentation and the tests cannot drift apart.
+
+A scope says which records an allowed action reaches: `tenant` (every record of the tenant),
+`team` (the book of the caller's teams) or `own` (the caller's own book: records they own or
+created, and leads waiting for assignment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from services.common.auth.principal import Principal
+
+Scope = Literal["tenant", "team", "own"]
+SCOPE_RANK: dict[Scope, int] = {"own": 1, "team": 2, "tenant": 3}
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    summary: str
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("me.read", "See who you are signed in as"),
+    Action("customers.read", "Customer-360, lists and search, timelines"),
+    Action("customers.register", "Register a customer"),
+    Action("customers.change", "Change a customer's profile, tags and consents"),
+    Action("customers.reassign", "Give a customer another owner"),
+    Action("interactions.log", "Log an interaction"),
+    Action("purchases.record", "Record a purchase"),
+    Action("leads.create", "Create a lead"),
+    Action("leads.work", "Move a lead through the pipeline, change its amount, record payments"),
+    Action("leads.assign", "Assign a lead to someone"),
+    Action("discounts.request", "Ask for a discount on a lead"),
+    Action("discounts.decide", "Approve or reject a discount (also the tier's approver, or an "
+           "admin)"),
+    Action("tickets.open", "Open a support ticket"),
+    Action("tickets.work", "Change a ticket's status or priority, comment on it"),
+    Action("tickets.assign", "Assign a ticket"),
+    Action("alerts.read", "Read alerts"),
+    Action("alerts.work", "Acknowledge and resolve alerts"),
+    Action("history.read", "A customer's audit history, every event with its actor"),
+    Action("analytics.read", "Funnel, lifecycle, retention and service analytics"),
+    Action("rules.read", "Read the tenant's rules and their history"),
+    Action("rules.write", "Replace the tenant's rules"),
+    Action("keys.read", "List API keys (never their secrets)"),
+    Action("keys.manage", "Create and revoke API keys"),
+    Action("operations.read", "Projection status and metrics"),
+)
+ACTION_NAMES: frozenset[str] = frozenset(action.name for action in ACTIONS)
+
+ROLES: dict[str, str] = {
+    "admin": "Everything in the tenant: rules, keys, and every record",
+    "sales_manager": "The book of their teams; approves discounts as the rules' tiers say",
+    "sales_rep": "Their own book: customers and leads they own or created, leads waiting for "
+                 "assignment",
+    "support_agent": "Tickets, and the contact data a ticket needs; no lead amounts or discounts",
+    "analyst": "Analytics; customer reads without personal data",
+    "auditor": "Read-only over the whole tenant: history, audit and operations",
+    "integration": "Only what the scopes on its key allow",
+}
+
+_SALES_WORK = ("customers.read", "customers.register", "customers.change", "interactions.log",
+               "purchases.record", "leads.create", "leads.work", "discounts.request",
+               "tickets.open", "alerts.read", "alerts.work", "history.read", "analytics.read")
+
+
+def _grant(scope: Scope, actions: Iterable[str]) -> dict[str, Scope]:
+    return {action: scope for action in actions}
+
+
+TABLE: dict[str, dict[str, Scope]] = {
+    "admin": _grant("tenant", ACTION_NAMES),
+    "sales_manager": {
+        **_grant("team", (*_SALES_WORK, "customers.reassign", "leads.assign", "discounts.decide",
+                          "tickets.work", "tickets.assign")),
+        **_grant("tenant", ("me.read", "rules.read", "operations.read")),
+    },
+    "sales_rep": {**_grant("own", _SALES_WORK), **_grant("tenant", ("me.read", "rules.read"))},
+    "support_agent": {
+        **_grant("tenant", ("me.read", "customers.read", "interactions.log", "tickets.open",
+                            "tickets.work", "tickets.assign")),
+        **_grant("own", ("alerts.read", "alerts.work")),
+    },
+    "analyst": _grant("tenant", ("me.read", "customers.read", "analytics.read", "rules.read",
+                                 "operations.read")),
+    "auditor": _grant("tenant", ("me.read", "customers.read", "history.read", "analytics.read",
+                                 "alerts.read", "rules.read", "keys.read", "operations.read")),
+    "integration": _grant("tenant", ("me.read",)),
+}
+"""role → action → scope. An action missing from a role's row is refused (403)."""
+
+SCOPES: dict[str, tuple[str, ...]] = {
+    "customers:read": ("customers.read",),
+    "customers:write": ("customers.register", "customers.change", "interactions.log",
+                        "purchases.record"),
+    "leads:read": ("customers.read",),
+    "leads:write": ("leads.create", "leads.work", "discounts.request"),
+    "tickets:write": ("tickets.open", "tickets.work"),
+    "events:read": ("history.read",),
+    "analytics:read": ("analytics.read",),
+    "alerts:read": ("alerts.read",),
+    "rules:read": ("rules.read",),
+    "operations:read": ("operations.read",),
+}
+"""What each scope of an `integration` key allows, across the tenant."""
+
+FIELDS_WITHHELD: dict[str, tuple[str, ...]] = {
+    "analyst": ("personal",),
+    "support_agent": ("lead amounts", "discounts"),
+}
+"""What a role's customer reads leave out (documented; applied by the read side)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    action: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/me", "me.read"),
+    Route("POST", "/v1/customers", "customers.register"),
+    Route("GET", "/v1/customers", "customers.read"),
+    Route("GET", "/v1/customers/{customer_id}", "customers.read"),
+    Route("GET", "/v1/customers/{customer_id}/timeline", "customers.read"),
+    Route("GET", "/v1/customers/{customer_id}/history", "history.read"),
+    Route("POST", "/v1/customers/{customer_id}/profile", "customers.change"),
+    Route("POST", "/v1/customers/{customer_id}/tags", "customers.change"),
+    Route("DELETE", "/v1/customers/{customer_id}/tags/{tag}", "customers.change"),
+    Route("POST", "/v1/customers/{customer_id}/consents", "customers.change"),
+    Route("POST", "/v1/customers/{customer_id}/owner", "customers.reassign"),
+    Route("POST", "/v1/customers/{customer_id}/interactions", "interactions.log"),
+    Route("POST", "/v1/customers/{customer_id}/tickets", "tickets.open"),
+    Route("POST", "/v1/customers/{customer_id}/purchases", "purchases.record"),
+    Route("POST", "/v1/leads", "leads.create"),
+    Route("POST", "/v1/leads/{lead_id}/stage", "leads.work"),
+    Route("POST", "/v1/leads/{lead_id}/amount", "leads.work"),
+    Route("POST", "/v1/leads/{lead_id}/payments", "leads.work"),
+    Route("POST", "/v1/leads/{lead_id}/assign", "leads.assign"),
+    Route("POST", "/v1/leads/{lead_id}/discounts", "discounts.request"),
+    Route("POST", "/v1/leads/{lead_id}/discounts/{discount_id}/approve", "discounts.decide"),
+    Route("POST", "/v1/leads/{lead_id}/discounts/{discount_id}/reject", "discounts.decide"),
+    Route("POST", "/v1/tickets/{ticket_id}/status", "tickets.work"),
+    Route("POST", "/v1/tickets/{ticket_id}/comments", "tickets.work"),
+    Route("POST", "/v1/tickets/{ticket_id}/priority", "tickets.work"),
+    Route("POST", "/v1/tickets/{ticket_id}/assign", "tickets.assign"),
+    Route("GET", "/v1/alerts", "alerts.read"),
+    Route("POST", "/v1/alerts/{alert_id}/acknowledge", "alerts.work"),
+    Route("POST", "/v1/alerts/{alert_id}/resolve", "alerts.work"),
+    Route("GET", "/v1/analytics/funnel", "analytics.read"),
+    Route("GET", "/v1/analytics/lifecycle", "analytics.read"),
+    Route("GET", "/v1/analytics/retention", "analytics.read"),
+    Route("GET", "/v1/analytics/service", "analytics.read"),
+    Route("GET", "/v1/rules", "rules.read"),
+    Route("GET", "/v1/rules/history", "rules.read"),
+    Route("PUT", "/v1/rules", "rules.write"),
+    Route("GET", "/v1/admin/keys", "keys.read"),
+    Route("POST", "/v1/admin/keys", "keys.manage"),
+    Route("DELETE", "/v1/admin/keys/{key_id}", "keys.manage"),
+    Route("GET", "/v1/projections", "operations.read"),
+    Route("GET", "/metrics", "operations.read"),
+)
+ACTION_OF: dict[tuple[str, str], str] = {(r.method, r.path): r.action for r in ROUTES}
+
+PUBLIC_PATHS: frozenset[str] = frozenset({
+    "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+"""Served without credentials: probes and the API's own description."""
+
+
+def scope_of(principal: Principal, action: str) -> Scope | None:
+    """The widest scope any of the principal's roles (or its key's scopes) gives `action`;
+    None when none allows it. Anyone signed in may ask who they are."""
+    if action == "me.read":
+        return "tenant"
+    best: Scope | None = None
+    for role in principal.roles:
+        granted = TABLE.get(role, {}).get(action)
+        if granted is not None and (best is None or SCOPE_RANK[granted] > SCOPE_RANK[best]):
+            best = granted
+    if best is None and "integration" in principal.roles and any(
+            action in SCOPES.get(scope, ()) for scope in principal.scopes):
+        best = "tenant"
+    return best
+
+
+def _check_table() -> None:
+    unknown = {a for row in TABLE.values() for a in row} - ACTION_NAMES
+    unknown |= {r.action for r in ROUTES} - ACTION_NAMES
+    unknown |= {a for actions in SCOPES.values() for a in actions} - ACTION_NAMES
+    assert not unknown, f"the permission table names unknown actions: {sorted(unknown)}"
+    assert set(TABLE) == set(ROLES), "every role has one row in the table"
+    assert len(ACTION_OF) == len(ROUTES), "a route is listed twice"
+
+
+_check_table()
