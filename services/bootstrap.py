@@ -20,8 +20,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from services.command.api.app import command_app
+from services.command.domain.rules import RuleSet
 from services.command.policies.engine import ROUND_LIMIT, PolicyEngine, PolicyThread
 from services.command.relay import Relay
+from services.command.rules_book import RulesBook
 from services.command.service import CommandService
 from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
@@ -39,11 +41,20 @@ from services.query.read_models import ReadModels
 log = logging.getLogger("chronicle")
 
 
-def at_the_edge(app: FastAPI, settings: Settings, key_ring: KeyRing,
-                authenticator: Authenticator | None = None) -> ASGIApp:
+def org_of(rules: RuleSet) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str, str]]:
+    """A tenant's teams (id, members) and managers (person -> manager) from its rules."""
+    return ([(team.id, tuple(team.members)) for team in rules.assignment.teams],
+            dict(rules.org.managers))
+
+
+def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_ring: KeyRing,
+                authenticator: Authenticator | None = None,
+                rules_book: RulesBook | None = None) -> ASGIApp:
     """An app behind what every request passes first: the body-size limit, then the
     credentials (401 without valid ones)."""
+    rules = rules_book or RulesBook(store, settings)
     app.state.key_ring = key_ring
+    app.state.org_of = lambda tenant: org_of(rules.rule_set(tenant))
     authenticator = authenticator or Authenticator(settings, key_ring)
     return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
 
@@ -181,7 +192,8 @@ class Chronicle:
         return self._limited(app)
 
     def _limited(self, app: FastAPI) -> ASGIApp:
-        return at_the_edge(app, self.settings, self.key_ring, self.authenticator)
+        return at_the_edge(app, self.settings, self._store(), self.key_ring, self.authenticator,
+                           self.commands.rules_book if self.commands is not None else None)
 
     @property
     def key_ring(self) -> KeyRing:

@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.command.aggregate_cache import AggregateCache
+from services.command.books import in_book
 from services.command.domain.aggregate import (
     AggregateRoot,
     CommandContext,
@@ -204,7 +205,9 @@ class CommandExecution:
                 aggregate = self.store.repository.get(aggregate_id, projector_func=cls.project)
             except AggregateNotFoundError:
                 raise NotFound(cls.kind, aggregate_id) from None
-        if aggregate.tenant_id != ctx.tenant_id:
+        if aggregate.tenant_id != ctx.tenant_id or not in_book(aggregate, ctx.book):
+            if type(cached) is cls:
+                self.aggregate_cache.give_back(aggregate)
             raise NotFound(cls.kind, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise VersionConflict(cls.kind, aggregate_id, expected_version, aggregate.version)
@@ -221,6 +224,8 @@ class CommandExecution:
         registered: CustomerRegistered = first[0]
         if registered.tenant_id != ctx.tenant_id:
             raise NotFound("customer", customer_id)
+        if ctx.book is not None:  # whose book it is in takes the whole customer
+            return self._load(Customer, customer_id, ctx)
         customer = Customer(customer_id)
         customer.customer_id, customer.tenant_id = customer_id, registered.tenant_id
         customer.region, customer.industry = registered.region, registered.industry

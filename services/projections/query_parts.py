@@ -24,6 +24,12 @@ class Where:
         if value is not None:
             self.add(f"{column} = ?", value)
 
+    def one_of(self, column: str, values: Sequence[Any] | None) -> None:
+        """`column IN (values)`, unless values is None (no condition)."""
+        if values is not None:
+            self.add(f"{column} IN ({', '.join('?' for _ in values)})" if values else "1 = 0",
+                     *values)
+
     def range(self, column: str, start: datetime | None, end: datetime | None) -> None:
         """`start <= column < end`, each bound only when given."""
         if start is not None:

@@ -399,7 +399,8 @@ class CommandApiContract:
             for service in services:
                 stack.callback(service.close)
             racers = [Api(stack.enter_context(TestClient(
-                at_the_edge(command_app(settings, service), settings, KeyRing(api.store)),
+                at_the_edge(command_app(settings, service), settings, api.store,
+                            KeyRing(api.store)),
                 raise_server_exceptions=False)), api.store, api.keys) for service in services]
             for racer in racers:
                 # Each app builds its request models on its first request; two apps doing that

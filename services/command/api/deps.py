@@ -53,7 +53,7 @@ async def _context(
         actor=caller.actor, tenant_id=caller.tenant_id,
         correlation_id=_uuid_header("X-Correlation-ID", x_correlation_id) or uuid4(),
         causation_id=_uuid_header("X-Causation-ID", x_causation_id),
-        acting_as_admin="admin" in caller.principal.roles,
+        acting_as_admin="admin" in caller.principal.roles, book=caller.book.people,
     )
 
 

@@ -30,6 +30,9 @@ class CommandContext:
     """Business time the client supplied (back-dated facts, imports); defaults to now."""
     acting_as_admin: bool = False
     """The actor holds the tenant's admin role: may stand in for a designated approver."""
+    book: frozenset[str] | None = None
+    """The people whose records the actor may change (services/common/auth/book.py); None:
+    every record of the tenant."""
 
     def with_occurred_at(self, occurred_at: datetime | None) -> CommandContext:
         if occurred_at is None:
@@ -47,6 +50,8 @@ class AggregateRoot:
     version: int
     customer_id: UUID
     tenant_id: str
+    creator: str
+    """The actor who created it."""
 
     def __init__(self, aggregate_id: UUID) -> None:
         self.id = aggregate_id
@@ -85,6 +90,7 @@ class AggregateRoot:
         self.customer_id = event.customer_id
         self.tenant_id = event.tenant_id
         self.created_at = event.occurred_at
+        self.creator = event.actor
 
     def collect_events(self) -> list[CrmEvent]:
         return [event for _, event in self.collect_ordered_events()]

@@ -30,6 +30,7 @@ class Alert(AggregateRoot):
     status: str  # open | acknowledged | resolved
     subject_kind: SubjectKind
     subject_id: UUID
+    assignees: tuple[str, ...]
 
     @classmethod
     def raise_alert(
@@ -64,6 +65,7 @@ class Alert(AggregateRoot):
         self._when_created(event)
         self.status = "open"
         self.subject_kind, self.subject_id = event.subject_kind, event.subject_id
+        self.assignees = tuple(event.assignees)
 
     def _when_AlertAcknowledged(self, event: AlertAcknowledged) -> None:
         self.status = "acknowledged"

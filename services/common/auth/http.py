@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.auth.book import WHOLE_TENANT, Book, book_of
 from services.common.auth.keys import InvalidKey, KeyRing, looks_like_key
 from services.common.auth.oidc import InvalidToken, OidcVerifier
 from services.common.auth.permissions import ACTION_OF, PUBLIC_PATHS, ROLES, scope_of
@@ -163,13 +165,14 @@ async def _unauthorized(send: Send, message: str) -> None:
 
 @dataclass(frozen=True)
 class Caller:
-    """The principal of a request, the tenant it acts in, and how far the route's action
-    reaches for it (`scope`)."""
+    """The principal of a request, the tenant it acts in, how far the route's action reaches
+    for it (`scope`), and so which records (`book`)."""
 
     principal: Principal
     tenant_id: str
     action: str
     scope: RecordScope
+    book: Book = WHOLE_TENANT
 
     @property
     def actor(self) -> str:
@@ -213,9 +216,19 @@ async def authorize(
     if scope is None:
         raise ApiError(403, "forbidden", f"your roles do not allow {action}", action=action,
                        roles=sorted(principal.roles))
-    caller = Caller(principal, tenant, action, scope)
+    book = WHOLE_TENANT
+    if scope != "tenant":
+        teams, managers = ((), {}) if scope == "own" else await run_in_threadpool(
+            request.app.state.org_of, tenant)
+        book = book_of(principal, scope, teams, managers)
+    caller = Caller(principal, tenant, action, scope, book)
     request.state.caller = caller
     return caller
+
+
+OrgOf = Callable[[str], tuple[Sequence[tuple[str, Sequence[str]]], Mapping[str, str]]]
+"""`app.state.org_of(tenant)`: the tenant's teams (id, members) and managers (person ->
+manager), from its rules file."""
 
 
 CallerDep = Annotated[Caller, Depends(authorize)]

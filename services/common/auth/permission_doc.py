@@ -11,6 +11,7 @@ from pathlib import Path
 
 from services.common.auth.permissions import (
     ACTIONS,
+    FIELDS_WITHHELD,
     ROLES,
     ROUTES,
     SCOPES,
@@ -39,7 +40,10 @@ def render() -> str:
               "| scope | actions |", "|---|---|"]
     lines += [f"| `{scope}` | {', '.join(f'`{a}`' for a in actions)} |"
               for scope, actions in SCOPES.items()]
-    lines += ["", "### Routes", "", "| route | action |", "|---|---|"]
+    lines += ["", "Customer reads leave out, by role (unless another role of the caller reads "
+              "it): " + "; ".join(f"`{role}`: {', '.join(fields)}"
+                                  for role, fields in FIELDS_WITHHELD.items()) + ".",
+              "", "### Routes", "", "| route | action |", "|---|---|"]
     lines += [f"| `{route.method} {route.path}` | `{route.action}` |" for route in ROUTES]
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ def read_alerts(store: SqlReadStore, tenant_id: str, *, status: StatusFilter = "
                 assignee: str | None = None, kind: str | None = None,
                 customer_id: str | None = None, subject_id: str | None = None,
                 limit: int = 50, before: Cursor | Sequence[Any] | None = None,
+                assigned_to_any_of: Sequence[str] | None = None,
                 ) -> tuple[list[dict[str, Any]], Cursor | None]:
     """One page of the tenant's alerts, newest raise first, and the cursor of the next page
     (None on the last page).
@@ -48,6 +49,11 @@ def read_alerts(store: SqlReadStore, tenant_id: str, *, status: StatusFilter = "
         params += [tenant_id, assignee]
     where = ["a.tenant_id = ?", f"a.status IN ({', '.join('?' * len(statuses))})"]
     params += [tenant_id, *statuses]
+    if assigned_to_any_of is not None:  # a caller's book: alerts for one of these people
+        marks = ", ".join("?" for _ in assigned_to_any_of)
+        where.append(f"EXISTS (SELECT 1 FROM {ASSIGNEES.name} b WHERE b.alert_id = a.id "
+                     f"AND b.tenant_id = a.tenant_id AND b.assignee IN ({marks}))")
+        params += list(assigned_to_any_of)
     for column, value in (("kind", kind), ("customer_id", customer_id),
                           ("subject_id", subject_id)):
         if value is not None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from services.common.auth.book import UNASSIGNED
 from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
     CustomerAlertLinked,
@@ -82,6 +83,7 @@ def new_document(customer_id: str) -> Doc:
         "customer_id": customer_id, "personal": {}, "company": None, "region": None,
         "industry": None, "source": None, "first_lead_source": None, "owner": None, "tags": [],
         "consents": {}, "erased": False, "external_ref": None, "registered_at": None,
+        "registered_by": None, "book": [],
         "merged_customer_ids": [],
         "leads": [], "lead_counts": {"open": 0, "won": 0, "lost": 0},
         "purchases": {"count": 0, "total": None, "average": None, "currency": None,
@@ -114,6 +116,7 @@ class _document:  # noqa: N801 - used as a `with` block, like a function
         if kind is not None:
             return
         doc, previous, personal = self.doc, self.previous, self.doc["personal"]
+        doc["book"] = _book(doc)
         self.rows.put(CUSTOMERS, {
             "id": self.customer_id, "tenant_id": self.event.tenant_id, "owner": doc["owner"],
             "region": doc["region"], "source": doc["source"] or doc["first_lead_source"],
@@ -123,6 +126,18 @@ class _document:  # noqa: N801 - used as a `with` block, like a function
             "version": (previous["version"] if previous else 0) + 1,
             "last_position": self.position, "updated_at": iso(self.event.recorded_at),
         })
+
+
+def _book(doc: Doc) -> list[str]:
+    """Whose book the customer is in (services/common/auth/book.py): its owner, who
+    registered it, its leads' owners and creators, and nobody's yet while a lead of it waits
+    for assignment."""
+    people = {doc["owner"], doc.get("registered_by")}
+    for lead in doc["leads"]:
+        people.update((lead["owner"], lead.get("created_by")))
+        if lead["status"] == "open" and not lead["owner"]:
+            people.add(UNASSIGNED)
+    return sorted(person for person in people if person)
 
 
 def _lower(value: str | None) -> str | None:
@@ -156,7 +171,7 @@ class Customer360Projection(Projection):
             doc.update(company=event.company, region=event.region, industry=event.industry,
                        source=event.source, owner=event.owner,
                        tags=list(dict.fromkeys(event.tags)), external_ref=event.external_ref,
-                       registered_at=iso(event.occurred_at))
+                       registered_at=iso(event.occurred_at), registered_by=event.actor)
 
     @handler(reads=[CUSTOMER])
     def profile_changed(self, rows: Rows, event: CustomerProfileChanged, position: int) -> None:
@@ -217,6 +232,7 @@ class Customer360Projection(Projection):
                 "source": event.source, "region": event.region, "status": "open",
                 "created_at": iso(event.occurred_at), "closed_at": None, "lost_reason": None,
                 "paid": None, "discount": None, "follow_up_overdue": False,
+                "created_by": event.actor,
             }]
             if doc["first_lead_source"] is None:
                 doc["first_lead_source"] = event.source

@@ -35,6 +35,27 @@ def customer_tenant(store: SqlReadStore, customer_id: str) -> str | None:
     return str(found[0]["tenant_id"]) if found else None
 
 
+def customer_visible(store: SqlReadStore, customer_id: str, tenant_id: str,
+                     book: Sequence[str] | None) -> bool:
+    """Whether the model has seen the customer in this tenant, in this book (None: any)."""
+    conditions, params = ["c.id = ?", "c.tenant_id = ?"], [customer_id, tenant_id]
+    if book is not None:
+        condition, book_params = book_condition(book, store.dialect == "postgres")
+        conditions.append(condition)
+        params += book_params
+    return bool(store.query(f"SELECT 1 AS found FROM {CUSTOMERS.name} c "
+                            f"WHERE {' AND '.join(conditions)}", params))
+
+
+def book_condition(book: Sequence[str], postgres: bool) -> tuple[str, list[Any]]:
+    """SQL keeping the customers (`c`) in a book: one of its people in the document's book."""
+    if postgres:
+        return "jsonb_exists_any(c.doc -> 'book', ?::text[])", [list(book)]
+    marks = ", ".join("?" for _ in book)
+    return (f"EXISTS (SELECT 1 FROM json_each(c.doc, '$.book') WHERE value IN ({marks}))",
+            list(book))
+
+
 def read_customer_360(store: SqlReadStore, customer_id: str, *, lifecycle_stage: str | None = None,
                       as_of: datetime | str | None = None,
                       with_lifecycle: bool = True) -> Doc | None:
@@ -91,6 +112,8 @@ class CustomerFilter:
     source: str | None = None
     q: str | None = None
     """Text in the name, e-mail or company (case-insensitive)."""
+    book: Sequence[str] | None = None
+    """Only customers in the book of these people (services/common/auth/book.py)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +193,10 @@ def _conditions(where: CustomerFilter, postgres: bool) -> tuple[list[str], list[
         conditions.append("(c.doc -> 'tags') @> jsonb_build_array(?::text)" if postgres else
                           "EXISTS (SELECT 1 FROM json_each(c.doc, '$.tags') WHERE value = ?)")
         params.append(where.tag.strip().lower())
+    if where.book is not None:
+        condition, book_params = book_condition(where.book, postgres)
+        conditions.append(condition)
+        params += book_params
     if where.q is not None:
         escaped = where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
@@ -177,3 +204,11 @@ def _conditions(where: CustomerFilter, postgres: bool) -> tuple[list[str], list[
                           "OR lower(c.company) LIKE ? ESCAPE '\\')")
         params += [pattern, pattern, pattern]
     return conditions, params
+
+
+def customers_in_book(tenant_id: str, book: Sequence[str], postgres: bool
+                      ) -> tuple[str, list[Any]]:
+    """A subquery of the ids of a tenant's customers in a book, with its parameters."""
+    condition, params = book_condition(book, postgres)
+    return (f"SELECT c.id FROM {CUSTOMERS.name} c WHERE c.tenant_id = ? AND {condition}",
+            [tenant_id, *params])

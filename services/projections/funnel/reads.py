@@ -33,7 +33,7 @@ counts in the win rate:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -64,8 +64,10 @@ def read_funnel(
     store: ReadStore, *, start: datetime | None = None, end: datetime | None = None,
     tenant_id: str | None = None, source: str | None = None, owner: str | None = None,
     region: str | None = None, group_by: GroupBy | None = None, period: Period = "month",
+    owners: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Stage reach, conversion, time in stage, win rate and sales cycle (module docstring)."""
+    """Stage reach, conversion, time in stage, win rate and sales cycle (module docstring);
+    `owners`: only leads one of these people owns now (a caller's book)."""
     if group_by is not None and group_by not in ("source", "owner", "region", "period"):
         raise ValueError(f"group_by must be source, owner, region or period, not {group_by!r}")
     if period not in _PERIOD_KEYS:
@@ -83,15 +85,17 @@ def read_funnel(
         found.equal(f"{table}source", source)
         if with_owner:
             found.equal(f"{table}owner", owner)
+            found.one_of(f"{table}owner", owners)
         found.equal(f"{table}region", region)
         return found
 
     lead_rows = _funnel_leads(store, key(""), where(""))
-    if owner is None and group_by != "owner":  # the stays carry every other attribute
+    if owner is None and owners is None and group_by != "owner":  # stays carry the rest
         stay_rows = _funnel_stays(store, key("s."), where("s."), join_leads=None)
     else:
         leads = Where()
         leads.equal("l.owner", owner)
+        leads.one_of("l.owner", owners)
         stay_rows = _funnel_stays(store, key("l." if group_by == "owner" else "s."),
                                   where("s.", with_owner=False), join_leads=leads)
 

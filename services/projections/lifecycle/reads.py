@@ -52,13 +52,21 @@ def stage_at_sql(customer_id_column: str) -> str:
             f"{customer_id_column} AND t.at <= ? ORDER BY t.at DESC, t.seq DESC LIMIT 1)")
 
 
+CustomerSubquery = tuple[str, list[Any]]
+"""SQL selecting customer ids in the same store, and its parameters (a caller's book)."""
+
+
 def read_lifecycle_counts(store: ReadStore, as_of: datetime | str, *,
-                          tenant_id: str | None = None) -> dict[str, Any]:
+                          tenant_id: str | None = None,
+                          only_customers: CustomerSubquery | None = None) -> dict[str, Any]:
     """How many customers were in each stage at `as_of`: every customer's last transition at or
     before it, counted in one query."""
     moment = iso_text(as_of)
     tenant_clause = " AND tenant_id = ?" if tenant_id is not None else ""
     params: list[Any] = [moment] + ([tenant_id] if tenant_id is not None else [])
+    if only_customers is not None:
+        tenant_clause += f" AND customer_id IN ({only_customers[0]})"
+        params += only_customers[1]
     table = TRANSITIONS.name
     found = store.query(
         f"SELECT t.stage AS stage, COUNT(*) AS n FROM {table} t JOIN ("
@@ -73,7 +81,9 @@ def read_lifecycle_counts(store: ReadStore, as_of: datetime | str, *,
 
 
 def read_lifecycle_transitions(store: ReadStore, start: datetime | str, end: datetime | str, *,
-                               tenant_id: str | None = None) -> dict[str, Any]:
+                               tenant_id: str | None = None,
+                               only_customers: CustomerSubquery | None = None
+                               ) -> dict[str, Any]:
     """How many customers moved from one stage to another in [start, end).
 
     A customer's first appearance counts as `from: None` → `prospect`.
@@ -81,6 +91,9 @@ def read_lifecycle_transitions(store: ReadStore, start: datetime | str, end: dat
     low, high = iso_text(start), iso_text(end)
     tenant_clause = " AND tenant_id = ?" if tenant_id is not None else ""
     params: list[Any] = [low, high] + ([tenant_id] if tenant_id is not None else [])
+    if only_customers is not None:
+        tenant_clause += f" AND customer_id IN ({only_customers[0]})"
+        params += only_customers[1]
     found = store.query(
         f"SELECT from_stage, stage, COUNT(*) AS n FROM {TRANSITIONS.name}"
         f' WHERE "at" >= ? AND "at" < ?{tenant_clause} GROUP BY from_stage, stage', params)

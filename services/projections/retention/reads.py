@@ -21,6 +21,7 @@ customers by their attributes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -49,9 +50,10 @@ _ACTIVITY_KINDS: dict[str, tuple[str, ...]] = {
 def read_retention(
     store: ReadStore, *, activity: Activity = "purchase", start: datetime | None = None,
     end: datetime | None = None, tenant_id: str | None = None, source: str | None = None,
-    owner: str | None = None, region: str | None = None,
+    owner: str | None = None, region: str | None = None, owners: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Monthly cohort retention by business time (module docstring)."""
+    """Monthly cohort retention by business time (module docstring); `owners`: only customers
+    one of these people owns now (a caller's book)."""
     if activity not in _ACTIVITY_KINDS:
         raise ValueError(f"activity must be purchase, interaction or any, not {activity!r}")
     kinds = _ACTIVITY_KINDS[activity]
@@ -70,9 +72,11 @@ def read_retention(
     selected.equal("r.tenant_id", tenant_id)
     selected.equal("c.source", source)
     selected.equal("c.owner", owner)
+    selected.one_of("c.owner", owners)
     selected.equal("c.region", region)
     join = (f" JOIN {CUSTOMERS.name} c ON c.id = r.customer_id"
-            if source is not None or owner is not None or region is not None else "")
+            if source is not None or owner is not None or region is not None
+            or owners is not None else "")
     cohorts = Where()
     if start is not None:
         cohorts.add("cohort >= ?", month_index(start))
@@ -105,3 +109,11 @@ def read_retention(
     return {"cohort": "month", "activity": activity, "cohorts": out}
 
 
+
+
+def owned_customers(owners: Sequence[str]) -> tuple[str, list[Any]]:
+    """A subquery of the ids of the customers one of these people owns now, with its
+    parameters, for other models in the analytics store (the service figures of a book)."""
+    owned = Where()
+    owned.one_of("owner", owners)
+    return f"SELECT id FROM {CUSTOMERS.name}{owned.sql()}", owned.params

@@ -27,13 +27,14 @@ current `assignee`), by priority (urgent, high, normal, low, then any other) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.common.events.ticket import PRIORITIES
 from services.projections.query_parts import Where, quantiles, sorted_keys
+from services.projections.retention import reads as retention
 from services.projections.service.projection import TICKETS, ServiceProjection
 from services.projections.stores.base import ReadStore
 
@@ -62,13 +63,19 @@ def read_service(
     store: ReadStore, *, start: datetime | None = None, end: datetime | None = None,
     tenant_id: str | None = None, channel: str | None = None, assignee: str | None = None,
     sla_targets: Mapping[str, SlaTarget] = DEFAULT_SLA_TARGETS,
+    customer_owners: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """First response and resolution percentiles and SLA breach rate (module docstring)."""
+    """First response and resolution percentiles and SLA breach rate (module docstring);
+    `customer_owners`: only tickets of customers one of these people owns now (a caller's
+    book; the owner as the retention model keeps it, in the same analytics store)."""
     where = Where()
     where.equal("tenant_id", tenant_id)
     where.range("opened_at", start, end)
     where.equal("channel", channel)
     where.equal("assignee", assignee)
+    if customer_owners is not None:
+        owned, owned_params = retention.owned_customers(customer_owners)
+        where.add(f"customer_id IN ({owned})", *owned_params)
     target_params: list[Any] = []
     cases = []
     for attribute in ("first_response_s", "resolution_s"):

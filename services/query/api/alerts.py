@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from services.common.auth.http import CallerDep
 from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.alerts import reads as alerts
@@ -17,7 +18,6 @@ from services.query.api.customers import MAX_PAGE, MAX_POSITION
 from services.query.api.deps import (
     CodeParam,
     ReadModelsDep,
-    Tenant,
     consistent,
     decode_cursor,
     encode_cursor,
@@ -37,7 +37,7 @@ ConsistentAlerts = Annotated[int, Depends(consistent(alerts.NAME))]
 @router.get("", response_model=AlertPage,
             summary="Alerts: by assignee, status, kind, customer or subject; newest first")
 def list_alerts(
-    read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentAlerts,
+    read_models: ReadModelsDep, caller: CallerDep, _position: ConsistentAlerts,
     assignee: CodeParam = None,
     status: Annotated[StatusFilter, Query(
         description="`active` (the default) is open or acknowledged")] = "active",
@@ -50,7 +50,8 @@ def list_alerts(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     items, following = alerts.read_alerts(
-        read_models.sql, tenant, status=status, assignee=assignee, kind=kind,
+        read_models.sql, caller.tenant_id, status=status, assignee=assignee, kind=kind,
+        assigned_to_any_of=caller.book.limited_to(),
         customer_id=str(customer_id) if customer_id else None,
         subject_id=str(subject_id) if subject_id else None, limit=limit,
         before=_page_after(cursor) if cursor is not None else None)

@@ -7,12 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from services.common.auth.http import CallerDep
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
+from services.projections.customer_360 import reads as customer_360_model
 from services.projections.funnel import reads as funnel_model
 from services.projections.lifecycle import reads as lifecycle_model
 from services.projections.retention import reads as retention_model
 from services.projections.service import reads as service_model
-from services.query.api.deps import CodeParam, Moment, ReadModelsDep, Tenant, consistent
+from services.query.api.deps import CodeParam, Moment, ReadModelsDep, consistent
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 422)},
@@ -40,7 +42,7 @@ def _range(start: datetime | None, end: datetime | None) -> None:
             "win rate, sales cycle", responses={200: {"content": {"application/json": {
                 "example": FUNNEL_EXAMPLE}}}})
 def funnel(
-    read_models: ReadModelsDep, tenant: Tenant,
+    read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(funnel_model.NAME))],
     start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
     region: CodeParam = None,
@@ -48,9 +50,10 @@ def funnel(
     period: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "month",
 ) -> dict[str, Any]:
     _range(start, end)
-    return funnel_model.read_funnel(read_models.analytics, start=start, end=end, tenant_id=tenant,
-                          source=source, owner=owner, region=region, group_by=group_by,
-                          period=period)
+    return funnel_model.read_funnel(
+        read_models.analytics, start=start, end=end, tenant_id=caller.tenant_id, source=source,
+        owner=owner, region=region, group_by=group_by, period=period,
+        owners=caller.book.limited_to())
 
 
 @router.get("/lifecycle", summary="Customers per lifecycle stage as of a moment, and the "
@@ -63,19 +66,23 @@ def funnel(
                                             "transitions": [{"from": "customer",
                                                              "to": "dormant", "count": 2}]}}}}}})
 def lifecycle(
-    read_models: ReadModelsDep, tenant: Tenant,
+    read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(lifecycle_model.NAME))],
     as_of: Annotated[Moment | None, Query(description="Default: now")] = None,
     start: From = None, end: To = None,
 ) -> dict[str, Any]:
     _range(start, end)
     moment = as_of or datetime.now(UTC)
-    result = lifecycle_model.read_lifecycle_counts(read_models.sql, moment, tenant_id=tenant)
+    tenant, book = caller.tenant_id, caller.book.limited_to()
+    only = None if book is None else customer_360_model.customers_in_book(
+        tenant, book, read_models.sql.dialect == "postgres")
+    result = lifecycle_model.read_lifecycle_counts(read_models.sql, moment, tenant_id=tenant,
+                                                   only_customers=only)
     low = start or moment - timedelta(days=30)
     high = end or moment
     if high > low:
-        result["transitions"] = lifecycle_model.read_lifecycle_transitions(read_models.sql, low, high,
-                                                           tenant_id=tenant)
+        result["transitions"] = lifecycle_model.read_lifecycle_transitions(
+            read_models.sql, low, high, tenant_id=tenant, only_customers=only)
     return result
 
 
@@ -85,7 +92,7 @@ def lifecycle(
                     {"cohort": "2026-01", "size": 40, "retained": [40, 12, 9],
                      "retained_pct": [100.0, 30.0, 22.5]}]}}}}})
 def retention(
-    read_models: ReadModelsDep, tenant: Tenant,
+    read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(retention_model.NAME))],
     activity: Annotated[Literal["purchase", "interaction", "any"], Query()] = "purchase",
     cohort: Annotated[Literal["month"], Query()] = "month",
@@ -93,8 +100,10 @@ def retention(
     region: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
-    return retention_model.read_retention(read_models.analytics, activity=activity, start=start, end=end,
-                             tenant_id=tenant, source=source, owner=owner, region=region)
+    return retention_model.read_retention(
+        read_models.analytics, activity=activity, start=start, end=end,
+        tenant_id=caller.tenant_id, source=source, owner=owner, region=region,
+        owners=caller.book.limited_to())
 
 
 _SERVICE_FIGURES = {"tickets": 12, "responded": 11, "resolved": 9,
@@ -109,10 +118,11 @@ SERVICE_EXAMPLE = {"by_priority": [{"priority": "urgent", **_SERVICE_FIGURES}],
             "breach rate", responses={200: {"content": {"application/json": {
                 "example": SERVICE_EXAMPLE}}}})
 def service(
-    read_models: ReadModelsDep, tenant: Tenant,
+    read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(service_model.NAME))],
     start: From = None, end: To = None, channel: CodeParam = None, assignee: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)
-    return service_model.read_service(read_models.analytics, start=start, end=end, tenant_id=tenant,
-                           channel=channel, assignee=assignee)
+    return service_model.read_service(
+        read_models.analytics, start=start, end=end, tenant_id=caller.tenant_id,
+        channel=channel, assignee=assignee, customer_owners=caller.book.limited_to())

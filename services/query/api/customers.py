@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from services.common.auth.http import Caller, CallerDep
 from services.common.event_store import EventLog, PositionedEvent
 from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
@@ -21,7 +22,6 @@ from services.query.api.deps import (
     CodeParam,
     Moment,
     ReadModelsDep,
-    Tenant,
     _sensible_moment,
     consistent,
     decode_cursor,
@@ -29,6 +29,7 @@ from services.query.api.deps import (
 )
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
 from services.query.read_models import ReadModels
+from services.query.withholding import served, withheld_from_summary, withheld_from_timeline
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 404, 422)},
@@ -51,7 +52,7 @@ ConsistentList = Annotated[int, Depends(consistent(customer_360_model.NAME, life
 @router.get("/{customer_id}", response_model=Customer360, response_model_exclude_none=False,
             summary="Customer-360: profile, leads, purchases, interactions, tickets, timeline")
 def customer_360(
-    customer_id: UUID, read_models: ReadModelsDep, tenant: Tenant, _position: Consistent360,
+    customer_id: UUID, read_models: ReadModelsDep, caller: CallerDep, _position: Consistent360,
     as_of: Annotated[Moment | None, Query(
         description="Business time: the customer as it stood then, rebuilt from the event "
         "store with the projection's own logic")] = None,
@@ -60,10 +61,11 @@ def customer_360(
 ) -> dict[str, Any]:
     if as_of is not None and as_of_recorded is not None:
         raise ApiError(422, "conflicting_parameters", "give as_of or as_of_recorded, not both")
-    if as_of is not None or as_of_recorded is not None:
-        return _as_of(read_models, customer_id, tenant, as_of, as_of_recorded)
     # The document does not carry its tenant (the row does): check it first, by primary key.
-    _require_customer(read_models, customer_id, tenant)
+    _require_customer(read_models, customer_id, caller)
+    if as_of is not None or as_of_recorded is not None:
+        return served(_as_of(read_models, customer_id, caller.tenant_id, as_of, as_of_recorded),
+                      caller)
     document = customer_360_model.read_customer_360(read_models.sql, str(customer_id))
     if document is None:
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
@@ -71,7 +73,7 @@ def customer_360(
     document["timeline"], _ = timeline_model.read_timeline(read_models.sql, str(customer_id),
                                                      limit=RECENT_TIMELINE)
     document["customer_id"] = str(customer_id)
-    return document
+    return served(document, caller)
 
 
 def _as_of(read_models: ReadModels, customer_id: UUID, tenant: str,
@@ -111,13 +113,14 @@ def _as_of(read_models: ReadModels, customer_id: UUID, tenant: str,
 @router.get("/{customer_id}/timeline", response_model=TimelinePage,
             summary="Every customer-facing fact, newest business time first, paginated")
 def timeline(
-    customer_id: UUID, read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentTimeline,
+    customer_id: UUID, read_models: ReadModelsDep, caller: CallerDep,
+    _position: ConsistentTimeline,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     kind: Annotated[list[timeline_model.Kind] | None, Query(
         description="Only these kinds of fact")] = None,
 ) -> dict[str, Any]:
-    _require_customer(read_models, customer_id, tenant)
+    _require_customer(read_models, customer_id, caller)
     before = None
     if cursor is not None:
         at, position = decode_cursor(cursor, 2)
@@ -137,11 +140,14 @@ def timeline(
         before = (at, position)
     items, following = timeline_model.read_timeline(read_models.sql, str(customer_id), limit=limit,
                                               before=before, kinds=kind)
-    return {"items": items, "next_cursor": encode_cursor(following) if following else None}
+    return {"items": withheld_from_timeline(items, caller),
+            "next_cursor": encode_cursor(following) if following else None}
 
 
-def _require_customer(read_models: ReadModels, customer_id: UUID, tenant: str) -> None:
-    if customer_360_model.customer_tenant(read_models.sql, str(customer_id)) != tenant:
+def _require_customer(read_models: ReadModels, customer_id: UUID, caller: Caller) -> None:
+    """404 unless the customer is in the caller's tenant and book."""
+    if not customer_360_model.customer_visible(read_models.sql, str(customer_id),
+                                               caller.tenant_id, caller.book.limited_to()):
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
 
@@ -151,7 +157,7 @@ def _require_customer(read_models: ReadModels, customer_id: UUID, tenant: str) -
 @router.get("", response_model=CustomerPage,
             summary="Customers: filter, search, sort, keyset pagination")
 def list_customers(
-    read_models: ReadModelsDep, tenant: Tenant, _position: ConsistentList,
+    read_models: ReadModelsDep, caller: CallerDep, _position: ConsistentList,
     lifecycle_stage: Annotated[lifecycle_model.Stage | None, Query()] = None,
     owner: CodeParam = None,
     tag: CodeParam = None,
@@ -171,14 +177,15 @@ def list_customers(
     after = _customer_page_after(cursor, sort, direction) if cursor is not None else None
     page = customer_360_model.list_customers(
         read_models.sql, customer_360_model.CustomerFilter(
-            tenant_id=tenant, lifecycle_stage=lifecycle_stage, owner=owner, tag=tag,
-            region=region, source=source, q=q),
+            tenant_id=caller.tenant_id, lifecycle_stage=lifecycle_stage, owner=owner, tag=tag,
+            region=region, source=source, q=q, book=caller.book.limited_to()),
         sort=sort, descending=direction == "desc", limit=limit, after=after,
         include_total=include_total)
     next_cursor = None
     if page.next_after is not None:
         next_cursor = encode_cursor([sort, direction, *page.next_after])
-    return {"items": page.items, "next_cursor": next_cursor, "total": page.total}
+    items = [withheld_from_summary(item, caller) for item in page.items]
+    return {"items": items, "next_cursor": next_cursor, "total": page.total}
 
 
 def _customer_page_after(cursor: str, sort: str, direction: str) -> tuple[str, str]:

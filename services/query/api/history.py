@@ -10,9 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.auth.http import Caller, CallerDep
 from services.common.event_store import EventLog, PositionedEvent
 from services.common.web import ERROR_RESPONSES, ApiError
-from services.query.api.deps import ReadModelsDep, Tenant
+from services.projections.customer_360 import reads as customer_360_model
+from services.projections.model import ConsumedEvent
+from services.query.api.deps import ReadModelsDep
 
 MAX_HISTORY_PAGE = 10_000
 
@@ -92,12 +95,25 @@ router = APIRouter(tags=["customers (read)"],
 @router.get("/v1/customers/{customer_id}/history", response_model=History,
             summary="Audit history: every stored event of the customer and its records")
 def history(customer_id: Annotated[UUID, Path(description="Customer id")],
-            read_models: ReadModelsDep, tenant: Tenant,
+            read_models: ReadModelsDep, caller: CallerDep,
             after_position: AfterPosition = 0, limit: HistoryLimit = 1000) -> History:
     if read_models.event_store is None:
         raise ApiError(422, "unavailable", "the audit history needs the event store")
-    events = EventLog(read_models.event_store).customer_history(customer_id, tenant)
-    if events is None:
+    events = EventLog(read_models.event_store).customer_history(customer_id, caller.tenant_id)
+    if events is None or not _in_book(events, caller):
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
     return history_page(customer_id, events, after_position, limit)
+
+
+def _in_book(events: Sequence[PositionedEvent], caller: Caller) -> bool:
+    """Whether the customer is in the caller's book, by its own events (the history is read
+    from the store, which may be ahead of the read models): the customer-360 document folded
+    from them names whose book it is in."""
+    people = caller.book.people
+    if people is None:
+        return True
+    folded = customer_360_model.customer_360_as_of(
+        [ConsumedEvent(0, e.position, e.position, e.event) for e in events
+         if not type(e.event).internal])
+    return folded is not None and any(person in people for person in folded["book"])

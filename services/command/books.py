@@ -1,0 +1,33 @@
+"""Whose book an aggregate is in: the command side's half of row-level scope.
+
+`CommandExecution._load` refuses (404, as for another tenant's record) an aggregate outside the
+book of the command's actor (`CommandContext.book`); this says whom each kind belongs to, the
+same people the customer-360 read model lists for the read side.
+"""
+
+from __future__ import annotations
+
+from services.command.domain.aggregate import AggregateRoot
+from services.command.domain.alert import Alert
+from services.command.domain.customer import Customer
+from services.command.domain.lead import Lead
+from services.command.domain.ticket import Ticket
+from services.common.auth.book import UNASSIGNED
+
+
+def belongs_to(aggregate: AggregateRoot) -> set[str | None]:
+    """The people in whose book the aggregate is."""
+    creator = getattr(aggregate, "creator", None)
+    if isinstance(aggregate, Customer):
+        return {aggregate.owner, creator}
+    if isinstance(aggregate, Lead):
+        return {aggregate.owner or UNASSIGNED, creator}
+    if isinstance(aggregate, Ticket):
+        return {aggregate.assignee, creator}
+    if isinstance(aggregate, Alert):
+        return set(aggregate.assignees)
+    return {creator}
+
+
+def in_book(aggregate: AggregateRoot, book: frozenset[str] | None) -> bool:
+    return book is None or any(p in book for p in belongs_to(aggregate) if p is not None)
