@@ -5,7 +5,10 @@
 
 Per backend, in one run: raw single-event appends through the library (1 and N threads), our
 command service in-process (diagnostic), and the real `crm command-api` server under N
-concurrent keep-alive clients (tag mix: 1 event per command; interaction mix: 2 events).
+concurrent keep-alive clients (tag mix: 1 event per command; interaction mix: 2 events), each
+request with an API key issued for the run (subject `bench`, role `admin`); its HTTP floor is
+`GET /v1/me` (authenticated, no store), measured beside `GET /health` (public) so that the cost
+of authentication per request is known.
 Writes benchmarks/results/command_path.json and regenerates docs/BENCHMARKS.md.
 See docs/BENCHMARKS.md for what each figure means.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
@@ -40,6 +44,8 @@ TAGS_PER_CUSTOMER = MAX_TAGS  # a customer takes at most this many tags
 CALIBRATION_SECONDS = 5.0
 SERVER_START_TIMEOUT = 60.0
 MAX_CUSTOMERS_PER_CLIENT = 200
+BENCH_SUBJECT, BENCH_ROLE = "bench", "admin"
+"""Who the benchmark's API key speaks for, and its role."""
 
 
 def log(message: str) -> None:
@@ -103,7 +109,7 @@ def run_loadgen(config: dict[str, Any], server: Server, postgres_pid: int | None
         tail = stderr_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"load generator gave no result (exit {process.returncode}):\n{tail}\n"
                            f"server log tail:\n{server.log_tail()}")
-    events_per_command = {"tag": 1, "interaction": 2, "health": 0}[config["mix"]]
+    events_per_command = {"tag": 1, "interaction": 2, "me": 0, "health": 0}[config["mix"]]
     result["commands_per_s"] = round(result["ok"] / result["seconds"], 1)
     result["events_per_s"] = round(result["ok"] * events_per_command / result["seconds"], 1)
     result["events_per_command"] = events_per_command
@@ -116,7 +122,7 @@ def run_loadgen(config: dict[str, Any], server: Server, postgres_pid: int | None
 
 
 def calibrate_loadgen(server: Server, args: argparse.Namespace, postgres_pid: int | None,
-                      log_dir: Path) -> dict[str, Any]:
+                      log_dir: Path, token: str) -> dict[str, Any]:
     """Run both client implementations briefly against the same server; the lighter one wins."""
     calibration: dict[str, Any] = {"seconds": CALIBRATION_SECONDS, "mix": "interaction"}
     for impl in ("raw", "httpx"):
@@ -124,6 +130,7 @@ def calibrate_loadgen(server: Server, args: argparse.Namespace, postgres_pid: in
         run = run_loadgen({
             "port": server.port, "impl": impl, "mix": "interaction", "clients": args.clients,
             "customers_per_client": 1, "warmup": 1.0, "seconds": CALIBRATION_SECONDS,
+            "token": token,
         }, server, postgres_pid, log_dir)
         calibration[impl] = {
             "commands_per_s": run["commands_per_s"],
@@ -284,8 +291,10 @@ def run_backend(name: str, args: argparse.Namespace, results: dict[str, Any],
         log(f"{name}: starting the command API")
         server = Server(server_env, work)
         stack.callback(server.stop)
+        log(f"{name}: issuing an API key (subject {BENCH_SUBJECT}, role {BENCH_ROLE})")
+        token = server.issue_key(BENCH_SUBJECT, BENCH_ROLE)
         if args.loadgen == "auto" and "loadgen_impl" not in state:
-            calibration = calibrate_loadgen(server, args, postgres_pid, work)
+            calibration = calibrate_loadgen(server, args, postgres_pid, work, token)
             state["loadgen_impl"] = calibration["chosen"]
             results["loadgen"] = {"impl": calibration["chosen"], "calibration": calibration,
                                   "calibrated_on": name}
@@ -304,21 +313,33 @@ def run_backend(name: str, args: argparse.Namespace, results: dict[str, Any],
             run = run_loadgen({
                 "port": server.port, "impl": impl, "mix": mix, "clients": args.clients,
                 "customers_per_client": customers, "warmup": warmup, "seconds": args.seconds,
+                "token": token,
             }, server, postgres_pid, work)
             log(f"  {run['commands_per_s']:,.0f} commands/s, {run['events_per_s']:,.0f} events/s, "
                 f"p50 {run['latency_ms']['p50']} ms, p99 {run['latency_ms']['p99']} ms, "
                 f"errors {run['errors']}, server {run['cpu'].get('server_cores')} cores")
             backend["http"][mix] = run
+        # The floor (GET /v1/me: authenticated, no store) and beside it, in the same run, the
+        # public GET /health: their difference is what authentication costs per request.
         floor_seconds = max(3.0, args.seconds / 3)
-        log(f"{name}: HTTP floor, GET /health, {args.clients} clients, {floor_seconds:g} s")
-        floor = run_loadgen({
-            "port": server.port, "impl": impl, "mix": "health", "clients": args.clients,
-            "customers_per_client": 0, "warmup": min(warmup, 1.0), "seconds": floor_seconds,
-        }, server, postgres_pid, work)
-        log(f"  {floor['commands_per_s']:,.0f} requests/s, p99 {floor['latency_ms']['p99']} ms, "
-            f"server {floor['cpu'].get('server_cores')} cores")
-        backend["http_floor"] = floor
+        floors = {}
+        for mix, route in (("me", "GET /v1/me"), ("health", "GET /health")):
+            log(f"{name}: HTTP floor, {route}, {args.clients} clients, {floor_seconds:g} s")
+            floors[mix] = run_loadgen({
+                "port": server.port, "impl": impl, "mix": mix, "clients": args.clients,
+                "customers_per_client": 0, "warmup": min(warmup, 1.0), "seconds": floor_seconds,
+                "token": token,
+            }, server, postgres_pid, work)
+            log(f"  {floors[mix]['commands_per_s']:,.0f} requests/s, p99 "
+                f"{floors[mix]['latency_ms']['p99']} ms, errors {floors[mix]['errors']}, "
+                f"statuses {floors[mix]['statuses']}, server "
+                f"{floors[mix]['cpu'].get('server_cpu_ms_per_command')} ms CPU/request")
+        backend["http_floor"] = floors["me"]
+        backend["http_floor_health"] = floors["health"]
         server.stop()
+        backend["auth_cost"] = report.auth_cost(backend)
+        if backend["auth_cost"]:
+            log(f"  {report.auth_cost_sentence(backend['auth_cost'])}")
 
         # Event sizes, for the reader comparing ours with the raw benchmark's tiny events.
         if name == "sqlite":
@@ -380,18 +401,18 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+BLOCK = re.compile(r"<!-- ([\w-]+):begin -->.*?<!-- \1:end -->", re.DOTALL)
+"""A section another benchmark renders into the page (benchmarks/docs_block.py)."""
+
+
 def write_docs(page: str) -> None:
-    """Rewrite the page, keeping the sections other benchmarks render into it (marked blocks
-    `<!-- projections:begin -->` … `<!-- projections:end -->`, and the same for `query` and
-    `analyst`)."""
+    """Rewrite the page, keeping every section other benchmarks render into it (the marked
+    blocks `<!-- projections:begin -->` … `<!-- projections:end -->`, and the same for
+    `query`, `analyst`, `policies`, …), in their order."""
     kept = ""
     if DOCS_PATH.exists():
-        old = DOCS_PATH.read_text()
-        for name in ("projections", "query", "analyst"):
-            begin_mark, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-            begin, end = old.find(begin_mark), old.find(end_mark)
-            if begin != -1 and end > begin:
-                kept += "\n" + old[begin : end + len(end_mark)] + "\n"
+        for block in BLOCK.finditer(DOCS_PATH.read_text()):
+            kept += "\n" + block.group(0) + "\n"
     DOCS_PATH.write_text(page.rstrip("\n") + "\n" + kept)
 
 
@@ -413,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         "code": code_version(str(ROOT)),
         "config": {"seconds": args.seconds, "warmup": args.warmup, "clients": args.clients,
                    "backends": args.backends,
+                   "auth": {"credential": "api_key", "subject": BENCH_SUBJECT,
+                            "roles": [BENCH_ROLE]},
                    "postgres": "external (--postgres-url)" if args.postgres_url
                    else "private local cluster, fsync on",
                    "targets": {"ours_over_raw_at_least": report.TARGET_RATIO,
@@ -443,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.console_table(results))
     print(f"\nresults: {args.output}" + ("" if args.no_docs else f"\ndocs: {DOCS_PATH}"))
     http_errors = sum(run.get("errors", 0) for b in results["backends"].values()
-                      for run in b.get("http", {}).values())
+                      for run in [*b.get("http", {}).values(), b.get("http_floor") or {},
+                                  b.get("http_floor_health") or {}])
     return 1 if failed or http_errors else 0
 
 

@@ -15,7 +15,13 @@ Mixes:
   customers, 100 tags each;
 - `interaction`: `POST /v1/customers/{id}/interactions {"channel": "note"}` — two events
   (the interaction and a link on the customer), one customer per client;
-- `health`: `GET /health` — no store at all: the floor cost of the HTTP stack (diagnostic).
+- `me`: `GET /v1/me` — authenticated, no store: the floor cost of the HTTP stack with the key
+  checked (the HTTP floor);
+- `health`: `GET /health` — public, no store: the HTTP stack without authentication (diagnostic;
+  beside `me` it gives the cost of authentication per request).
+
+`token` (config): an API key, sent as `Authorization: Bearer <token>` on every request, GET and
+POST (a public route such as `/health` ignores it; the request is then the same size).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from benchmarks.stats import latency_summary
 from services.command.domain.customer import MAX_TAGS
 
 TAGS_PER_CUSTOMER = MAX_TAGS  # a customer takes at most this many tags
+WRITES = ("tag", "interaction")
+"""The mixes that write (customers registered first; answers carry a position)."""
 
 
 class HttpError(Exception):
@@ -47,9 +55,10 @@ keep-alive connections idle for 5 s, and a request written just then is lost una
 class RawClient:
     """HTTP/1.1 over one asyncio connection; reconnects when the server closes it."""
 
-    def __init__(self, port: int, timeout: float) -> None:
+    def __init__(self, port: int, timeout: float, token: str | None = None) -> None:
         self.port = port
         self.timeout = timeout
+        self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.last_used = 0.0
@@ -83,11 +92,12 @@ class RawClient:
             await self._connect()
         assert self.reader is not None and self.writer is not None
         if body is None:
-            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode()
+            request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                       f"{self.auth}\r\n").encode()
         else:
             request = (
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Content-Type: application/json\r\nX-Actor: bench\r\n"
+                f"Content-Type: application/json\r\n{self.auth}"
                 f"Content-Length: {len(body)}\r\n\r\n"
             ).encode() + body
         self.writer.write(request)
@@ -125,9 +135,7 @@ class HttpxClient:
             response = await self.client.get(path)
             return response.status_code, response.content
         response = await self.client.post(
-            path, content=body,
-            headers={"Content-Type": "application/json", "X-Actor": "bench"},
-        )
+            path, content=body, headers={"Content-Type": "application/json"})
         return response.status_code, response.content
 
     async def close(self) -> None:
@@ -159,7 +167,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     warmup, seconds, timeout = float(config["warmup"]), float(config["seconds"]), float(
         config.get("timeout", 30.0))
 
-    if mix not in ("tag", "interaction", "health"):
+    token: str | None = config.get("token")
+    if mix not in ("tag", "interaction", "me", "health"):
         raise ValueError(f"unknown mix {mix!r}")
     httpx_client = None
     if impl == "httpx":
@@ -168,10 +177,11 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         httpx_client = httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=timeout,
             limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients),
+            headers={"Authorization": f"Bearer {token}"} if token else None,
         )
         connections: list[Any] = [HttpxClient(httpx_client) for _ in range(clients)]
     elif impl == "raw":
-        connections = [RawClient(port, timeout) for _ in range(clients)]
+        connections = [RawClient(port, timeout, token) for _ in range(clients)]
     else:
         raise ValueError(f"unknown impl {impl!r}")
 
@@ -183,7 +193,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
 
         setup_started = time.perf_counter()
         pools = await asyncio.gather(*(register_all(i) for i in range(clients))) \
-            if mix != "health" else [[] for _ in range(clients)]
+            if mix in WRITES else [[] for _ in range(clients)]
         setup_seconds = time.perf_counter() - setup_started
 
         started = time.perf_counter()
@@ -212,7 +222,9 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                 elif mix == "interaction":
                     path = f"/v1/customers/{pool[0]}/interactions"
                     body = b'{"channel":"note"}'
-                else:  # "health": the HTTP stack alone, no store
+                elif mix == "me":  # the HTTP stack and the key check, no store
+                    path, body = "/v1/me", None
+                else:  # "health": the HTTP stack alone, no store, no authentication
                     path, body = "/health", None
                 sent += 1
                 try:
@@ -225,13 +237,13 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                 outcome.latencies.append(ended - began)
                 outcome.statuses[status] += 1
                 outcome.last_completion = max(outcome.last_completion, ended)
-                if 200 <= status < 300 and mix != "health":
+                if 200 <= status < 300 and mix in WRITES:
                     position = int(json.loads(payload)["position"])
                     if outcome.first_position is None or position < outcome.first_position:
                         outcome.first_position = position
                     if outcome.last_position is None or position > outcome.last_position:
                         outcome.last_position = position
-                elif len(outcome.error_samples) < 5:
+                elif not 200 <= status < 300 and len(outcome.error_samples) < 5:
                     outcome.error_samples.append(f"{status}: {payload[:300]!r}")
 
         async def window_marks() -> dict[str, Any]:

@@ -29,6 +29,9 @@ from services.common.events.lead import LeadAssigned, LeadCreated
 from services.demo.names import REPS
 from services.projections.policy_state.projection import RULE_ACTOR_PREFIX
 
+BENCH_SUBJECT, BENCH_ROLE = "bench", "admin"
+"""Who the API key issued for the run speaks for, and its role (rules need `admin`)."""
+
 # The delay phase: every new lead round-robin among the reps, no cap.
 RULES_DELAY = f'''
 [[assignment.teams]]
@@ -45,10 +48,11 @@ ERROR_SAMPLES: list[str] = []
 
 
 async def open_loop(port: int, rate: float, seconds: float, customers: list[str],
-                    label: str, max_connections: int = 64) -> list[tuple[float, float, float,
-                                                                         int, str | None]]:
+                    label: str, token: str, max_connections: int = 64,
+                    ) -> list[tuple[float, float, float, int, str | None]]:
     """Lead creations at `rate`/s for `seconds`, sent on schedule whatever the answers do
-    (open loop): a request goes out on an idle keep-alive connection or a new one."""
+    (open loop): a request goes out on an idle keep-alive connection or a new one, with the
+    API key `token`."""
     idle: list[Any] = []
     opened: list[Any] = []
     results: list[tuple[float, float, float, int, str | None]] = []
@@ -60,7 +64,7 @@ async def open_loop(port: int, rate: float, seconds: float, customers: list[str]
             if idle:
                 client = idle.pop()
             else:
-                client = RawClient(port, 30.0)
+                client = RawClient(port, 30.0, token)
                 opened.append(client)
             sent = time.perf_counter()
             body = json.dumps({"customer_id": customers[index % len(customers)],
@@ -140,7 +144,10 @@ def run_delay_part(interval: float, rates: list[float], seconds: float, warmup: 
     try:
         out["server_start_seconds"] = round(server.start_seconds, 2)
         base = f"http://127.0.0.1:{server.port}"
-        with httpx.Client(base_url=base, timeout=30, headers={"X-Actor": "bench"}) as http:
+        log(f"  issuing an API key (subject {BENCH_SUBJECT}, role {BENCH_ROLE})")
+        token = server.issue_key(BENCH_SUBJECT, BENCH_ROLE)
+        with httpx.Client(base_url=base, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
             answer = http.put("/v1/rules", content=RULES_DELAY.encode(),
                               headers={"Content-Type": "application/toml"},
                               params={"source": "benchmarks/policies.py"})
@@ -163,7 +170,7 @@ def run_delay_part(interval: float, rates: list[float], seconds: float, warmup: 
         log(f"  idle server: {out['idle']['server_cores']} cores")
         if warmup > 0:
             log(f"  warm-up: {rates[0]:g} leads/s for {warmup:g} s (not measured)")
-            asyncio.run(open_loop(server.port, rates[0], warmup, customers, "warm-up"))
+            asyncio.run(open_loop(server.port, rates[0], warmup, customers, "warm-up", token))
             _drain(data_dir / "events.sqlite", 20.0)
         for rate in rates:
             key = f"{rate:g}"
@@ -171,7 +178,8 @@ def run_delay_part(interval: float, rates: list[float], seconds: float, warmup: 
             cpu0, box0, load0 = process_cpu_seconds(server.pid), box_cpu_jiffies(), loadavg()
             t0, bench0 = time.perf_counter(), time.process_time()
             ERROR_SAMPLES.clear()
-            results = asyncio.run(open_loop(server.port, rate, seconds, customers, f"r{key}"))
+            results = asyncio.run(open_loop(server.port, rate, seconds, customers, f"r{key}",
+                                            token))
             wall = time.perf_counter() - t0
             cpu1, box1 = process_cpu_seconds(server.pid), box_cpu_jiffies()
             bench_cpu = time.process_time() - bench0

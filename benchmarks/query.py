@@ -14,8 +14,11 @@ In one run:
    `--explain`, DuckDB's EXPLAIN ANALYZE of each analytics statement too;
 4. start `crm query-api` on that data as a subprocess, and for each route in turn run
    `benchmarks.query_load` (its own process): 32 closed-loop keep-alive clients, a warm-up,
-   then a fixed window; p50/p90/p99, requests/s, server CPU per request. `GET /health` is the
-   floor; funnel and retention also run with one client (their latency without queueing).
+   then a fixed window; p50/p90/p99, requests/s, server CPU per request. Every request carries
+   an API key issued for the run once the server is up (subject `bench`, role `admin`).
+   `GET /v1/me` (authenticated, no store) is the floor; `GET /health` (public) runs beside it,
+   so that their difference is the cost of authentication per request; funnel and retention
+   also run with one client (their latency without queueing).
 Results: benchmarks/results/query.json and the query section of docs/BENCHMARKS.md (only the
 block between `<!-- query:begin -->` and `<!-- query:end -->`). Every process and temp dir is
 removed at the end, also on Ctrl-C or SIGTERM.
@@ -54,6 +57,8 @@ CAUGHT_UP_TIMEOUT = 300.0
 ID_SAMPLE = 5000
 REGION = "EMEA"
 TENANT = "default"
+BENCH_SUBJECT, BENCH_ROLE = "bench", "admin"
+"""Who the benchmark's API key speaks for, and its role."""
 
 
 def log(message: str) -> None:
@@ -66,7 +71,8 @@ def log(message: str) -> None:
 def routes(ids: list[str], owners: list[str]) -> list[dict[str, Any]]:
     """What each measurement requests: a label, the paths (one chosen at random per request)."""
     return [
-        {"key": "health", "label": "`GET /health` (HTTP floor)", "paths": ["/health"]},
+        {"key": "me", "label": "`GET /v1/me` (HTTP floor, authenticated)", "paths": ["/v1/me"]},
+        {"key": "health", "label": "`GET /health` (no authentication)", "paths": ["/health"]},
         {"key": "customer_360", "label": "customer-360 `GET /v1/customers/{id}`",
          "paths": [f"/v1/customers/{i}" for i in ids]},
         {"key": "list", "label": f"list `GET /v1/customers?region={REGION}&owner=…&limit=50`",
@@ -262,23 +268,23 @@ class _ExplainingStore:
 def phase_in_process(settings: Any, ids: list[str], explain: bool,
                      out: dict[str, Any]) -> None:
     """Single-request latency of what the routes call, without HTTP, one thread."""
-    from services.projections.analytics import queries
-
-    from services.projections.customer_360 import read_customer_360
+    from services.projections.customer_360.reads import read_customer_360
+    from services.projections.funnel.reads import read_funnel
     from services.projections.host import open_analytics_store, open_sql_store
-    from services.projections.timeline import read_timeline
+    from services.projections.retention.reads import read_retention
+    from services.projections.service.reads import read_service
+    from services.projections.timeline.reads import read_timeline
 
     analytics = open_analytics_store(settings)
     sql = open_sql_store(settings)
     try:
         calls: dict[str, Callable[[Any], Any]] = {
-            "funnel": lambda s: queries.funnel(s, tenant_id=TENANT),
-            "funnel_by_source": lambda s: queries.funnel(s, tenant_id=TENANT,
-                                                         group_by="source"),
-            "retention_purchase": lambda s: queries.retention(s, tenant_id=TENANT,
-                                                              activity="purchase"),
-            "retention_any": lambda s: queries.retention(s, tenant_id=TENANT, activity="any"),
-            "service": lambda s: queries.service(s, tenant_id=TENANT),
+            "funnel": lambda s: read_funnel(s, tenant_id=TENANT),
+            "funnel_by_source": lambda s: read_funnel(s, tenant_id=TENANT, group_by="source"),
+            "retention_purchase": lambda s: read_retention(s, tenant_id=TENANT,
+                                                           activity="purchase"),
+            "retention_any": lambda s: read_retention(s, tenant_id=TENANT, activity="any"),
+            "service": lambda s: read_service(s, tenant_id=TENANT),
         }
         for key, call in calls.items():
             out[key] = _timed(lambda call=call: call(analytics), 30, 20.0)  # type: ignore[misc]
@@ -411,6 +417,8 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
             env["CRM_POSTGRES_URL"] = postgres_url
         server = Server(env, work / "server.log")
         stack.callback(server.stop)
+        log(f"  issuing an API key (subject {BENCH_SUBJECT}, role {BENCH_ROLE})")
+        token = server.issue_key(BENCH_SUBJECT, BENCH_ROLE)  # also for /v1/projections
         projections = server.wait_caught_up(head)
         results["server"] = {
             "command": "crm query-api", "start_seconds": round(server.start_seconds, 2),
@@ -431,12 +439,16 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 measured = run_load({"key": route["key"], "port": server.port,
                                      "clients": clients, "warmup": args.warmup,
                                      "seconds": seconds, "paths": route["paths"],
-                                     "seed": args.seed}, server, postgres_pid, work)
+                                     "seed": args.seed, "token": token},
+                                    server, postgres_pid, work)
                 http.append({"key": route["key"], "label": route["label"], **measured})
                 lat = measured["latency_ms"]
                 log(f"    {measured['requests_per_s']:,.0f} req/s, p50 {lat['p50']} ms, "
                     f"p99 {lat['p99']} ms, errors {measured['errors']}, server "
                     f"{measured['cpu'].get('server_cpu_ms_per_request')} ms CPU/request")
+        results["auth_cost"] = report.auth_cost(results)
+        if results["auth_cost"]:
+            log(f"  {report.auth_cost_sentence(results['auth_cost'])}")
         results["machine"]["load_average_at_end"] = list(os.getloadavg())
         results["machine"]["other_benchmarks_at_end"] = _other_benchmarks()
 
@@ -500,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"customers": args.customers, "seed": args.seed, "clients": args.clients,
                    "seconds": args.seconds, "single_seconds": args.single_seconds,
                    "warmup": args.warmup, "region": REGION,
+                   "generator": "services.demo.history",
+                   "auth": {"credential": "api_key", "subject": BENCH_SUBJECT,
+                            "roles": [BENCH_ROLE]},
                    "backend": "postgres" if args.postgres else "sqlite",
                    "event_store": "PostgreSQL (private, fsync on)" if args.postgres
                    else "SQLite file (WAL)",

@@ -6,7 +6,8 @@ answered (closed loop), choosing the path at random from `paths` (e.g. one custo
 sampled customer id). It prints `MEASURE_START` / `MEASURE_END` when the measured window opens
 and closes (the parent samples CPU counters then), and finally one `RESULT {json}` line.
 
-Config: port, clients, warmup, seconds, paths (list), timeout (default 30), seed (default 1).
+Config: port, clients, warmup, seconds, paths (list), timeout (default 30), seed (default 1),
+token (an API key sent as `Authorization: Bearer <token>` on every request; default none).
 The HTTP client is benchmarks.loadgen's raw HTTP/1.1 client on asyncio streams.
 """
 
@@ -33,7 +34,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     if not paths:
         raise ValueError("no paths to request")
     rng = random.Random(int(config.get("seed", 1)))
-    connections = [RawClient(port, timeout) for _ in range(clients)]
+    token: str | None = config.get("token")
+    connections = [RawClient(port, timeout, token) for _ in range(clients)]
 
     started = time.perf_counter()
     measure_from = started + warmup

@@ -39,6 +39,59 @@ def verdict(backend: dict[str, Any], mix: str) -> dict[str, Any]:
     }
 
 
+def _authenticated_floor(backend: dict[str, Any]) -> bool:
+    """Whether the run's HTTP floor is `GET /v1/me` (authenticated); results made before
+    authentication have `GET /health` as their floor and nothing beside it."""
+    return bool(backend.get("http_floor")) and backend["http_floor"].get("mix") == "me"
+
+
+def auth_cost(backend: dict[str, Any]) -> dict[str, Any] | None:
+    """What authentication costs per request, from this run: `GET /v1/me` (the key checked,
+    no store) less `GET /health` (public, no store), measured under the same clients."""
+    me, health = backend.get("http_floor"), backend.get("http_floor_health")
+    if not me or not health or not _authenticated_floor(backend):
+        return None
+    me_cpu = me.get("cpu", {}).get("server_cpu_ms_per_command")
+    health_cpu = health.get("cpu", {}).get("server_cpu_ms_per_command")
+    tag = backend.get("http", {}).get("tag") or {}
+    tag_cpu = tag.get("cpu", {}).get("server_cpu_ms_per_command")
+    cpu = me_cpu - health_cpu if me_cpu is not None and health_cpu is not None else None
+
+    def latency(key: str) -> float | None:
+        a, b = me["latency_ms"].get(key), health["latency_ms"].get(key)
+        return round(a - b, 2) if a is not None and b is not None else None
+
+    return {
+        "server_cpu_ms_per_request": round(cpu, 3) if cpu is not None else None,
+        "share_of_tag_command": round(cpu / tag_cpu, 3) if cpu is not None and tag_cpu
+        else None,
+        "me_server_cpu_ms": me_cpu, "health_server_cpu_ms": health_cpu,
+        "tag_server_cpu_ms": tag_cpu,
+        "me_p50_ms": me["latency_ms"].get("p50"), "health_p50_ms": health["latency_ms"].get("p50"),
+        "p50_ms": latency("p50"), "p99_ms": latency("p99"),
+        "me_requests_per_s": me.get("commands_per_s"),
+        "health_requests_per_s": health.get("commands_per_s"),
+    }
+
+
+def _signed(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}"
+
+
+def auth_cost_sentence(cost: dict[str, Any]) -> str:
+    """"authentication costs X ms of server CPU per request (Y% of a tag command)", and what
+    it is the difference of."""
+    cpu = cost.get("server_cpu_ms_per_request")
+    return (f"authentication costs {_num(cpu, 3)} ms of server CPU per request "
+            f"({_pct(cost.get('share_of_tag_command'))} of a tag command): `GET /v1/me` "
+            f"{_num(cost.get('me_server_cpu_ms'), 3)} ms against `GET /health` "
+            f"{_num(cost.get('health_server_cpu_ms'), 3)} ms, in the same run under the same "
+            f"clients; p50 latency {_num(cost.get('me_p50_ms'), 2)} against "
+            f"{_num(cost.get('health_p50_ms'), 2)} ms ({_signed(cost.get('p50_ms'), 2)} ms), "
+            f"{_num(cost.get('me_requests_per_s'))} against "
+            f"{_num(cost.get('health_requests_per_s'))} requests/s")
+
+
 def _where_time_goes(backend: dict[str, Any]) -> str:
     """A data-driven paragraph: per-command cost of each layer, from this run's figures."""
     raw1 = next((r for r in backend.get("raw", []) if r["threads"] == 1), None)
@@ -64,7 +117,19 @@ def _where_time_goes(backend: dict[str, Any]) -> str:
                      f"(one Python process: about one core is its ceiling), while the whole box "
                      f"was {_pct(cpu.get('box_busy'))} busy")
     floor = backend.get("http_floor")
-    if floor and floor.get("cpu", {}).get("server_cpu_ms_per_command") is not None:
+    health = backend.get("http_floor_health")
+    if _authenticated_floor(backend) and floor.get("cpu", {}).get(
+            "server_cpu_ms_per_command") is not None:
+        beside = ""
+        if health and health.get("cpu", {}).get("server_cpu_ms_per_command") is not None:
+            beside = (f" (`GET /health`, no authentication: "
+                      f"{health['cpu']['server_cpu_ms_per_command']:.2f} ms, "
+                      f"{_num(health['commands_per_s'])} requests/s)")
+        parts.append(f"a `GET /v1/me` that checks the key and touches no store cost the server "
+                     f"{floor['cpu']['server_cpu_ms_per_command']:.2f} ms of CPU and peaked at "
+                     f"{_num(floor['commands_per_s'])} requests/s: the ceiling of this HTTP "
+                     f"stack, authenticated, in one process on this box{beside}")
+    elif floor and floor.get("cpu", {}).get("server_cpu_ms_per_command") is not None:
         parts.append(f"a `GET /health` that touches no store cost the server "
                      f"{floor['cpu']['server_cpu_ms_per_command']:.2f} ms of CPU and peaked at "
                      f"{_num(floor['commands_per_s'])} requests/s: the ceiling of this HTTP stack "
@@ -102,11 +167,16 @@ def console_table(results: dict[str, Any]) -> str:
                 f"{_num(run['commands_per_s']):>8} {_num(run['commands_per_s']):>9} "
                 f"{_num(lat['p50'], 2):>8} {_num(lat['p90'], 2):>8} {_num(lat['p99'], 2):>8} "
                 f"{run['errors']:>6} {'':>8}")
-        floor = backend.get("http_floor")
-        if floor:
+        floors = [(backend.get("http_floor"), "HTTP floor: GET /health (no store)")]
+        if _authenticated_floor(backend):
+            floors = [(backend.get("http_floor"), "HTTP floor: GET /v1/me (auth, no store)"),
+                      (backend.get("http_floor_health"), "GET /health (no auth, no store)")]
+        for floor, label in floors:
+            if not floor:
+                continue
             lat = floor["latency_ms"]
             lines.append(
-                f"{name:<10} {'HTTP floor: GET /health (no store)':<38} "
+                f"{name:<10} {label:<38} "
                 f"{_num(floor['commands_per_s']):>8} {'–':>9} {_num(lat['p50'], 2):>8} "
                 f"{_num(lat['p90'], 2):>8} {_num(lat['p99'], 2):>8} {floor['errors']:>6} {'':>8}")
         for mix, label in MIXES:
@@ -119,12 +189,16 @@ def console_table(results: dict[str, Any]) -> str:
                 f"{_num(run['events_per_s']):>9} {_num(lat['p50'], 2):>8} {_num(lat['p90'], 2):>8} "
                 f"{_num(lat['p99'], 2):>8} {run['errors']:>6} "
                 f"{_pct(verdict(backend, mix)['ratio']):>8}")
+        cost = auth_cost(backend)
+        if cost:
+            lines.append(f"{name:<10} {auth_cost_sentence(cost)}")
     return "\n".join(lines)
 
 
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     cfg = results["config"]
+    authenticated = bool(cfg.get("auth"))  # results made before authentication: no "auth"
     out: list[str] = []
     add = out.append
     add("# Benchmarks")
@@ -163,8 +237,12 @@ def markdown(results: dict[str, Any]) -> str:
     add("2. **Our HTTP command path** — the real server (`crm command-api`, uvicorn, one process) "
         f"as a subprocess; {cfg['clients']} concurrent keep-alive clients, each with its own "
         "customer(s), loop for the measured time:")
-    add("   - *tag*: `POST /v1/customers/{id}/tags {\"tag\": \"t<n>\"}` with `X-Actor: bench` — "
-        "loads the customer (replaying its events), writes exactly one event. A customer holds "
+    add("   - *tag*: `POST /v1/customers/{id}/tags {\"tag\": \"t<n>\"}` "
+        + ("with `Authorization: Bearer <key>` (an API key issued for the run once the server "
+           f"is up: subject `{cfg['auth'].get('subject', 'bench')}`, role "
+           f"`{', '.join(cfg['auth'].get('roles', ['admin']))}`; every request of the run "
+           "carries it) — " if authenticated else "with `X-Actor: bench` — ")
+        + "loads the customer (replaying its events), writes exactly one event. A customer holds "
         "at most 100 tags (domain rule `MAX_TAGS`), so each client walks through its own pool of "
         "customers registered beforehand, 100 tags each; a customer's history is therefore "
         "1–101 events long (about 50 on average) when it is loaded.")
@@ -172,8 +250,14 @@ def markdown(results: dict[str, Any]) -> str:
         "reads the customer's first and last event, writes 2 events (the interaction and a "
         "link on the customer) in one transaction. One customer per client.")
     add("   Any non-2xx answer (or transport failure) is counted as an error.")
-    add("3. **Diagnostics**, to split where the time goes: `GET /health` under the same "
-        "clients (the HTTP stack with no store: its ceiling), and the **service in-process** — "
+    add("3. **Diagnostics**, to split where the time goes: "
+        + ("`GET /v1/me` under the same clients — the cheapest authenticated route (it answers "
+           "the key's principal, no store): the **HTTP floor**, the ceiling of the HTTP stack "
+           "with authentication; beside it `GET /health` (public: no key checked, no store), "
+           "so that the difference in server CPU per request between the two, measured in the "
+           "same run, is the cost of authentication; " if authenticated else
+           "`GET /health` under the same clients (the HTTP stack with no store: its ceiling), ")
+        + "and the **service in-process** — "
         "the same tag command called on `CommandService` directly from 1 and "
         f"{cfg['clients']} threads, no HTTP, on a store of its own; it separates the cost of "
         "loading/deciding from the cost of the HTTP stack.")
@@ -252,10 +336,17 @@ def markdown(results: dict[str, Any]) -> str:
             add(f"| **HTTP: {label}** | **{_num(run['commands_per_s'])}** | "
                 f"{_num(run['events_per_s'])} | {_num(lat['p50'], 2)} | {_num(lat['p90'], 2)} | "
                 f"**{_num(lat['p99'], 2)}** | {run['errors']} | **{_pct(v['ratio'])}** |")
-        floor = backend.get("http_floor")
-        if floor:
+        floors = [(backend.get("http_floor"), "HTTP floor: `GET /health`, no store (diagnostic)")]
+        if _authenticated_floor(backend):
+            floors = [(backend.get("http_floor"),
+                       "HTTP floor: `GET /v1/me`, authenticated, no store (diagnostic)"),
+                      (backend.get("http_floor_health"),
+                       "`GET /health`, no authentication, no store (diagnostic)")]
+        for floor, label in floors:
+            if not floor:
+                continue
             lat = floor["latency_ms"]
-            add(f"| HTTP floor: `GET /health`, no store (diagnostic) | "
+            add(f"| {label} | "
                 f"{_num(floor['commands_per_s'])} | – | {_num(lat['p50'], 2)} | "
                 f"{_num(lat['p90'], 2)} | {_num(lat['p99'], 2)} | {floor['errors']} | |")
         for run in backend.get("service_layer", []):
@@ -278,7 +369,8 @@ def markdown(results: dict[str, Any]) -> str:
             if floor and floor["commands_per_s"] < TARGET_RATIO * raw_limit:
                 add(f"The throughput target ({_num(TARGET_RATIO * raw_limit)} commands/s) is above "
                     f"what this HTTP stack served for a request that touches no store at all "
-                    f"({_num(floor['commands_per_s'])} requests/s of `GET /health`): in one "
+                    f"({_num(floor['commands_per_s'])} requests/s of "
+                    f"`{'GET /v1/me' if _authenticated_floor(backend) else 'GET /health'}`): in one "
                     "server process on this box it cannot be met by tuning the command code "
                     "alone.")
             add("")
@@ -288,8 +380,12 @@ def markdown(results: dict[str, Any]) -> str:
         add("| mix | server process | load generator | PostgreSQL | whole box busy | "
             "server CPU ms / request |")
         add("| --- | ---: | ---: | ---: | ---: | ---: |")
+        floor_rows = [("GET /health", backend.get("http_floor"))]
+        if _authenticated_floor(backend):
+            floor_rows = [("GET /v1/me", backend.get("http_floor")),
+                          ("GET /health", backend.get("http_floor_health"))]
         for mix, run in [*((mix, backend.get("http", {}).get(mix)) for mix, _ in MIXES),
-                         ("GET /health", backend.get("http_floor"))]:
+                         *floor_rows]:
             if not run:
                 continue
             cpu = run.get("cpu", {})
@@ -297,6 +393,14 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_num(cpu.get('loadgen_cores'), 2)} | {_num(cpu.get('postgres_cores'), 2)} | "
                 f"{_pct(cpu.get('box_busy'))} | {_num(cpu.get('server_cpu_ms_per_command'), 2)} |")
         add("")
+        cost = auth_cost(backend)
+        if cost:
+            sentence = auth_cost_sentence(cost)
+            add(sentence[0].upper() + sentence[1:] + ". The difference is the key's check (its SHA-256 digest against the "
+                "process's key ring, which reads the store's new key events at most once a "
+                "second), the route's permission check and rate limit, and the principal "
+                "`GET /v1/me` answers; on a busy box it is the difference of two noisy figures.")
+            add("")
         add(_where_time_goes(backend))
         add("")
         sizes = backend.get("event_bytes")

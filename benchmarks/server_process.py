@@ -28,6 +28,10 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
         env.update(env_overrides)
         env["CRM_LOG_LEVEL"] = "warning"
+        self.command = command
+        self.env = env
+        self.token: str | None = None
+        """The API key `issue_key` issued, sent by `get_json` once there is one."""
         self.log_path = log_path
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,9 +60,26 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
+    def issue_key(self, subject: str = "bench", role: str = "admin",
+                  timeout: float = 120.0) -> str:
+        """An API key for `subject` with `role`, issued by `crm keys create` on the server's
+        own store (same CRM_* environment) while it runs; kept in `self.token` and returned."""
+        done = subprocess.run(
+            [*self.command, "keys", "create", "--role", role, "--subject", subject],
+            env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=timeout, check=False)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"`crm keys create` failed (exit {done.returncode}): "
+                               f"{(done.stderr or done.stdout)[-2000:]}")
+        self.token = lines[-1].strip()
+        return self.token
+
     def get_json(self, path: str, timeout: float = 10.0) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
-                                    timeout=timeout) as answer:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if self.token is not None:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read())
 
     def _wait_healthy(self) -> None:
@@ -124,7 +145,7 @@ class CpuWindow:
             "loadgen_cores": round(loadgen_cpu / wall, 2),
             "postgres_cores": round(postgres / wall, 2) if postgres is not None else None,
             "box_busy": round((b1 - b0) / max(tot1 - tot0, 1), 3),
-            f"server_cpu_ms_per_{unit}": per(server),
+            f"server_cpu_ms_per_{unit}": per(server, 3),  # 3: a difference of two is quoted
             "postgres_cpu_ms_per_request": per(postgres),
             "loadgen_cpu_ms_per_request": per(loadgen_cpu, 3),
         }

@@ -29,6 +29,7 @@ from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
 from services.common.clock import Clock, SystemClock
 from services.common.event_store import ChronicleStore, open_event_store
+from services.common.limits import Limits
 from services.common.settings import Settings
 from services.common.web import BodySizeLimit
 from services.projections.host import ProjectorHost
@@ -49,10 +50,12 @@ def org_of(rules: RuleSet) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str,
 
 def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_ring: KeyRing,
                 authenticator: Authenticator | None = None,
-                rules_book: RulesBook | None = None) -> ASGIApp:
+                rules_book: RulesBook | None = None, limits: Limits | None = None) -> ASGIApp:
     """An app behind what every request passes first: the body-size limit, then the
-    credentials (401 without valid ones)."""
+    credentials (401 without valid ones); `authorize` then applies the rate limits of
+    `app.state.limits` (one `Limits` per process, so pass the process's own)."""
     rules = rules_book or RulesBook(store, settings)
+    app.state.limits = limits or Limits.from_settings(settings)
     app.state.key_ring = key_ring
     app.state.org_of = lambda tenant: org_of(rules.rule_set(tenant))
     authenticator = authenticator or Authenticator(settings, key_ring)
@@ -105,6 +108,7 @@ class Chronicle:
         self._started = False
         self._key_ring: KeyRing | None = None
         self._authenticator: Authenticator | None = None
+        self._limits: Limits | None = None
         needs_store = parts.commands or parts.relay or parts.policies or parts.queries or (
             bool(parts.read_models) and not settings.kafka_bootstrap)
         self._owns_store = event_store is None and needs_store
@@ -193,7 +197,16 @@ class Chronicle:
 
     def _limited(self, app: FastAPI) -> ASGIApp:
         return at_the_edge(app, self.settings, self._store(), self.key_ring, self.authenticator,
-                           self.commands.rules_book if self.commands is not None else None)
+                           self.commands.rules_book if self.commands is not None else None,
+                           self.limits)
+
+    @property
+    def limits(self) -> Limits:
+        """The rate limits and the expensive-read cap of this process's HTTP apps (one set
+        for all of them: the limits are per process, or shared in PostgreSQL)."""
+        if self._limits is None:
+            self._limits = Limits.from_settings(self.settings)
+        return self._limits
 
     @property
     def key_ring(self) -> KeyRing:
@@ -241,12 +254,17 @@ class Chronicle:
         if self.relay is not None:
             self.relay.close()
             self.relay = None
+        if self.read_models is not None:
+            self.read_models.close()  # flushes the access log while its store is open
         if self.projectors is not None:
             self.projectors.stop()
             self.projectors = None
         if self.commands is not None:
             self.commands.close()
             self.commands = None
+        if self._limits is not None:
+            self._limits.close()
+            self._limits = None
         if self._owns_store and self.store is not None:
             self.store.close()
             self.store = None

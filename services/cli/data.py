@@ -20,8 +20,10 @@ from services.cli.options import (
     require_store,
 )
 from services.cli.progress import Progress
+from services.common.auth.principal import cli_actor
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.events.customer import CustomerRegistered
+from services.common.settings import Settings
 
 DEMO_CUSTOMERS = 24
 MAX_SEED_CUSTOMERS = 1_000_000
@@ -155,7 +157,7 @@ def import_history(
     finally:
         store.close()
     typer.echo(f"import run {summary.run_id} ({kind} from {file} into "
-               f"{settings.describe_store()}; actor import:{summary.run_id}, correlation id "
+               f"{settings.describe_store()}; actor {cli_actor()}, correlation id "
                f"{summary.correlation_id})")
     typer.echo(f"rows read {summary.rows:,} · imported {summary.imported:,} · already imported "
                f"{summary.already_imported:,} · rejected {summary.rejected:,}")
@@ -170,6 +172,21 @@ def import_history(
                             in summary.reject_reasons.most_common(5))
         fail(f"{summary.rejected:,} row{'' if summary.rejected == 1 else 's'} rejected: not "
              f"imported, listed with line and reason in {summary.rejects_path} ({reasons})")
+
+
+def _log_export(settings: Settings, tenants: set[str], customers: set[tuple[str, str]]) -> None:
+    """The access log's entry for an export that wrote personal data (docs/security.md)."""
+    from services.projections.host import open_sql_store
+    from services.query.access_log import record_export
+
+    try:
+        read_store = open_sql_store(settings)
+        try:
+            record_export(read_store, cli_actor(), tenants, customers)
+        finally:
+            read_store.close()
+    except Exception as exc:  # the files are written: say plainly that the log lacks them
+        fail(f"exported, but the access log could not record it: {type(exc).__name__}: {exc}")
 
 
 def export(
@@ -227,6 +244,8 @@ def export(
         fail(str(exc))
     finally:
         store.close()
+    if not no_personal and summary.events:
+        _log_export(settings, summary.tenants, summary.customers)
     typer.echo(f"exported {summary.events:,} events (of {summary.stored:,} stored) into "
                f"{len(summary.files)} file(s) under {out} in {summary.seconds:.1f}s "
                f"({summary.events_per_second:,.0f} events/s)")

@@ -7,10 +7,14 @@ same people the customer-360 read model lists for the read side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from uuid import UUID
+
 from services.command.domain.aggregate import AggregateRoot
 from services.command.domain.alert import Alert
 from services.command.domain.customer import Customer
 from services.command.domain.lead import Lead
+from services.command.domain.pipeline import LOST, WON
 from services.command.domain.ticket import Ticket
 from services.common.auth.book import UNASSIGNED
 
@@ -21,7 +25,8 @@ def belongs_to(aggregate: AggregateRoot) -> set[str | None]:
     if isinstance(aggregate, Customer):
         return {aggregate.owner, creator}
     if isinstance(aggregate, Lead):
-        return {aggregate.owner or UNASSIGNED, creator}
+        waiting = aggregate.owner is None and aggregate.stage not in (WON, LOST)
+        return {aggregate.owner, creator, UNASSIGNED if waiting else None}
     if isinstance(aggregate, Ticket):
         return {aggregate.assignee, creator}
     if isinstance(aggregate, Alert):
@@ -29,5 +34,13 @@ def belongs_to(aggregate: AggregateRoot) -> set[str | None]:
     return {creator}
 
 
-def in_book(aggregate: AggregateRoot, book: frozenset[str] | None) -> bool:
-    return book is None or any(p in book for p in belongs_to(aggregate) if p is not None)
+def in_book(aggregate: AggregateRoot, book: frozenset[str] | None,
+            lead: Callable[[UUID], Lead | None] = lambda _: None) -> bool:
+    """Whether the aggregate is in the book; a customer also through its leads (`lead` loads
+    one), as the customer-360 read model decides for the read side."""
+    if book is None or any(p in book for p in belongs_to(aggregate) if p is not None):
+        return True
+    if isinstance(aggregate, Customer):
+        return any((found := lead(lead_id)) is not None and in_book(found, book)
+                   for lead_id in aggregate.lead_ids)
+    return False

@@ -33,6 +33,7 @@ from services.command.domain.errors import (
     VersionConflict,
 )
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_record_id
+from services.command.domain.lead import Lead
 from services.command.domain.pipeline import TenantRules
 from services.command.group_commit import GroupCommitter
 from services.command.rules_book import RulesBook
@@ -205,13 +206,22 @@ class CommandExecution:
                 aggregate = self.store.repository.get(aggregate_id, projector_func=cls.project)
             except AggregateNotFoundError:
                 raise NotFound(cls.kind, aggregate_id) from None
-        if aggregate.tenant_id != ctx.tenant_id or not in_book(aggregate, ctx.book):
+        if aggregate.tenant_id != ctx.tenant_id or not in_book(aggregate, ctx.book,
+                                                              self._lead_if_any):
             if type(cached) is cls:
                 self.aggregate_cache.give_back(aggregate)
             raise NotFound(cls.kind, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise VersionConflict(cls.kind, aggregate_id, expected_version, aggregate.version)
         return aggregate
+
+    def _lead_if_any(self, lead_id: UUID) -> Lead | None:
+        """A lead as stored (to decide whose book its customer is in), or None."""
+        try:
+            lead: Lead = self.store.repository.get(lead_id, projector_func=Lead.project)
+        except AggregateNotFoundError:
+            return None
+        return lead
 
     def _customer_head(self, customer_id: UUID, ctx: CommandContext) -> Customer:
         """The customer at its current version, without replaying its whole history.

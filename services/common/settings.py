@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL (postgresql://user:pass@host:port/db). Set: events go to PostgreSQL.",
     )
     postgres_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    postgres_reader_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL of a role that neither owns the read-model "
+        "tables nor is a superuser: the query API reads as it, under row-level security that "
+        "keeps each request to its tenant (a second wall behind the application's filter).")
     postgres_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap: str | None = Field(default=None, description="Kafka bootstrap servers.")
     memory_store: bool = Field(
@@ -66,6 +70,38 @@ class Settings(BaseSettings):
     read_wait_timeout_s: float = Field(
         default=10.0, gt=0, le=300,
         description="How long a query with `min_position` waits for the read models (then 504).")
+
+    # Limits (docs/security.md "Limits"). The defaults are far above what the demo and the
+    # benchmarks do (docs/BENCHMARKS.md): the command benchmark drives 16 clients through one
+    # principal in one tenant at up to ~1,500 commands/s; the query benchmark's fastest
+    # authenticated route ran 1,352 requests/s; one process tops out at ~6,400 requests/s on
+    # GET /health (public, not limited) and the store at 3,326 raw appends/s on one thread.
+    # So 5,000/s per principal and 4,000 writes/s per tenant never refuse what one process
+    # can do, while a runaway client spread over replicas still meets a wall. The read cap
+    # (32) is the query benchmark's 32 closed-loop clients: never exceeded by it, and below
+    # the 40 threads of the pool the sync routes share, so cheap reads keep a few threads.
+    rate_limit_per_s: float = Field(
+        default=5000, ge=0, le=1_000_000,
+        description="Requests a second each principal may make in a tenant, sustained "
+        "(token bucket; 429 `rate_limited` with Retry-After beyond it). 0: no limit.")
+    rate_limit_burst: int = Field(
+        default=10_000, ge=1, le=10_000_000,
+        description="Requests a principal may make at once before the sustained rate applies.")
+    tenant_writes_per_s: float = Field(
+        default=4000, ge=0, le=1_000_000,
+        description="Writes (POST/PUT/PATCH/DELETE) a second each tenant may make, all its "
+        "principals together (429 `write_quota_exceeded` beyond it). 0: no limit.")
+    tenant_write_burst: int = Field(
+        default=8000, ge=1, le=10_000_000,
+        description="Writes a tenant may make at once before the sustained rate applies.")
+    expensive_reads_max: int = Field(
+        default=32, ge=0, le=10_000,
+        description="Expensive reads (history, as-of views, analytics, `min_position` waits) "
+        "one process runs at once; more wait up to `expensive_read_wait_s`, then 503 "
+        "`too_many_expensive_reads`. 0: no cap.")
+    expensive_read_wait_s: float = Field(
+        default=2.0, ge=0, le=60,
+        description="How long an expensive read waits for a free slot before the 503.")
 
     policies_enabled: bool = Field(
         default=True, description="Run the automation policies inside `crm serve`.")

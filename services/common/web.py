@@ -28,6 +28,9 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """Raised anywhere in a request to answer with the error shape."""
 
+    headers: Mapping[str, str] | None = None
+    """Response headers to send with it (`Retry-After`), set by subclasses."""
+
     def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
@@ -88,7 +91,7 @@ async def _why_unparsable(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

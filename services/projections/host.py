@@ -30,8 +30,10 @@ log = logging.getLogger("chronicle.projections")
 def open_sql_store(settings: Settings) -> SqlReadStore:
     if settings.store == "postgres":
         assert settings.postgres_url is not None
+        reader = settings.postgres_reader_url
         return SqlReadStore(postgres_url=settings.postgres_url.get_secret_value(),
-                            schema=settings.postgres_schema)
+                            schema=settings.postgres_schema,
+                            reader_url=reader.get_secret_value() if reader else None)
     return SqlReadStore(sqlite_path=settings.readmodels_sqlite_path)
 
 

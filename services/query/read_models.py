@@ -3,6 +3,7 @@ how far those have got — so a reader can wait for its own write (read-your-wri
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from services.projections.host import ProjectorHost
 from services.projections.runner import ProjectionRunner
 from services.projections.stores.duck import DuckReadStore
 from services.projections.stores.sql import SqlReadStore
+from services.query.access_log import AccessLog
 
 PublishedThrough = Callable[[], tuple[int, dict[int, int]] | None]
 
@@ -25,6 +27,28 @@ class ReadModels:
     event_store: ChronicleStore | None
     published_through: PublishedThrough = field(default=lambda: None)
     """The relay's (position, offsets) when projectors read the topic; None: the event store."""
+    _access_log: AccessLog | None = field(default=None, init=False, repr=False)
+    _access_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def access_log(self) -> AccessLog:
+        """Who read which customer's personal data (services/query/access_log.py): started
+        on first use, in the SQL read store; `close()` flushes and stops it."""
+        with self._access_lock:
+            if self._access_log is None:
+                if self._closed:
+                    raise RuntimeError("the read models are closed")
+                self._access_log = AccessLog(self.sql)
+            return self._access_log
+
+    def close(self) -> None:
+        """Flush and stop what the query side started (before the stores close)."""
+        with self._access_lock:
+            self._closed = True
+            access_log, self._access_log = self._access_log, None
+        if access_log is not None:
+            access_log.close()
 
     @property
     def sql(self) -> SqlReadStore:
@@ -52,6 +76,12 @@ class ReadModels:
             if not runner.wait_until(position, max(0.0, remaining), self.published_through):
                 return False
         return True
+
+    def has_applied(self, names: Sequence[str], position: int) -> bool:
+        """Whether every named read model has applied `position`, now (never blocks: the
+        HTTP edge asks it from the event loop while it waits for `min_position`)."""
+        published = self.published_through()
+        return all(r.has_reached(position, published) for r in self.runners(names))
 
     def last_position(self) -> int | None:
         """The last position in the event store (None when this process has no store)."""

@@ -42,3 +42,23 @@ def production_settings(postgres_url: str, kafka_bootstrap: str, data_dir: Path,
                     kafka_partitions=partitions,
                     projector_session_timeout_ms=PROJECTOR_SESSION_TIMEOUT_MS, data_dir=data_dir,
                     **overrides)
+
+
+def new_reader_url(postgres_url: str) -> str:
+    """The URL of a new login role that is neither a superuser nor able to bypass row-level
+    security, on the same server and database: the query side's reader
+    (`CRM_POSTGRES_READER_URL`). The read-model store grants it what it reads."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    role, password = f"crm_reader_{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(16)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOBYPASSRLS "
+                             "NOCREATEDB NOCREATEROLE").format(sql.Identifier(role),
+                                                                sql.Literal(password)))
+    parts = conninfo_to_dict(postgres_url)
+    parts.update(user=role, password=password)
+    return make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from services.common.settings import Settings
 from tests.contract.query_api import Crm, Rules, at, compose_serve
 from tests.errors import error_shaped
-from tests.harness.engines import new_postgres_schema
+from tests.harness.engines import new_postgres_schema, new_reader_url
 
 ORG = """
 [org]
@@ -42,7 +42,8 @@ def client(request: pytest.FixtureRequest,
         url = request.getfixturevalue("postgres_url")
         settings = Settings(data_dir=data_dir, postgres_url=SecretStr(url),
                             postgres_schema=new_postgres_schema(url), postgres_pool_size=4,
-                            read_wait_timeout_s=10.0)
+                            postgres_reader_url=SecretStr(new_reader_url(url)),
+                            read_wait_timeout_s=10.0)  # row-level security on
     else:
         settings = Settings(data_dir=data_dir, read_wait_timeout_s=10.0)
     with ExitStack() as stack:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.command.importing import ImportFormatError, customer_id_for, import_file
+from services.common.auth.principal import cli_actor
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
 
@@ -91,7 +92,7 @@ def test_purchases_carry_their_original_dates_and_register_customers_at_their_fi
     assert summary.customers_registered == len(customers)
     events = _events(store)
     assert summary.events == len(events) == 300 * 2 + len(customers)
-    assert {e.actor for e in events} == {f"import:{summary.run_id}"}
+    assert {e.actor for e in events} == {cli_actor()}  # who ran it, from the command line
     assert {e.correlation_id for e in events} == {summary.correlation_id}
 
     purchases = [e for e in events if e.event_type == "crm.purchase.recorded"]

@@ -33,6 +33,7 @@ class Customer(AggregateRoot):
     tags: list[str]
     owner: str | None
     consents: dict[str, bool]
+    lead_ids: tuple[UUID, ...] = ()
 
     @classmethod
     def register(
@@ -146,4 +147,5 @@ class Customer(AggregateRoot):
         self.dormant_since_activity = event.last_activity_at
 
     def _when_CustomerRecordLinked(self, event: CustomerRecordLinked) -> None:
-        pass  # links matter to the audit history, not to any customer rule
+        if event.kind == "lead":  # whose book the customer is in follows its leads too
+            self.lead_ids = (*getattr(self, "lead_ids", ()), event.record_id)

@@ -45,6 +45,7 @@ from services.command.importing.sources import (
     detect_format,
     read_rows,
 )
+from services.common.auth.principal import cli_actor
 from services.common.event_store import ChronicleStore, EventBatch, EventLog
 from services.common.times import parse_moment
 
@@ -142,7 +143,7 @@ class _ImportRun:
         self.rules = rules
         correlation_id = uuid4()
         self.run_id = run_id or correlation_id.hex[:12]
-        self.actor = f"import:{self.run_id}"
+        self.actor = cli_actor()  # the run is told apart by its correlation id
         self.summary = ImportSummary(kind.name, self.run_id, correlation_id, rejects_path)
         self._customers: dict[UUID, Customer] = {}
         """Customers known to be stored (or saved by this run), at their current version."""

@@ -34,7 +34,9 @@ from services.common.auth.principal import (
     check_tenant_id,
     is_reserved,
 )
+from services.common.limited import enforce_rate_limits
 from services.common.settings import Settings
+from services.common.tenancy import READING_TENANT
 from services.common.web import ApiError
 
 log = logging.getLogger("chronicle.auth")
@@ -191,7 +193,8 @@ async def authorize(
         description="Which of your tenants to act in; default: the first your credentials "
         "name.")] = None,
 ) -> Caller:
-    """The caller of a route, or 400/403: mounted on every router, so no route goes without."""
+    """The caller of a route, or 400/403 (429 past the rate limits): mounted on every router,
+    so no route goes without."""
     principal: Principal | None = request.scope.get("state", {}).get("principal")
     if principal is None:  # the app was served without RequireAuthentication in front
         raise ApiError(401, "unauthorized", "credentials are required")
@@ -216,6 +219,7 @@ async def authorize(
     if scope is None:
         raise ApiError(403, "forbidden", f"your roles do not allow {action}", action=action,
                        roles=sorted(principal.roles))
+    await enforce_rate_limits(request, principal.subject, tenant)  # 429 past the limits
     book = WHOLE_TENANT
     if scope != "tenant":
         teams, managers = ((), {}) if scope == "own" else await run_in_threadpool(
@@ -223,6 +227,7 @@ async def authorize(
         book = book_of(principal, scope, teams, managers)
     caller = Caller(principal, tenant, action, scope, book)
     request.state.caller = caller
+    READING_TENANT.set(tenant)  # the database's own wall, where there is one
     return caller
 
 

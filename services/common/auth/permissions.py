@@ -46,6 +46,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("alerts.read", "Read alerts"),
     Action("alerts.work", "Acknowledge and resolve alerts"),
     Action("history.read", "A customer's audit history, every event with its actor"),
+    Action("audit.read", "Who read which customer's personal data, and when"),
     Action("analytics.read", "Funnel, lifecycle, retention and service analytics"),
     Action("rules.read", "Read the tenant's rules and their history"),
     Action("rules.write", "Replace the tenant's rules"),
@@ -90,8 +91,9 @@ TABLE: dict[str, dict[str, Scope]] = {
     },
     "analyst": _grant("tenant", ("me.read", "customers.read", "analytics.read", "rules.read",
                                  "operations.read")),
-    "auditor": _grant("tenant", ("me.read", "customers.read", "history.read", "analytics.read",
-                                 "alerts.read", "rules.read", "keys.read", "operations.read")),
+    "auditor": _grant("tenant", ("me.read", "customers.read", "history.read", "audit.read",
+                                 "analytics.read", "alerts.read", "rules.read", "keys.read",
+                                 "operations.read")),
     "integration": _grant("tenant", ("me.read",)),
 }
 """role → action → scope. An action missing from a role's row is refused (403)."""
@@ -165,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/admin/keys", "keys.read"),
     Route("POST", "/v1/admin/keys", "keys.manage"),
     Route("DELETE", "/v1/admin/keys/{key_id}", "keys.manage"),
+    Route("GET", "/v1/audit/access", "audit.read"),
     Route("GET", "/v1/projections", "operations.read"),
     Route("GET", "/metrics", "operations.read"),
 )

@@ -138,7 +138,10 @@ FUTURE_TOLERANCE = timedelta(days=1)
 
 
 def _business_time(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # year 1 at a positive offset has no UTC equivalent
+        raise ValueError("occurred_at is before 1900") from None
     if value < EARLIEST_BUSINESS_TIME:
         raise ValueError("occurred_at is before 1900")
     if value > datetime.now(UTC) + FUTURE_TOLERANCE:

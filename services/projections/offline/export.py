@@ -127,6 +127,11 @@ class ExportSummary:
     files: list[Path] = field(default_factory=list)
     last_position: int = 0
     seconds: float = 0.0
+    tenants: set[str] = field(default_factory=set)
+    """Tenants with an exported event (the access log records whose data left)."""
+    customers: set[tuple[str, str]] = field(default_factory=set)
+    """(tenant, customer) of the exported events, kept only when the filter names customers
+    (so bounded by it)."""
 
     @property
     def events_per_second(self) -> float:
@@ -165,6 +170,9 @@ def export_events(
                     row["personal"] = None
             sink.write(rows)
             summary.events += len(rows)
+            summary.tenants.update(row["tenant_id"] for row in rows)
+            if where.customers:
+                summary.customers.update((row["tenant_id"], row["customer_id"]) for row in rows)
             if on_progress is not None:
                 on_progress(last_position, max(head, last_position), summary.events)
     finally:

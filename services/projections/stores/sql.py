@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.common.tenancy import READING_TENANT
 from services.common.times import iso
 from services.projections.model import ColumnType, Projection, Row, Table
 from services.projections.stores.base import (
@@ -54,11 +55,13 @@ class SqlReadStore(ReadStore):
     kind = "sql"
 
     def __init__(self, *, postgres_url: str | None = None, schema: str = "public",
-                 sqlite_path: Path | None = None) -> None:
+                 sqlite_path: Path | None = None, reader_url: str | None = None) -> None:
         if (postgres_url is None) == (sqlite_path is None):
             raise ValueError("give exactly one of postgres_url and sqlite_path")
         self.dialect = "postgres" if postgres_url else "sqlite"
         self._lock = threading.RLock()  # one connection, used by one transaction at a time
+        self._readers: Any = None
+        self.reader_role: str | None = None
         if postgres_url is not None:
             import psycopg
             from psycopg.rows import dict_row
@@ -69,6 +72,8 @@ class SqlReadStore(ReadStore):
             self._conn.execute(f'SET search_path TO "{schema}"')
             self._conn.commit()
             self.schema = schema
+            if reader_url is not None:
+                self._open_readers(reader_url, schema)
         else:
             assert sqlite_path is not None
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,13 +166,67 @@ class SqlReadStore(ReadStore):
                     index_name = f"{name}__{'_'.join(index)}"
                     cols = ", ".join(f'"{c}"' for c in index)
                     cur.execute(f'CREATE INDEX IF NOT EXISTS "{index_name}" ON "{name}" ({cols})')
+                if self.dialect == "postgres" and "tenant_id" in table.columns:
+                    self._wall(cur, name)
+            self._grant_reads(cur)
+
+    def tenant_wall(self, table: str) -> None:
+        """Keep the reader role to the request's tenant on a table with a `tenant_id` column
+        (PostgreSQL; the embedded store has one user and no roles)."""
+        if self.dialect == "postgres":
+            with self._tx() as cur:
+                self._wall(cur, table)
+                self._grant_reads(cur)
+
+    @staticmethod
+    def _wall(cur: Any, table: str) -> None:
+        """Row-level security on a table: only rows of the tenant in `crm.tenant`. The owner
+        (the projectors) is not subject to it; the reader role is."""
+        cur.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+        cur.execute("SELECT 1 FROM pg_policies WHERE schemaname = current_schema() "
+                    "AND tablename = %s AND policyname = 'tenant_wall'", (table,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE POLICY tenant_wall ON "{table}" '
+                        "USING (tenant_id = current_setting('crm.tenant', true))")
+
+    def _grant_reads(self, cur: Any) -> None:
+        if self.reader_role is not None:
+            cur.execute(f'GRANT USAGE ON SCHEMA "{self.schema}" TO "{self.reader_role}"')
+            cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{self.schema}" '
+                        f'TO "{self.reader_role}"')
+
+    def _open_readers(self, reader_url: str, schema: str) -> None:
+        from psycopg.conninfo import conninfo_to_dict
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.reader_role = str(conninfo_to_dict(reader_url).get("user") or "")
+        if not self.reader_role or self.reader_role == conninfo_to_dict(
+                self._conn.info.dsn).get("user"):
+            raise ValueError("CRM_POSTGRES_READER_URL must name a role of its own, not the "
+                             "read models' owner")
+
+        def configure(conn: Any) -> None:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.commit()
+
+        self._readers = ConnectionPool(reader_url, min_size=1, max_size=4, open=True,
+                                       kwargs={"row_factory": dict_row, "connect_timeout": 10},
+                                       configure=configure, name="read-models-reader")
+        with self._tx() as cur:
+            self._grant_reads(cur)
 
     def activate(self, projection: Projection, generation: int) -> None:
         with self._tx() as cur:
             for table in projection.tables:
                 cur.execute(f'DROP VIEW IF EXISTS "{table.name}"')
-                cur.execute(f'CREATE VIEW "{table.name}" AS SELECT * FROM '
+                # A view reads with its owner's rights unless it is a security invoker view:
+                # then the reader role's row-level security applies through it.
+                invoker = " WITH (security_invoker = true)" if self.dialect == "postgres" else ""
+                cur.execute(f'CREATE VIEW "{table.name}"{invoker} AS SELECT * FROM '
                             f'"{physical(table, generation)}"')
+            if self.dialect == "postgres":
+                self._grant_reads(cur)
             cur.execute(self.p("DELETE FROM projection_generations WHERE projection = ?"),
                         (projection.name,))
             cur.execute(self.p("INSERT INTO projection_generations (projection, active) "
@@ -198,6 +257,12 @@ class SqlReadStore(ReadStore):
     # -- reads --------------------------------------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        tenant = READING_TENANT.get()
+        if self._readers is not None and tenant is not None:
+            # An API request: read as the reader role, behind the tenant wall.
+            with self._readers.connection() as conn:
+                conn.execute("SELECT set_config('crm.tenant', %s, true)", (tenant,))
+                return [dict(row) for row in conn.execute(self.p(sql), tuple(params))]
         if self.dialect == "sqlite":
             with self._reader_lock:
                 return [dict(row) for row in self._reader.execute(sql, tuple(params)).fetchall()]
@@ -218,6 +283,8 @@ class SqlReadStore(ReadStore):
         return _SqlTransaction(self)
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.close()
         with self._lock:
             self._conn.close()
         if self.dialect == "sqlite":

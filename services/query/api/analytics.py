@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from services.common.auth.http import CallerDep
+from services.common.limited import ExpensiveRead
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.customer_360 import reads as customer_360_model
 from services.projections.funnel import reads as funnel_model
@@ -44,6 +45,7 @@ def _range(start: datetime | None, end: datetime | None) -> None:
 def funnel(
     read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(funnel_model.NAME))],
+    _slot: ExpensiveRead,
     start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
     region: CodeParam = None,
     group_by: Annotated[Literal["source", "owner", "region", "period"] | None, Query()] = None,
@@ -67,7 +69,9 @@ def funnel(
                                                              "to": "dormant", "count": 2}]}}}}}})
 def lifecycle(
     read_models: ReadModelsDep, caller: CallerDep,
-    _position: Annotated[int, Depends(consistent(lifecycle_model.NAME))],
+    # customer-360 too: a scoped caller's book is read from it
+    _position: Annotated[int, Depends(consistent(lifecycle_model.NAME, customer_360_model.NAME))],
+    _slot: ExpensiveRead,
     as_of: Annotated[Moment | None, Query(description="Default: now")] = None,
     start: From = None, end: To = None,
 ) -> dict[str, Any]:
@@ -94,6 +98,7 @@ def lifecycle(
 def retention(
     read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(retention_model.NAME))],
+    _slot: ExpensiveRead,
     activity: Annotated[Literal["purchase", "interaction", "any"], Query()] = "purchase",
     cohort: Annotated[Literal["month"], Query()] = "month",
     start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
@@ -119,7 +124,9 @@ SERVICE_EXAMPLE = {"by_priority": [{"priority": "urgent", **_SERVICE_FIGURES}],
                 "example": SERVICE_EXAMPLE}}}})
 def service(
     read_models: ReadModelsDep, caller: CallerDep,
-    _position: Annotated[int, Depends(consistent(service_model.NAME))],
+    # retention too: a scoped caller's book is its customers' owners there
+    _position: Annotated[int, Depends(consistent(service_model.NAME, retention_model.NAME))],
+    _slot: ExpensiveRead,
     start: From = None, end: To = None, channel: CodeParam = None, assignee: CodeParam = None,
 ) -> dict[str, Any]:
     _range(start, end)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from services.common.auth.http import Caller, CallerDep
 from services.common.event_store import EventLog, PositionedEvent
+from services.common.limited import ExpensiveWhenAsOf
 from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.customer_360 import reads as customer_360_model
@@ -22,6 +23,7 @@ from services.query.api.deps import (
     CodeParam,
     Moment,
     ReadModelsDep,
+    RecordAccess,
     _sensible_moment,
     consistent,
     decode_cursor,
@@ -29,7 +31,12 @@ from services.query.api.deps import (
 )
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
 from services.query.read_models import ReadModels
-from services.query.withholding import served, withheld_from_summary, withheld_from_timeline
+from services.query.withholding import (
+    served,
+    withheld,
+    withheld_from_summary,
+    withheld_from_timeline,
+)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 404, 422)},
@@ -53,6 +60,7 @@ ConsistentList = Annotated[int, Depends(consistent(customer_360_model.NAME, life
             summary="Customer-360: profile, leads, purchases, interactions, tickets, timeline")
 def customer_360(
     customer_id: UUID, read_models: ReadModelsDep, caller: CallerDep, _position: Consistent360,
+    record: RecordAccess, _slot: ExpensiveWhenAsOf,
     as_of: Annotated[Moment | None, Query(
         description="Business time: the customer as it stood then, rebuilt from the event "
         "store with the projection's own logic")] = None,
@@ -64,15 +72,20 @@ def customer_360(
     # The document does not carry its tenant (the row does): check it first, by primary key.
     _require_customer(read_models, customer_id, caller)
     if as_of is not None or as_of_recorded is not None:
-        return served(_as_of(read_models, customer_id, caller.tenant_id, as_of, as_of_recorded),
-                      caller)
-    document = customer_360_model.read_customer_360(read_models.sql, str(customer_id))
-    if document is None:
-        raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
-                       id=str(customer_id))
-    document["timeline"], _ = timeline_model.read_timeline(read_models.sql, str(customer_id),
-                                                     limit=RECENT_TIMELINE)
-    document["customer_id"] = str(customer_id)
+        document = _as_of(read_models, customer_id, caller.tenant_id, as_of, as_of_recorded)
+        what: Literal["customer_360", "customer_360_as_of"] = "customer_360_as_of"
+    else:
+        found = customer_360_model.read_customer_360(read_models.sql, str(customer_id))
+        if found is None:
+            raise ApiError(404, "not_found", f"customer {customer_id} not found",
+                           kind="customer", id=str(customer_id))
+        document = found
+        document["timeline"], _ = timeline_model.read_timeline(read_models.sql, str(customer_id),
+                                                               limit=RECENT_TIMELINE)
+        document["customer_id"] = str(customer_id)
+        what = "customer_360"
+    if "personal" not in withheld(caller):
+        record(what, [str(customer_id)])
     return served(document, caller)
 
 
@@ -158,6 +171,7 @@ def _require_customer(read_models: ReadModels, customer_id: UUID, caller: Caller
             summary="Customers: filter, search, sort, keyset pagination")
 def list_customers(
     read_models: ReadModelsDep, caller: CallerDep, _position: ConsistentList,
+    record: RecordAccess,
     lifecycle_stage: Annotated[lifecycle_model.Stage | None, Query()] = None,
     owner: CodeParam = None,
     tag: CodeParam = None,
@@ -184,6 +198,10 @@ def list_customers(
     next_cursor = None
     if page.next_after is not None:
         next_cursor = encode_cursor([sort, direction, *page.next_after])
+    if q is not None:
+        # Search hits, whatever the caller's roles: `q` is matched against name and e-mail,
+        # so even a list without them tells the searcher something about each person.
+        record("search", [str(item["customer_id"]) for item in page.items])
     items = [withheld_from_summary(item, caller) for item in page.items]
     return {"items": items, "next_cursor": next_cursor, "total": page.total}
 

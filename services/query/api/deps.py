@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,10 +14,12 @@ from fastapi import Depends, Header, Query, Request, Response
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
-from services.common.auth.http import CallerDep
+from services.common.auth.http import Caller, CallerDep
+from services.common.limited import expensive_read_slot
 from services.common.times import parse_moment
 from services.common.web import ApiError
 from services.projections import registry
+from services.query.access_log import AccessLogUnavailable, What
 from services.query.read_models import ReadModels
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -65,6 +69,60 @@ ReadModelsDep = Annotated[ReadModels, Depends(_read_models)]
 Tenant = Annotated[str, Depends(_tenant)]
 
 
+@dataclass(frozen=True)
+class AccessRecorder:
+    """Records in the access log that the caller of the route being served read customers'
+    personal data: `record("history", [customer_id])`."""
+
+    read_models: ReadModels
+    caller: Caller
+    route: str
+
+    def __call__(self, what: What, customer_ids: Iterable[str | None]) -> None:
+        try:
+            self.read_models.access_log.record(self.caller.tenant_id, self.caller.actor,
+                                               customer_ids, what, self.route)
+        except AccessLogUnavailable as exc:
+            # Personal data is not served unlogged.
+            raise ApiError(503, "access_log_unavailable", f"{exc}; try again shortly") \
+                from None
+
+
+async def _access_recorder(request: Request, caller: CallerDep,
+                           read_models: ReadModelsDep) -> AccessRecorder:
+    method = "GET" if request.method == "HEAD" else request.method
+    return AccessRecorder(read_models, caller, f"{method} {request.scope['route'].path}")
+
+
+RecordAccess = Annotated[AccessRecorder, Depends(_access_recorder)]
+
+
+WAIT_PAUSES_S = (0.005, 0.05)
+"""How often a `min_position` wait looks again: after 5 ms at first, doubling up to 50 ms."""
+
+
+async def _applied(request: Request, read_models: ReadModels, models: Sequence[str],
+                   position: int, timeout_s: float) -> bool:
+    """Wait until `models` have applied `position` (True) or `timeout_s` passed (False).
+
+    On the event loop, holding no worker thread: it asks how far the read models have got (a
+    few reads of memory) on a short backoff. A thread per waiting request let 45 waits for a
+    position that never came make a plain list take 9 s. The wait holds an expensive-read
+    slot (503 when none frees), so waits cannot pile up without a bound either.
+    """
+    async with expensive_read_slot(request):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pause, longest = WAIT_PAUSES_S
+        while not read_models.has_applied(models, position):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, longest)
+        return True
+
+
 def consistent(*models: str) -> Callable[..., Awaitable[int]]:
     """A dependency for a route that reads `models` (each a model's `reads.NAME`): waits for
     `min_position` (query parameter or `X-Min-Position` header) and answers with
@@ -97,9 +155,7 @@ def consistent(*models: str) -> Callable[..., Awaitable[int]]:
                                f"min_position {wanted} is beyond the last position in the event "
                                f"store ({last}); pass a position a command returned",
                                min_position=wanted, last_position=last)
-        # Waiting blocks, so it happens on a worker thread, and only when still behind.
-        if behind and not await run_in_threadpool(
-                read_models.wait_for, models, wanted or 0, timeout_s):
+        if behind and not await _applied(request, read_models, models, wanted or 0, timeout_s):
             current = read_models.position(models)
             raise ApiError(504, "projection_timeout",
                            f"the read models have not reached position {wanted} within "

@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth.http import Caller, CallerDep
 from services.common.event_store import EventLog, PositionedEvent
+from services.common.limited import ExpensiveRead
 from services.common.web import ERROR_RESPONSES, ApiError
 from services.projections.customer_360 import reads as customer_360_model
 from services.projections.model import ConsumedEvent
-from services.query.api.deps import ReadModelsDep
+from services.query.api.deps import ReadModelsDep, RecordAccess
 
 MAX_HISTORY_PAGE = 10_000
 
@@ -95,15 +96,18 @@ router = APIRouter(tags=["customers (read)"],
 @router.get("/v1/customers/{customer_id}/history", response_model=History,
             summary="Audit history: every stored event of the customer and its records")
 def history(customer_id: Annotated[UUID, Path(description="Customer id")],
-            read_models: ReadModelsDep, caller: CallerDep,
-            after_position: AfterPosition = 0, limit: HistoryLimit = 1000) -> History:
+            read_models: ReadModelsDep, caller: CallerDep, record: RecordAccess,
+            _slot: ExpensiveRead, after_position: AfterPosition = 0,
+            limit: HistoryLimit = 1000) -> History:
     if read_models.event_store is None:
         raise ApiError(422, "unavailable", "the audit history needs the event store")
     events = EventLog(read_models.event_store).customer_history(customer_id, caller.tenant_id)
     if events is None or not _in_book(events, caller):
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
-    return history_page(customer_id, events, after_position, limit)
+    page = history_page(customer_id, events, after_position, limit)
+    record("history", [str(customer_id)])
+    return page
 
 
 def _in_book(events: Sequence[PositionedEvent], caller: Caller) -> bool:
