@@ -338,8 +338,11 @@ def _serve_policies(base: str, key: Keys) -> None:
     # The alerts inbox: maria has the approval (and the follow-up as alice's manager), once
     # the alerts read model has applied what the history already shows.
     seen = max(e["position"] for e in events)
-    inbox = httpx.get(f"{base}/v1/alerts", headers=me,
-                      params={"assignee": "maria", "min_position": seen}).json()["items"]
+    # The server waits up to its read wait (10 s) for the alerts model: the client longer.
+    answer = httpx.get(f"{base}/v1/alerts", headers=me, timeout=30,
+                       params={"assignee": "maria", "min_position": seen})
+    assert answer.status_code == 200, answer.text
+    inbox = answer.json()["items"]
     kinds = {a["kind"] for a in inbox}
     assert {"discount_approval", "follow_up_overdue"} <= kinds, (
         inbox, _by_rule(events, "crm.lead.follow_up_overdue"))
