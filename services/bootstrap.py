@@ -30,6 +30,7 @@ from services.common.auth.keys import KeyRing
 from services.common.clock import Clock, SystemClock
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.limits import Limits
+from services.common.people import PeopleDirectory
 from services.common.settings import Settings
 from services.common.web import BodySizeLimit
 from services.projections.host import ProjectorHost
@@ -50,13 +51,15 @@ def org_of(rules: RuleSet) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str,
 
 def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_ring: KeyRing,
                 authenticator: Authenticator | None = None,
-                rules_book: RulesBook | None = None, limits: Limits | None = None) -> ASGIApp:
+                rules_book: RulesBook | None = None, limits: Limits | None = None,
+                people: PeopleDirectory | None = None) -> ASGIApp:
     """An app behind what every request passes first: the body-size limit, then the
     credentials (401 without valid ones); `authorize` then applies the rate limits of
     `app.state.limits` (one `Limits` per process, so pass the process's own)."""
     rules = rules_book or RulesBook(store, settings)
     app.state.limits = limits or Limits.from_settings(settings)
     app.state.key_ring = key_ring
+    app.state.people = people or PeopleDirectory(store)
     app.state.org_of = lambda tenant: org_of(rules.rule_set(tenant))
     authenticator = authenticator or Authenticator(settings, key_ring)
     return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
@@ -107,6 +110,7 @@ class Chronicle:
         self._relay_thread: threading.Thread | None = None
         self._started = False
         self._key_ring: KeyRing | None = None
+        self._people: PeopleDirectory | None = None
         self._authenticator: Authenticator | None = None
         self._limits: Limits | None = None
         needs_store = parts.commands or parts.relay or parts.policies or parts.queries or (
@@ -198,7 +202,14 @@ class Chronicle:
     def _limited(self, app: FastAPI) -> ASGIApp:
         return at_the_edge(app, self.settings, self._store(), self.key_ring, self.authenticator,
                            self.commands.rules_book if self.commands is not None else None,
-                           self.limits)
+                           self.limits, self.people)
+
+    @property
+    def people(self) -> PeopleDirectory:
+        """Display names of the subjects who act, beside this process's event store."""
+        if self._people is None:
+            self._people = PeopleDirectory(self._store())
+        return self._people
 
     @property
     def limits(self) -> Limits:

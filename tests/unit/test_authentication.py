@@ -355,7 +355,8 @@ def test_an_oidc_token_is_a_principal_whose_subject_is_the_actor(
         history = client.get(f"/v1/customers/{created['customer_id']}/history",
                              params={"min_position": created["position"]},
                              headers=token(roles=["auditor"]))
-        assert [e["actor"] for e in history.json()["events"]] == ["00u1a2b3"]
+        assert [(e["actor"], e["actor_name"]) for e in history.json()["events"]] == [
+            ("00u1a2b3", "Rita Rep")]  # the id stays the actor; the name is shown beside it
         for bad in (token(sub="rule:assignment"), token(tenant=None),
                     token(exp=int(time.time()) - 3600), token(aud="someone-else")):
             error_shaped(client.get("/v1/me", headers=bad), 401, "unauthorized")
@@ -419,3 +420,17 @@ def test_crm_keys_create_list_and_revoke(client: TestClient, settings: Settings)
                 ["--role", "admin", "--subject", "x", "--expires", "someday"]):
         refused = runner.invoke(cli, ["keys", "create", *bad, *store])
         assert refused.exit_code == 2, refused.output
+
+
+def test_the_history_shows_the_actors_display_name_beside_the_id(client: TestClient,
+                                                                 keys: Keys) -> None:
+    admin = keys.headers(subject="boss")
+    named = client.post("/v1/admin/keys", headers=admin, json={
+        "subject": "u-4711", "roles": ["sales_manager"], "display_name": "Rita Rep"}).json()
+    created = client.post("/v1/customers", json=ADA, headers=bearer(named["key"])).json()
+    tagged = client.post(f"/v1/customers/{created['customer_id']}/tags", json={"tag": "vip"},
+                         headers=admin).json()
+    history = client.get(f"/v1/customers/{created['customer_id']}/history",
+                         params={"min_position": tagged["position"]}, headers=admin).json()
+    assert [(e["actor"], e["actor_name"]) for e in history["events"]] == [
+        ("u-4711", "Rita Rep"), ("boss", None)]

@@ -227,6 +227,11 @@ async def authorize(
         book = book_of(principal, scope, teams, managers)
     caller = Caller(principal, tenant, action, scope, book)
     request.state.caller = caller
+    people = getattr(request.app.state, "people", None)
+    if principal.display_name and people is not None \
+            and not people.knows(tenant, principal.subject, principal.display_name):
+        # The audit history shows this name beside the (often opaque) subject.
+        await run_in_threadpool(people.note, tenant, principal.subject, principal.display_name)
     READING_TENANT.set(tenant)  # the database's own wall, where there is one
     return caller
 

@@ -3,16 +3,17 @@ the event store (which is the audit log), a page at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth.http import Caller, CallerDep
 from services.common.event_store import EventLog, PositionedEvent
 from services.common.limited import ExpensiveRead
+from services.common.people import PeopleDirectory
 from services.common.web import ERROR_RESPONSES, ApiError
 from services.projections.customer_360 import reads as customer_360_model
 from services.projections.model import ConsumedEvent
@@ -48,6 +49,9 @@ class HistoryItem(BaseModel):
     aggregate_id: UUID
     aggregate_version: int
     actor: str
+    actor_name: str | None = Field(
+        default=None, description="The actor's display name, as their identity provider or "
+        "API key gave it when they last made a request (`actor` stays the id).")
     occurred_at: str
     recorded_at: str
     correlation_id: UUID
@@ -68,15 +72,18 @@ class History(BaseModel):
 
 
 def history_page(customer_id: UUID, events: Sequence[PositionedEvent], after_position: int,
-                 limit: int) -> History:
+                 limit: int, names: Callable[[set[str]], Mapping[str, str]] = lambda _: {},
+                 ) -> History:
     """One page of `events` (a customer's history in store order) after `after_position`."""
     following = [e for e in events if e.position > after_position]
     page = following[:limit]
+    known = names({e.event.actor for e in page})
     items = [
         HistoryItem(
             position=e.position, type=e.event.event_type, version=e.event.schema_version,
             event_id=e.event.event_id, aggregate_id=e.event.aggregate_id,
             aggregate_version=e.event.aggregate_version, actor=e.event.actor,
+            actor_name=known.get(e.event.actor),
             occurred_at=e.event.occurred_at.isoformat(),
             recorded_at=e.event.recorded_at.isoformat(),
             correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
@@ -95,7 +102,7 @@ router = APIRouter(tags=["customers (read)"],
 
 @router.get("/v1/customers/{customer_id}/history", response_model=History,
             summary="Audit history: every stored event of the customer and its records")
-def history(customer_id: Annotated[UUID, Path(description="Customer id")],
+def history(customer_id: Annotated[UUID, Path(description="Customer id")], request: Request,
             read_models: ReadModelsDep, caller: CallerDep, record: RecordAccess,
             _slot: ExpensiveRead, after_position: AfterPosition = 0,
             limit: HistoryLimit = 1000) -> History:
@@ -105,7 +112,9 @@ def history(customer_id: Annotated[UUID, Path(description="Customer id")],
     if events is None or not _in_book(events, caller):
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
-    page = history_page(customer_id, events, after_position, limit)
+    people: PeopleDirectory | None = getattr(request.app.state, "people", None)
+    page = history_page(customer_id, events, after_position, limit,
+                        lambda actors: people.names(caller.tenant_id, actors) if people else {})
     record("history", [str(customer_id)])
     return page
 
