@@ -281,3 +281,47 @@ class EventBatch:
     def collect_events(self) -> list[CrmEvent]:
         events, self._events = self._events, []
         return events
+
+
+@dataclass(frozen=True)
+class SideTable:
+    """A small table of our own in the event store's database (the SQLite file, or the
+    PostgreSQL schema), for what is not an event: written through the store's own datastore.
+    `datastore` is None for the in-memory store (callers keep such state in memory)."""
+
+    datastore: Any | None
+    name: str
+    """The table's name as SQL takes it (schema-qualified on PostgreSQL)."""
+    mark: str
+    """The parameter placeholder of the database's driver."""
+
+    def create(self, columns: str) -> None:
+        if self.datastore is not None:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.name} ({columns})")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """`sql` with `{t}` for the table and `?` for parameters, in one committed transaction."""
+        assert self.datastore is not None
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(sql.format(t=self.name).replace("?", self.mark), tuple(params))
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a query (`{t}`, `?` as in `execute`), as tuples."""
+        assert self.datastore is not None
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql.format(t=self.name).replace("?", self.mark), tuple(params))
+            found = cursor.fetchall()
+        return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in found]
+
+
+def side_table(store: ChronicleStore, name: str) -> SideTable:
+    """A table of our own beside the store's events (see SideTable)."""
+    from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return SideTable(recorder.datastore, f'"{recorder.datastore.schema}".{name}', "%s")
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return SideTable(recorder.datastore, name, "?")
+    return SideTable(None, name, "?")

@@ -13,32 +13,17 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
-
-from services.common.event_store import ChronicleStore
-
-TABLE = "crm_people"
+from services.common.event_store import ChronicleStore, side_table
 
 
 class PeopleDirectory:
     def __init__(self, store: ChronicleStore) -> None:
-        recorder = store.recorder
-        self._datastore = getattr(recorder, "datastore", None)
-        if isinstance(recorder, PostgresApplicationRecorder):
-            self._table, self._mark = f'"{recorder.datastore.schema}".{TABLE}', "%s"
-        elif isinstance(recorder, SQLiteApplicationRecorder):
-            self._table, self._mark = TABLE, "?"
-        else:  # the in-memory store: names live as long as its events
-            self._datastore = None
-        self._memory: dict[tuple[str, str], str] = {}
+        self._table = side_table(store, "crm_people")
+        self._table.create("tenant_id TEXT NOT NULL, subject TEXT NOT NULL, display_name TEXT "
+                           "NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, subject)")
+        self._memory: dict[tuple[str, str], str] = {}  # the in-memory store's names
         self._noted: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
-        if self._datastore is not None:
-            with self._datastore.transaction(commit=True) as cursor:
-                cursor.execute(f"CREATE TABLE IF NOT EXISTS {self._table} (tenant_id TEXT NOT "
-                               "NULL, subject TEXT NOT NULL, display_name TEXT NOT NULL, "
-                               "updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, subject))")
 
     def knows(self, tenant_id: str, subject: str, name: str) -> bool:
         """Whether this process already noted this name (so nothing needs writing)."""
@@ -47,16 +32,14 @@ class PeopleDirectory:
     def note(self, tenant_id: str, subject: str, name: str) -> None:
         if self.knows(tenant_id, subject, name):
             return
-        if self._datastore is None:
+        if self._table.datastore is None:
             self._memory[(tenant_id, subject)] = name
         else:
-            m = self._mark
-            with self._datastore.transaction(commit=True) as cursor:
-                cursor.execute(
-                    f"INSERT INTO {self._table} (tenant_id, subject, display_name, updated_at) "
-                    f"VALUES ({m}, {m}, {m}, {m}) ON CONFLICT (tenant_id, subject) DO UPDATE "
-                    "SET display_name = excluded.display_name, updated_at = excluded.updated_at",
-                    (tenant_id, subject, name, datetime.now(UTC).isoformat()))
+            self._table.execute(
+                "INSERT INTO {t} (tenant_id, subject, display_name, updated_at) VALUES "
+                "(?, ?, ?, ?) ON CONFLICT (tenant_id, subject) DO UPDATE SET display_name = "
+                "excluded.display_name, updated_at = excluded.updated_at",
+                (tenant_id, subject, name, datetime.now(UTC).isoformat()))
         with self._lock:
             self._noted[(tenant_id, subject)] = name
 
@@ -65,14 +48,10 @@ class PeopleDirectory:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        if self._datastore is None:
+        if self._table.datastore is None:
             return {s: self._memory[(tenant_id, s)] for s in wanted
                     if (tenant_id, s) in self._memory}
-        m = self._mark
-        marks = ", ".join(m for _ in wanted)
-        with self._datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT subject, display_name FROM {self._table} WHERE tenant_id = "
-                           f"{m} AND subject IN ({marks})", (tenant_id, *wanted))
-            rows = cursor.fetchall()
-        return {str(row[0] if not isinstance(row, dict) else row["subject"]):
-                str(row[1] if not isinstance(row, dict) else row["display_name"]) for row in rows}
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._table.rows("SELECT subject, display_name FROM {t} WHERE tenant_id = ? "
+                                f"AND subject IN ({marks})", (tenant_id, *wanted))
+        return {str(subject): str(name) for subject, name in rows}

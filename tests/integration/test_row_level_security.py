@@ -88,3 +88,19 @@ def test_without_the_applications_filter_the_policies_alone_hide_the_other_tenan
     everyone = store.query("SELECT COUNT(*) AS n FROM customer_360 WHERE id IN (?, ?)",
                            [mine, other])
     assert everyone[0]["n"] == 2
+
+
+def test_a_keys_last_use_is_written_beside_the_postgresql_store(
+        served: tuple[TestClient, ReadModels, str]) -> None:
+    from uuid import UUID
+
+    from services.common.auth.keys import KeyRing
+    from tests.harness.auth import bearer, fastapi_app, keys_of
+
+    client, read_models, _ = served
+    token = keys_of(client.app).token(f"k-{uuid4().hex[:8]}", "user-y")
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 200
+    fastapi_app(client.app).state.key_ring.refresh()
+    assert read_models.event_store is not None
+    listed = KeyRing(read_models.event_store).get(UUID(token.split("_")[1]))
+    assert listed is not None and listed.last_used_at is not None

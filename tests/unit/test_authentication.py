@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import jwt
 import pytest
@@ -434,3 +434,16 @@ def test_the_history_shows_the_actors_display_name_beside_the_id(client: TestCli
                          params={"min_position": tagged["position"]}, headers=admin).json()
     assert [(e["actor"], e["actor_name"]) for e in history["events"]] == [
         ("u-4711", "Rita Rep"), ("boss", None)]
+
+
+def test_a_keys_last_use_is_recorded_for_every_process_to_list(client: TestClient, keys: Keys,
+                                                               settings: Settings) -> None:
+    token = keys.token(subject="user-x")
+    key_id = UUID(token.split("_")[1])
+    with Chronicle(settings, Parts(commands=True)) as other:  # as `crm keys list` runs
+        assert other.store is not None
+        assert KeyRing(other.store).get(key_id).last_used_at is None  # type: ignore[union-attr]
+        assert client.get("/v1/me", headers=bearer(token)).status_code == 200
+        fastapi_app(client.app).state.key_ring.refresh()  # the server's next look at the store
+        listed = KeyRing(other.store).get(key_id)
+    assert listed is not None and listed.last_used_at is not None

@@ -59,7 +59,8 @@ class KeyOut(BaseModel):
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
-    last_used_at: datetime | None = Field(description="Last use seen by this process.")
+    last_used_at: datetime | None = Field(description="The latest use any server recorded "
+                                          "(each writes its uses about once a second).")
 
 
 class KeyIssued(BaseModel):

@@ -26,7 +26,7 @@ from uuid import UUID, uuid4
 from eventsourcing.utils import get_topic
 
 from services.common.auth.principal import Principal
-from services.common.event_store import ChronicleStore
+from services.common.event_store import ChronicleStore, side_table
 from services.common.events.access import ApiKeyCreated, ApiKeyRevoked
 
 KEY_PREFIX = "crm_"
@@ -104,6 +104,10 @@ class KeyRing:
         self._next_position = 1
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
+        self._uses = side_table(store, "crm_api_key_use")
+        self._uses.create("key_id TEXT PRIMARY KEY, last_used_at TEXT NOT NULL")
+        self._used: dict[UUID, datetime] = {}
+        """Uses not yet written down (they are, on the next look at the store)."""
 
     # -- checking a key ---------------------------------------------------------------------
 
@@ -129,7 +133,7 @@ class KeyRing:
             raise InvalidKey("the API key was revoked")
         if record.expires_at is not None and now >= record.expires_at:
             raise InvalidKey("the API key has expired")
-        record.last_used_at = now
+        record.last_used_at = self._used[key_id] = now
         return record.principal()
 
     # -- what the ring knows ----------------------------------------------------------------
@@ -145,7 +149,32 @@ class KeyRing:
                     self._next_position = notification.id + 1
                 if len(batch) < 500:
                     break
+            self._write_uses()
             self._checked_at = time.monotonic()
+
+    def _write_uses(self) -> None:
+        """Record the latest use of each key used since the last look (every process
+        writes its own; the latest wins)."""
+        if self._uses.datastore is None:
+            return
+        used, self._used = self._used, {}
+        for key_id, at in used.items():
+            self._uses.execute(
+                "INSERT INTO {t} AS used (key_id, last_used_at) VALUES (?, ?) ON CONFLICT "
+                "(key_id) DO UPDATE SET last_used_at = CASE WHEN excluded.last_used_at > "
+                "used.last_used_at THEN excluded.last_used_at ELSE used.last_used_at END",
+                (str(key_id), at.astimezone(UTC).isoformat()))
+
+    def _read_uses(self) -> None:
+        """The latest use of each key any process recorded (for listing keys)."""
+        if self._uses.datastore is None:
+            return
+        for key_id, at in self._uses.rows("SELECT key_id, last_used_at FROM {t}"):
+            record = self._keys.get(UUID(str(key_id)))
+            if record is not None:
+                seen = datetime.fromisoformat(str(at))
+                if record.last_used_at is None or seen > record.last_used_at:
+                    record.last_used_at = seen
 
     def _apply(self, event: object) -> None:
         if isinstance(event, ApiKeyCreated):
@@ -161,10 +190,12 @@ class KeyRing:
     def keys(self, tenant_id: str | None = None) -> list[KeyRecord]:
         """Every key of a tenant (or of all), oldest first, after a fresh look."""
         self.refresh()
+        self._read_uses()
         return sorted((k for k in self._keys.values()
                        if tenant_id is None or k.tenant_id == tenant_id),
                       key=lambda k: k.created_at)
 
     def get(self, key_id: UUID) -> KeyRecord | None:
         self.refresh()
+        self._read_uses()
         return self._keys.get(key_id)
