@@ -62,3 +62,20 @@ def new_reader_url(postgres_url: str) -> str:
     parts = conninfo_to_dict(postgres_url)
     parts.update(user=role, password=password)
     return make_conninfo(**{k: str(v) for k, v in parts.items() if v is not None})
+
+
+def embedded_or_postgres(backend: str, request: Any, data_dir: Path,
+                         **overrides: Any) -> Settings:
+    """Settings of `crm serve` without Kafka for a parametrised backend: `sqlite` (the
+    embedded store), `postgres` (events and SQL read models in a new schema of the test
+    server), or `postgres-reader` (the same, the query side reading as a reader role under
+    row-level security)."""
+    if backend == "sqlite":
+        return Settings(data_dir=data_dir, **overrides)
+    from pydantic import SecretStr
+
+    url = request.getfixturevalue("postgres_url")
+    reader = new_reader_url(url) if backend == "postgres-reader" else None
+    return Settings(data_dir=data_dir, postgres_url=SecretStr(url),
+                    postgres_schema=new_postgres_schema(url), postgres_pool_size=4,
+                    postgres_reader_url=SecretStr(reader) if reader else None, **overrides)

@@ -18,7 +18,6 @@ from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from services.cli import app as cli
@@ -31,7 +30,7 @@ from services.query.access_log import AccessLog, AccessLogUnavailable, read_acce
 from services.query.read_models import ReadModels
 from tests.contract.query_api import Crm, at, compose_serve
 from tests.errors import error_shaped
-from tests.harness.engines import new_postgres_schema, new_reader_url
+from tests.harness.engines import embedded_or_postgres
 
 CUSTOMER_360 = "GET /v1/customers/{customer_id}"
 
@@ -43,16 +42,9 @@ def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, ReadModels]]:
     """`crm serve` on the embedded store, and on PostgreSQL (read models there too), also
     with API reads as the reader role behind row-level security."""
-    data_dir = Path(tmp_path_factory.mktemp("crm-data"))
-    if request.param.startswith("postgres"):
-        url = request.getfixturevalue("postgres_url")
-        reader = new_reader_url(url) if request.param == "postgres-reader" else None
-        settings = Settings(data_dir=data_dir, postgres_url=SecretStr(url),
-                            postgres_schema=new_postgres_schema(url), postgres_pool_size=4,
-                            read_wait_timeout_s=10.0,
-                            postgres_reader_url=SecretStr(reader) if reader else None)
-    else:
-        settings = Settings(data_dir=data_dir, read_wait_timeout_s=10.0)
+    settings = embedded_or_postgres(request.param, request,
+                                    Path(tmp_path_factory.mktemp("crm-data")),
+                                    read_wait_timeout_s=10.0)
     with ExitStack() as stack:
         yield compose_serve(stack, settings)
 

@@ -20,18 +20,16 @@ from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from services.command.domain.aggregate import CommandContext
 from services.command.service import AlertSpec, CommandService, NewCustomer
 from services.common.auth.permissions import ACTION_OF, ROLES, ROUTES, SCOPES, Route, scope_of
 from services.common.auth.principal import Principal
 from services.common.events.customer import CustomerPersonal
-from services.common.settings import Settings
 from tests.contract.query_api import compose_serve
 from tests.errors import error_shaped
 from tests.harness.auth import Keys, fastapi_app, keys_of
-from tests.harness.engines import new_postgres_schema, new_reader_url
+from tests.harness.engines import embedded_or_postgres
 
 Kind = Literal["own", "other", "unassigned", "other_tenant"]
 KINDS: tuple[Kind, ...] = ("own", "other", "unassigned", "other_tenant")
@@ -278,19 +276,14 @@ class Served:
     tenants: dict[str, str]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres-reader",
                                                                marks=pytest.mark.postgres)])
 def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data_dir = Path(tmp_path_factory.mktemp("crm-data"))
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        settings = Settings(data_dir=data_dir, postgres_url=SecretStr(url),
-                            postgres_schema=new_postgres_schema(url), postgres_pool_size=4,
-                            postgres_reader_url=SecretStr(new_reader_url(url)),
-                            read_wait_timeout_s=30.0)  # row-level security on
-    else:
-        settings = Settings(data_dir=data_dir, read_wait_timeout_s=30.0)
+    """On the embedded store, and on PostgreSQL with row-level security on."""
+    settings = embedded_or_postgres(request.param, request,
+                                    Path(tmp_path_factory.mktemp("crm-data")),
+                                    read_wait_timeout_s=30.0)
     with ExitStack() as stack:
         client, _ = compose_serve(stack, settings)
         keys = keys_of(client.app)

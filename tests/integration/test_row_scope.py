@@ -15,12 +15,10 @@ from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from services.common.settings import Settings
 from tests.contract.query_api import Crm, Rules, at, compose_serve
 from tests.errors import error_shaped
-from tests.harness.engines import new_postgres_schema, new_reader_url
+from tests.harness.engines import embedded_or_postgres
 
 ORG = """
 [org]
@@ -32,20 +30,14 @@ members = ["rep-a", "rep-b"]
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres-reader",
                                                                marks=pytest.mark.postgres)])
 def client(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """`crm serve` on the embedded store, and on PostgreSQL (read models there too)."""
-    data_dir = Path(tmp_path_factory.mktemp("crm-data"))
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        settings = Settings(data_dir=data_dir, postgres_url=SecretStr(url),
-                            postgres_schema=new_postgres_schema(url), postgres_pool_size=4,
-                            postgres_reader_url=SecretStr(new_reader_url(url)),
-                            read_wait_timeout_s=10.0)  # row-level security on
-    else:
-        settings = Settings(data_dir=data_dir, read_wait_timeout_s=10.0)
+    """`crm serve` on the embedded store, and on PostgreSQL with row-level security on."""
+    settings = embedded_or_postgres(request.param, request,
+                                    Path(tmp_path_factory.mktemp("crm-data")),
+                                    read_wait_timeout_s=10.0)
     with ExitStack() as stack:
         served, _ = compose_serve(stack, settings)
         yield served

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,9 +15,8 @@ from services.query.api.deps import (
     PRINTABLE,
     Moment,
     ReadModelsDep,
-    _sensible_moment,
-    decode_cursor,
     encode_cursor,
+    moment_cursor,
 )
 
 MAX_PAGE = 500
@@ -73,22 +71,7 @@ def access(
         store, caller.tenant_id,
         customer_id=str(customer_id) if customer_id is not None else None, subject=subject,
         start=start, end=end, limit=limit,
-        before=_before(cursor) if cursor is not None else None)
+        before=moment_cursor(cursor, MAX_ID) if cursor is not None else None)
     return {"items": items, "next_cursor": encode_cursor(following) if following else None}
 
 
-def _before(cursor: str) -> tuple[str, int]:
-    """The (at, id) a cursor this route returned names; 422 for anything else."""
-    at, entry_id = decode_cursor(cursor, 2)
-    refused = ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
-    if not isinstance(at, str) or not isinstance(entry_id, int) or isinstance(entry_id, bool) \
-            or not 0 <= entry_id <= MAX_ID:
-        raise refused
-    try:
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError("no time zone")
-        _sensible_moment(moment)
-    except ValueError:
-        raise refused from None
-    return at, entry_id

@@ -24,10 +24,10 @@ from services.query.api.deps import (
     Moment,
     ReadModelsDep,
     RecordAccess,
-    _sensible_moment,
     consistent,
     decode_cursor,
     encode_cursor,
+    moment_cursor,
 )
 from services.query.api.models import Customer360, CustomerPage, TimelinePage
 from services.query.read_models import ReadModels
@@ -136,21 +136,7 @@ def timeline(
     _require_customer(read_models, customer_id, caller)
     before = None
     if cursor is not None:
-        at, position = decode_cursor(cursor, 2)
-        if not isinstance(at, str) or not isinstance(position, int) \
-                or isinstance(position, bool) or not 0 <= position <= MAX_POSITION:
-            raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
-        try:
-            # Timeline cursors carry an aware UTC moment inside the calendar (year 1 at +14:00
-            # has no UTC equivalent and used to overflow into a 500).
-            moment = datetime.fromisoformat(at)
-            if moment.tzinfo is None:
-                raise ValueError("no time zone")
-            _sensible_moment(moment)
-        except ValueError:
-            raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") \
-                from None
-        before = (at, position)
+        before = moment_cursor(cursor, MAX_POSITION)
     items, following = timeline_model.read_timeline(read_models.sql, str(customer_id), limit=limit,
                                               before=before, kinds=kind)
     return {"items": withheld_from_timeline(items, caller),

@@ -185,3 +185,22 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != length:
         raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
     return values
+
+
+def moment_cursor(cursor: str, max_number: int) -> tuple[str, int]:
+    """The (moment, number) a cursor of a route paging by time names (the timeline's position,
+    the access log's entry id); 422 for anything else. The moment is aware and inside the
+    calendar: year 1 at +14:00 has no UTC equivalent and used to overflow into a 500."""
+    at, number = decode_cursor(cursor, 2)
+    refused = ApiError(422, "invalid_cursor", "the cursor is not one this API returned")
+    if not isinstance(at, str) or not isinstance(number, int) or isinstance(number, bool) \
+            or not 0 <= number <= max_number:
+        raise refused
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        _sensible_moment(moment)
+    except ValueError:
+        raise refused from None
+    return at, number
