@@ -25,6 +25,7 @@ from services.command.policies.engine import ROUND_LIMIT, PolicyEngine, PolicyTh
 from services.command.relay import Relay
 from services.command.rules_book import RulesBook
 from services.command.service import CommandService
+from services.common.audit_chain.checkpoints import Checkpointer, checkpointer_for
 from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
 from services.common.clock import Clock, SystemClock
@@ -113,6 +114,10 @@ class Chronicle:
         self._people: PeopleDirectory | None = None
         self._authenticator: Authenticator | None = None
         self._limits: Limits | None = None
+        self.checkpointer: Checkpointer | None = None
+        """Signs checkpoints of the event log's hash chain beside a process that writes events."""
+        self._checkpoint_stop = threading.Event()
+        self._checkpoint_thread: threading.Thread | None = None
         needs_store = parts.commands or parts.relay or parts.policies or parts.queries or (
             bool(parts.read_models) and not settings.kafka_bootstrap)
         self._owns_store = event_store is None and needs_store
@@ -128,6 +133,7 @@ class Chronicle:
         settings, parts = self.settings, self.parts
         if parts.commands:
             self.commands = CommandService(self._store(), settings)
+            self.checkpointer = checkpointer_for(self._store(), settings)
         if parts.relay:
             self.relay = Relay(self._store(), settings)
         names = list(parts.read_models)
@@ -248,6 +254,11 @@ class Chronicle:
             self.projectors.start()
         if self.policy_thread is not None:
             self.policy_thread.start()
+        if self.checkpointer is not None:
+            self._checkpoint_thread = threading.Thread(
+                target=self.checkpointer.run_until_stopped, args=(self._checkpoint_stop,),
+                name="audit-checkpoints", daemon=True)
+            self._checkpoint_thread.start()
 
     def stop(self) -> None:
         """Stop what runs and close what was opened, in the reverse order of building; safe
@@ -273,6 +284,13 @@ class Chronicle:
         if self.commands is not None:
             self.commands.close()
             self.commands = None
+        self._checkpoint_stop.set()  # after the last write: its final checkpoint covers it
+        if self._checkpoint_thread is not None:
+            self._checkpoint_thread.join(timeout=30)
+            self._checkpoint_thread = None
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
         if self._limits is not None:
             self._limits.close()
             self._limits = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
@@ -39,8 +40,23 @@ def load_settings(**overrides: Any) -> Settings:
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
-    except Exception as exc:  # pydantic ValidationError: show it plainly, no traceback
+    except ValidationError as exc:
+        fail(f"invalid configuration: {describe_invalid(exc)}", 2)
+    except Exception as exc:  # a settings source's error (a secret file): already plain
         fail(f"invalid configuration: {exc}", 2)
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Each refused setting by its variable and the reason, without the value given: pydantic's
+    own text quotes the input, which for a URL or a password is the secret itself."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(part) for part in error["loc"])
+        reason = error["msg"].removeprefix("Value error, ")
+        variable = f"CRM_{field.upper()}"
+        lines.append(reason if not field or reason.startswith(variable)
+                     else f"{field} ({variable}): {reason}")
+    return "; ".join(lines)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -92,8 +92,8 @@ def _in_place(settings: Settings, names: list[str], source: str | None,
                     else open_sql_store(settings)
             except Exception as exc:  # duckdb.IOException: the file is open in another process
                 fail(f"cannot open the {kind} read-model store: {exc}")
-        if reads_store:
-            event_store = open_event_store(settings)
+        # From the topic too: the keys that open its sealed personal data are in the store.
+        event_store = open_event_store(settings)
         chosen: RebuildSource | None = "store" if source == "store" else \
             "topic" if source == "topic" else None
         with Progress(f"rebuilding {', '.join(names)}") as shown:

@@ -26,6 +26,7 @@ from services.cli.options import (
     require_store,
     setting_default,
 )
+from services.common import log_privacy
 from services.common.settings import Settings
 from services.projections import registry
 
@@ -152,8 +153,8 @@ def _listen(app: Any, settings: Settings, banner: str, hint: str | None = None) 
     if hint:
         typer.echo(hint)
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port,
-                log_level=settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=log_privacy.uvicorn_log_config(settings.log_level))
 
 
 def relay(

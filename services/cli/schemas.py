@@ -15,12 +15,13 @@ def schemas_export(
     directory: Annotated[Path | None, typer.Option("--dir", help="Target directory")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite even incompatible changes")] = False,
 ) -> None:
-    """Write one JSON Schema per event type and version."""
-    from services.common.schemas import DEFAULT_DIR, IncompatibleSchemaChange, export_schemas
+    """Write the JSON Schemas of every event type and version: of `data` (v<N>.schema.json,
+    the one `dataschema` names) and of the whole event (v<N>.event.schema.json)."""
+    from services.common.schemas import DEFAULT_DIR, SchemaExportRefused, export_schemas
 
     try:
         changed = export_schemas(directory or DEFAULT_DIR, force=force)
-    except IncompatibleSchemaChange as exc:
+    except SchemaExportRefused as exc:
         typer.secho(f"refused: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     for path in changed:

@@ -30,6 +30,7 @@ from services.command.domain.errors import (
     DomainError,
     IdempotencyKeyReused,
     NotFound,
+    RuleViolation,
     VersionConflict,
 )
 from services.command.domain.idempotency import IdempotencyRecord, idempotency_record_id
@@ -213,7 +214,14 @@ class CommandExecution:
             raise NotFound(cls.kind, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise VersionConflict(cls.kind, aggregate_id, expected_version, aggregate.version)
+        self._refuse_if_erased(aggregate.customer_id)
         return aggregate
+
+    def _refuse_if_erased(self, customer_id: UUID) -> None:
+        """An erased customer, and every record of it, accepts no further command."""
+        if self.store.vault.is_destroyed(customer_id):
+            raise RuleViolation("customer_erased", "the customer's personal data was erased; "
+                                "it accepts no further commands", customer_id=str(customer_id))
 
     def _lead_if_any(self, lead_id: UUID) -> Lead | None:
         """A lead as stored (to decide whose book its customer is in), or None."""
@@ -236,6 +244,7 @@ class CommandExecution:
             raise NotFound("customer", customer_id)
         if ctx.book is not None:  # whose book it is in takes the whole customer
             return self._load(Customer, customer_id, ctx)
+        self._refuse_if_erased(customer_id)
         customer = Customer(customer_id)
         customer.customer_id, customer.tenant_id = customer_id, registered.tenant_id
         customer.region, customer.industry = registered.region, registered.industry

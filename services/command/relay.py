@@ -37,6 +37,7 @@ from services.command.relay_positions import RelayNotActive, position_table
 from services.common.cloudevents import CONTENT_TYPE, encode, encode_stored, partition_key
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
+from services.common.kafka_clients import kafka_client_config
 from services.common.kafka_topics import BrokerUnavailable, ensure_topic
 from services.common.settings import Settings
 
@@ -91,11 +92,11 @@ class Relay:
             raise ValueError("no Kafka bootstrap configured: set CRM_KAFKA_BOOTSTRAP")
         self.topic = topic or settings.kafka_topic
         self.partitions = partitions or settings.kafka_partitions
-        self._bootstrap = settings.kafka_bootstrap
         self._store = store
         self._batch_size = batch_size
+        self._connection = kafka_client_config(settings)
         self._producer_config = {**PRODUCER_DEFAULTS, **(producer_config or {}),
-                                 "bootstrap_servers": self._bootstrap}
+                                 **self._connection}
         self._flush_timeout = self._producer_config["delivery_timeout_ms"] / 1000 + 5
         self._poll_interval = poll_interval
         self._lock_poll_interval = lock_poll_interval
@@ -247,7 +248,8 @@ class Relay:
                 key, value = fast
             else:
                 event = cast(CrmEvent, mapper.to_domain_event(notification))
-                key, value = partition_key(event), encode(event, notification.id)
+                key, value = partition_key(event), encode(event, notification.id,
+                                                          self._store.vault)
             futures.append(producer.send(self.topic, value=value, key=key, headers=_HEADERS))
         offsets = dict(self._published_through[1])
         if futures:
@@ -279,7 +281,7 @@ class Relay:
         if self._producer is None:
             # Every new producer re-checks the topic: a broker that lost it (or a new cluster)
             # gets it back with the right partitions and retention, not auto-created defaults.
-            ensure_topic(self._bootstrap, self.topic, self.partitions,
+            ensure_topic(self._connection, self.topic, self.partitions,
                          timeout_ms=self._producer_config["bootstrap_timeout_ms"])
             self._producer = KafkaProducer(**self._producer_config)
         return self._producer

@@ -43,7 +43,7 @@ from services.common.auth.principal import (
     is_reserved,
 )
 from services.common.events.alert import AlertKind
-from services.common.events.customer import CustomerPersonal
+from services.common.events.customer import CustomerPersonal, CustomersMerged
 from services.common.events.purchase import PurchaseItem
 from services.common.events.ticket import PRIORITIES
 
@@ -103,6 +103,39 @@ class CommandService(CommandExecution):
                                        industry=industry),
             idempotency, expected_version,
         )
+
+    def erase_customer(self, ctx: CommandContext, customer_id: UUID, *, reason: str,
+                       legal_basis: str, request_reference: str | None,
+                       idempotency: Idempotency | None = None) -> CommandResult:
+        """Record `CustomerErased`, then destroy the data keys of the customer and of every
+        customer merged into it (docs/privacy.md). Saved first: if destroying fails, a retry
+        finds the customer erased, refuses with `customer_erased`, and destroys the keys."""
+        erased: list[UUID] = []
+
+        def decide() -> Decision:
+            try:
+                customer = self._load(Customer, customer_id, ctx)
+                customer.erase(ctx, reason=reason, legal_basis=legal_basis,
+                               request_reference=request_reference)
+            except RuleViolation as refused:
+                if refused.rule == "customer_erased":  # finish an erasure cut short
+                    self._destroy_keys([customer_id, *self._merged_into(customer_id)])
+                raise
+            erased[:] = [customer_id, *customer.merged_customer_ids]
+            return Decision(customer, {"customer_id": str(customer_id)})
+
+        result = self._execute(ctx, idempotency, decide, stream=customer_id)
+        self._destroy_keys(erased)
+        return result
+
+    def _merged_into(self, customer_id: UUID) -> list[UUID]:
+        return [e.event.merged_customer_id for e in self.log.events_of([customer_id])
+                if isinstance(e.event, CustomersMerged)]
+
+    def _destroy_keys(self, customer_ids: list[UUID]) -> None:
+        for erased_id in customer_ids:
+            self.store.vault.destroy(erased_id)
+        self.aggregate_cache.clear()
 
     def tag_customer(self, ctx: CommandContext, customer_id: UUID, tag: str,
                      idempotency: Idempotency | None = None,

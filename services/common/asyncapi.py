@@ -2,10 +2,12 @@
 
 One message per published event type and schema version. A message's payload is the CloudEvent
 the relay writes: the envelope attributes (documented once, in `components.schemas`) and
-`data`, whose properties are `$ref`s into the committed JSON Schema of that event version, so
-the event contract has one source of truth (`schemas/events/<type>/v<N>.schema.json`) and this
-document cannot drift from it. The event schemas describe the whole event; an event is
-`data` plus the envelope fields carried by the attributes listed in `ENVELOPE_ATTRIBUTES`.
+`data`, which is a `$ref` to the committed JSON Schema of that version's data
+(`schemas/events/<type>/v<N>.schema.json`, the `$id` its `dataschema` names), so the event
+contract has one source of truth and this document cannot drift from it. Each message also
+points at the whole-event schema (`x-event-schema`): `data` plus the envelope fields carried by
+the attributes listed in `ENVELOPE_ATTRIBUTES`. A second channel carries the signed audit
+checkpoints of the hash-chained log (docs/privacy.md "Tamper evidence").
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from services.common.cloudevents import (
 )
 from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import ENVELOPE_FIELDS, CrmEvent
-from services.common.schemas import DEFAULT_DIR, REPO_ROOT, event_schema
+from services.common.schemas import REPO_ROOT, schema_file
 
 DEFAULT_PATH = REPO_ROOT / "schemas" / "asyncapi.json"
 DEFAULT_TOPIC = "crm.events"
+DEFAULT_CHECKPOINT_TOPIC = "crm.audit.checkpoints"
 BINDING_VERSION = "0.5.0"
 
 ENVELOPE_ATTRIBUTES: dict[str, str] = {
@@ -51,7 +54,8 @@ _CLOUD_EVENT: dict[str, Any] = {
     "description": (
         "A CloudEvents 1.0 document in structured mode (Kafka header content-type "
         f"`{CONTENT_TYPE}`). Extension attributes are lowercase alphanumerics, per the spec. "
-        "Field `X` of an event schema is carried by the attribute given here: "
+        "Field `X` of a whole-event schema (`x-event-schema`) is carried by the attribute "
+        "given here: "
         + ", ".join(f"{field} -> {attr}" for field, attr in ENVELOPE_ATTRIBUTES.items())
         + "; every other field is in `data`."
     ),
@@ -66,8 +70,9 @@ _CLOUD_EVENT: dict[str, Any] = {
                    "description": f"`{SOURCE_PREFIX}<tenant_id>`."},
         "type": {"type": "string", "description": "Wire type, crm.<aggregate>.<fact>."},
         "dataschema": {"type": "string", "description": (
-            "`$id` of the event's JSON Schema, urn:chronicle-crm:event:<type>:v<N>; N is the "
-            "schema version of this event.")},
+            "`$id` of the JSON Schema that `data` adheres to, "
+            "urn:chronicle-crm:event:<type>:v<N> (committed as "
+            "schemas/events/<type>/v<N>.schema.json); N is the schema version of this event.")},
         "subject": {**_UUID, "description": "The aggregate (customer, lead, ...) id."},
         "time": {**_TIME, "description": "occurred_at: business time, RFC 3339."},
         "datacontenttype": {"const": DATACONTENTTYPE},
@@ -83,7 +88,41 @@ _CLOUD_EVENT: dict[str, Any] = {
         "aggregateid": _UUID,
         "aggregateversion": {"type": "integer", "minimum": 1},
         "recordedat": {**_TIME, "description": "System time the store recorded the event."},
-        "data": {"type": "object", "description": "The event's own fields."},
+        "data": {"type": "object", "description": (
+            "The event's own fields; valid against the schema `dataschema` names.")},
+    },
+}
+
+
+_HEX_HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+_CHECKPOINT_PAYLOAD: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "A signed checkpoint of the hash-chained event log: it vouches that the chain up to "
+        "`position` holds `count` events and ends in `chain_hash`. The Ed25519 signature covers "
+        "the UTF-8 text `chronicle-crm audit <checkpoint|rechain> v1\\nposition <position>\\n"
+        "count <count>\\nchain <chain_hash>\\ntime <created_at>\\n` (a re-chain adds "
+        "`reason <reason>\\n`); check it with the CRM's verification key. The same JSON is "
+        "appended to the checkpoint file."),
+    "required": ["type", "version", "position", "count", "chain_hash", "created_at",
+                 "algorithm", "key_id", "signature"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"enum": ["crm.audit.checkpoint", "crm.audit.rechain"], "description": (
+            "`crm.audit.rechain`: the chain was rebuilt on purpose after a sanctioned rewrite "
+            "(its `reason` says which); checkpoints signed before it are superseded.")},
+        "version": {"const": 1},
+        "position": {"type": "integer", "minimum": 1,
+                     "description": "The event-store position of the chain head vouched for."},
+        "count": {"type": "integer", "minimum": 1,
+                  "description": "How many events the chain holds up to `position`."},
+        "chain_hash": {**_HEX_HASH, "description": "SHA-256 chain hash at `position`, hex."},
+        "created_at": {**_TIME, "description": "When it was signed."},
+        "algorithm": {"const": "Ed25519"},
+        "key_id": {"type": "string", "description": "Names the signing key."},
+        "signature": {"type": "string", "contentEncoding": "base64"},
+        "reason": {"type": "string", "description": "Only on a re-chain: why."},
     },
 }
 
@@ -92,29 +131,12 @@ def _message_name(cls: type[CrmEvent], version: int) -> str:
     return cls.__name__ if version == cls.schema_version else f"{cls.__name__}V{version}"
 
 
-def _versions(cls: type[CrmEvent], schema_dir: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Every version still on the topic: the current one from the code, older ones from the
-    committed files (they stay readable forever: the topic keeps everything)."""
-    found = []
-    for version in range(1, cls.schema_version):
-        path = schema_dir / cls.event_type / f"v{version}.schema.json"
-        found.append((version, json.loads(path.read_text())))
-    found.append((cls.schema_version, event_schema(cls)))
-    return found
+def _schema_ref(cls: type[CrmEvent], version: int, *, whole_event: bool = False) -> dict[str, str]:
+    """A reference to a committed schema file, relative to this document."""
+    return {"$ref": f"events/{schema_file(cls, version, whole_event=whole_event)}"}
 
 
-def _data_schema(cls: type[CrmEvent], version: int, schema: dict[str, Any]) -> dict[str, Any]:
-    file = f"events/{cls.event_type}/v{version}.schema.json"  # relative to this document
-    own = sorted(name for name in schema["properties"] if name not in ENVELOPE_FIELDS)
-    return {
-        "type": "object",
-        "properties": {name: {"$ref": f"{file}#/properties/{name}"} for name in own},
-        "required": [name for name in schema.get("required", ()) if name not in ENVELOPE_FIELDS],
-        "additionalProperties": False,
-    }
-
-
-def _message(cls: type[CrmEvent], version: int, schema: dict[str, Any]) -> dict[str, Any]:
+def _message(cls: type[CrmEvent], version: int) -> dict[str, Any]:
     doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
     return {
         "name": cls.event_type,
@@ -127,21 +149,22 @@ def _message(cls: type[CrmEvent], version: int, schema: dict[str, Any]) -> dict[
             {"type": "object", "properties": {
                 "type": {"const": cls.event_type},
                 "dataschema": {"const": dataschema_uri(cls, version)},
-                "data": _data_schema(cls, version, schema),
+                "data": _schema_ref(cls, version),
             }},
         ]},
         "correlationId": {"$ref": "#/components/correlationIds/correlationid"},
         "bindings": {"$ref": "#/components/messageBindings/keyedByCustomer"},
-        "x-event-schema": {"$ref": f"events/{cls.event_type}/v{version}.schema.json"},
+        "x-event-schema": _schema_ref(cls, version, whole_event=True),
     }
 
 
-def asyncapi_document(schema_dir: Path = DEFAULT_DIR, topic: str = DEFAULT_TOPIC) -> dict[str, Any]:
-    """The AsyncAPI document of `topic` as the code defines it today."""
-    messages: dict[str, Any] = {}
-    for cls in PUBLISHED_EVENT_CLASSES:
-        for version, schema in _versions(cls, schema_dir):
-            messages[_message_name(cls, version)] = _message(cls, version, schema)
+def asyncapi_document(topic: str = DEFAULT_TOPIC,
+                      checkpoint_topic: str = DEFAULT_CHECKPOINT_TOPIC) -> dict[str, Any]:
+    """The AsyncAPI document of `topic` (and of the checkpoint topic) as the code defines it
+    today."""
+    # Every version is still on the topic (it keeps everything), so each has its message.
+    messages = {_message_name(cls, version): _message(cls, version)
+                for cls in PUBLISHED_EVENT_CLASSES for version in range(1, cls.schema_version + 1)}
     refs = {name: {"$ref": f"#/components/messages/{name}"} for name in messages}
     return {
         "asyncapi": "3.0.0",
@@ -155,7 +178,9 @@ def asyncapi_document(schema_dir: Path = DEFAULT_DIR, topic: str = DEFAULT_TOPIC
                 "message key is the customer id (murmur2 partitioning, as the Java client), so "
                 "a customer's events share one partition. Infinite retention: replay from "
                 "offset 0. A new shape of an event is a new schema version (see `dataschema`); "
-                "older versions stay on the topic. How to subscribe: docs/subscribing.md."
+                "older versions stay on the topic. Personal values (`data.personal`) are sealed "
+                "(AES-256-GCM under the customer's key, see the `SealedPersonal` schema): "
+                "subscribers read them from the API. How to subscribe: docs/subscribing.md."
             ),
         },
         "defaultContentType": CONTENT_TYPE.split(";")[0],
@@ -172,8 +197,30 @@ def asyncapi_document(schema_dir: Path = DEFAULT_DIR, topic: str = DEFAULT_TOPIC
                     "bindingVersion": BINDING_VERSION,
                 }},
             },
+            "auditCheckpoints": {
+                "address": checkpoint_topic,
+                "description": "Signed checkpoints of the hash-chained event log, to keep "
+                               "off the database host (CRM_AUDIT_CHECKPOINT_TOPIC).",
+                "messages": {"AuditCheckpoint": {
+                    "$ref": "#/components/messages/AuditCheckpoint"}},
+                "bindings": {"kafka": {
+                    "topic": checkpoint_topic, "partitions": 1,
+                    "topicConfiguration": {"retention.ms": -1, "retention.bytes": -1,
+                                           "cleanup.policy": ["delete"]},
+                    "bindingVersion": BINDING_VERSION,
+                }},
+            },
         },
         "operations": {
+            "publishAuditCheckpoints": {
+                "action": "send",
+                "summary": "Every server signs a checkpoint after each "
+                           "CRM_AUDIT_CHECKPOINT_EVERY_EVENTS events and at least every "
+                           "CRM_AUDIT_CHECKPOINT_INTERVAL_S while events arrive; kept in the "
+                           "store first, sent when the broker is reachable.",
+                "channel": {"$ref": "#/channels/auditCheckpoints"},
+                "messages": [{"$ref": "#/channels/auditCheckpoints/messages/AuditCheckpoint"}],
+            },
             "publishCrmEvents": {
                 "action": "send",
                 "summary": "The relay publishes every stored event after the broker acknowledged "
@@ -188,7 +235,15 @@ def asyncapi_document(schema_dir: Path = DEFAULT_DIR, topic: str = DEFAULT_TOPIC
                 "KafkaHeaders": {"type": "object", "properties": {
                     "content-type": {"const": CONTENT_TYPE}}},
             },
-            "messages": messages,
+            "messages": {**messages, "AuditCheckpoint": {
+                "name": "crm.audit.checkpoint",
+                "title": "Audit checkpoint",
+                "summary": "A signed checkpoint (or re-chain record) of the event log's chain.",
+                "contentType": "application/json",
+                "payload": _CHECKPOINT_PAYLOAD,
+                "bindings": {"kafka": {"key": {"const": "checkpoint"},
+                                       "bindingVersion": BINDING_VERSION}},
+            }},
             "correlationIds": {"correlationid": {
                 "description": "Shared by every event of one request or workflow.",
                 "location": "$message.payload#/correlationid",
@@ -207,7 +262,7 @@ def render(document: dict[str, Any]) -> str:
 
 def write_asyncapi(path: Path = DEFAULT_PATH) -> bool:
     """Write the document; return whether the file changed."""
-    text = render(asyncapi_document(path.parent / "events"))
+    text = render(asyncapi_document())
     if path.exists() and path.read_text() == text:
         return False
     path.write_text(text)
@@ -218,6 +273,6 @@ def check_asyncapi(path: Path = DEFAULT_PATH) -> list[str]:
     """Differences between the committed document and the code (empty: in sync)."""
     if not path.exists():
         return [f"missing {path.name}"]
-    if json.loads(path.read_text()) != asyncapi_document(path.parent / "events"):
+    if json.loads(path.read_text()) != asyncapi_document():
         return [f"out of date {path.name}"]
     return []

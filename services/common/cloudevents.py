@@ -2,7 +2,8 @@
 
 The envelope fields of a catalog event become CloudEvents attributes (the standard ones where
 the spec has one, lowercase extension attributes otherwise); the event's own fields travel
-unchanged under `data`, so personal data stays under `data.personal`. `decode` is the exact
+under `data`, and `data.personal` is sealed under the customer's data key (never readable on
+the topic; docs/subscribing.md). `decode` is the exact
 inverse of `encode`, and reads older schema versions through the event class's upcasters, so
 a subscriber replaying the topic from offset 0 gets today's shapes.
 """
@@ -17,6 +18,9 @@ from pydantic import ValidationError
 
 from services.common.events.catalog import BY_TYPE
 from services.common.events.envelope import ENVELOPE_FIELDS, CrmEvent
+from services.common.log_privacy import describe
+from services.common.privacy.sealing import open_state, seal_state
+from services.common.privacy.vault import PersonalDataVault, is_sealed
 
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
@@ -56,23 +60,37 @@ def dataschema_uri(cls: type[CrmEvent], version: int | None = None) -> str:
     return f"urn:chronicle-crm:event:{cls.event_type}:v{version or cls.schema_version}"
 
 
-def to_cloud_event(event: CrmEvent, position: int) -> dict[str, Any]:
-    """The CloudEvents document of a stored event at its global `position`."""
+def to_cloud_event(event: CrmEvent, position: int,
+                   vault: PersonalDataVault | None = None) -> dict[str, Any]:
+    """The CloudEvents document of a stored event at its global `position`. `personal` is
+    sealed under the customer's key by `vault`, or withheld (null) without one: it never
+    travels in plain text."""
     cls = type(event)
     if cls.internal:
         raise ValueError(f"{cls.event_type} is internal and never published")
-    return _document(cls, event.model_dump(mode="json"), position)
+    state = event.model_dump(mode="json")
+    if state.get("personal") is not None:
+        if vault is not None:
+            seal_state(state, vault)
+        else:
+            state["personal"] = None
+    return _document(cls, state, position)
 
 
 def encode_stored(cls: type[CrmEvent], payload: bytes, position: int) -> tuple[bytes, bytes] | None:
     """(key, value) straight from a stored event's JSON, without building the pydantic model:
-    the store holds `model_dump_json()` of validated events, the same document `encode` dumps.
-    None when the payload needs upcasting first (an older stored version)."""
+    the store holds the validated event's JSON with `personal` already sealed, the document
+    `encode` gives. None when the payload is an older version (it needs upcasting, and
+    perhaps sealing, first)."""
     if cls.internal:
         raise ValueError(f"{cls.event_type} is internal and never published")
-    if cls.schema_version != 1 or b'"schema_version"' in payload:
+    if cls.schema_version == 1 and b'"schema_version"' in payload:
         return None
     state = json.loads(payload)
+    if state.pop("schema_version", 1) != cls.schema_version:
+        return None
+    if state.get("personal") is not None and not is_sealed(state["personal"]):
+        return None
     key = state["customer_id"].encode()
     return key, json.dumps(_document(cls, state, position), separators=(",", ":")).encode()
 
@@ -104,10 +122,10 @@ def _document(cls: type[CrmEvent], state: dict[str, Any], position: int) -> dict
     return document
 
 
-def encode(event: CrmEvent, position: int) -> bytes:
+def encode(event: CrmEvent, position: int, vault: PersonalDataVault | None = None) -> bytes:
     """Compact UTF-8 JSON of `to_cloud_event`: the Kafka message value."""
     # ASCII-escaped: always valid UTF-8, whatever text the event holds.
-    return json.dumps(to_cloud_event(event, position), separators=(",", ":")).encode()
+    return json.dumps(to_cloud_event(event, position, vault), separators=(",", ":")).encode()
 
 
 def partition_key(event: CrmEvent) -> bytes:
@@ -115,8 +133,10 @@ def partition_key(event: CrmEvent) -> bytes:
     return str(event.customer_id).encode()
 
 
-def decode(value: bytes) -> tuple[int, CrmEvent]:
-    """`(position, event)` from a message value; raises InvalidCloudEvent if it is not one."""
+def decode(value: bytes, vault: PersonalDataVault | None = None) -> tuple[int, CrmEvent]:
+    """`(position, event)` from a message value; raises InvalidCloudEvent if it is not one.
+    `personal` is opened with `vault`; without one, or once the customer is erased, it is
+    null."""
     try:
         document = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -135,10 +155,13 @@ def decode(value: bytes) -> tuple[int, CrmEvent]:
     for field, attribute in _ATTRIBUTE_OF_FIELD.items():
         state[field] = document.get(attribute)
     try:
+        open_state(state, vault)
         _upcast(cls, state, version)
         event = cls.model_validate(state)
     except (ValidationError, KeyError, TypeError, ValueError) as exc:
-        raise InvalidCloudEvent(f"{cls.event_type} v{version}: {exc}") from None
+        # Located by field and error type only: the message would quote opened values.
+        raise InvalidCloudEvent(f"{cls.event_type} v{version}: "
+                                f"{describe(exc, with_message=False)}") from None
     return position, event
 
 

@@ -9,32 +9,55 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import InfrastructureFactory, Mapper, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import Environment, get_topic, resolve_topic
 
+from services.common.audit_chain.recorders import chained_recorder_topic
 from services.common.events.envelope import CrmEvent
+from services.common.privacy.master_key import (
+    DEFAULT_FILE_NAME,
+    KeyEncryptionKey,
+    LocalKeyEncryptionKey,
+    MasterKeyError,
+    embedded_key_file,
+)
+from services.common.privacy.sealing import open_state, seal_state
+from services.common.privacy.vault import DESTRUCTION_TABLE, KEY_TABLE, PersonalDataVault
 from services.common.settings import Settings
 
 
 class CatalogEventMapper(Mapper[UUID]):
     """Maps catalog events to stored events as UTF-8 JSON, upcasting old versions on the way in.
 
-    The stored state is the event's full JSON document; `schema_version` is added when above 1.
+    The stored state is the event's full JSON document, with its `personal` object sealed
+    under the customer's data key (services/common/privacy/) by `vault`; `schema_version` is
+    added when above 1. Reading opens `personal` again — or gives null once the customer's key
+    was destroyed (erasure).
     """
+
+    vault: PersonalDataVault | None = None
+    """Set by ChronicleStore; without one, personal objects cannot be written or read."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: CrmEvent = domain_event
-        version = type(event).schema_version
-        if version > 1:
+        cls = type(event)
+        version = cls.schema_version
+        if version > 1 or "personal" in cls.model_fields:
             state = event.model_dump(mode="json")
-            state["schema_version"] = version
+            if "personal" in state:
+                if self.vault is None:
+                    raise RuntimeError("no personal-data vault: open the store with open_event_store")
+                seal_state(state, self.vault)
+            if version > 1:
+                state["schema_version"] = version
             payload = json.dumps(state, separators=(",", ":")).encode()
         else:
             payload = event.model_dump_json().encode()
@@ -45,7 +68,7 @@ class CatalogEventMapper(Mapper[UUID]):
         return StoredEvent(
             originator_id=event.aggregate_id,
             originator_version=event.aggregate_version,
-            topic=get_topic(type(event)),
+            topic=get_topic(cls),
             state=payload,
         )
 
@@ -56,13 +79,15 @@ class CatalogEventMapper(Mapper[UUID]):
             payload = self.cipher.decrypt(payload)
         if self.compressor:
             payload = self.compressor.decompress(payload)
-        if cls.schema_version == 1 and b'"schema_version"' not in payload:
+        if cls.schema_version == 1 and b'"schema_version"' not in payload \
+                and "personal" not in cls.model_fields:
             # The common case, parsed and validated in one pass by pydantic. A JSON string token
             # "schema_version" can only be that key (or a value spelled so: then the slow path
             # below, which gives the same result): a current v1 event needs no upcasting.
             return cls.model_validate_json(payload)
         state: dict[str, Any] = json.loads(payload)
         from_version = state.pop("schema_version", 1)
+        open_state(state, self.vault)
         while from_version < cls.schema_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
@@ -75,10 +100,44 @@ class ChronicleStore(Application[UUID]):
     name = "chronicle"
     env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": get_topic(CatalogEventMapper)}
 
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """The library's factory, set to build recorders that hash-chain every event they write
+        (services/common/audit_chain/), unless the env names another application recorder."""
+        factory = super().construct_factory(env)
+        if not factory.env.get("APPLICATION_RECORDER_TOPIC"):
+            chained = chained_recorder_topic(factory)
+            if chained is not None:
+                factory.env["APPLICATION_RECORDER_TOPIC"] = chained
+        return factory
+
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env=env)
         self.saved_listeners: list[Callable[[int], None]] = []
         """Called with the last position after every save (wakes in-process followers)."""
+        self.vault = PersonalDataVault(self._key_encryption_key(), side_table(self, KEY_TABLE),
+                                       side_table(self, DESTRUCTION_TABLE))
+        """Every customer's data key: seals `personal` on the way in, opens it on the way out."""
+        cast(CatalogEventMapper, self.mapper).vault = self.vault
+
+    def _key_encryption_key(self) -> KeyEncryptionKey:
+        """From `MASTER_KEY` (base64) or `MASTER_KEY_FILE` in the env (Settings puts them
+        there); an SQLite store without either keeps its key file beside the database, and the
+        in-memory store a key of its own."""
+        text = self.env.get("MASTER_KEY")
+        if text:
+            return LocalKeyEncryptionKey.from_text(text, "CRM_MASTER_KEY")
+        path = self.env.get("MASTER_KEY_FILE")
+        if path:
+            return embedded_key_file(Path(path))
+        if isinstance(self.recorder, SQLiteApplicationRecorder):
+            dbname = self.env.get("SQLITE_DBNAME") or ""
+            if dbname and ":memory:" not in dbname and "mode=memory" not in dbname:
+                return embedded_key_file(Path(dbname).parent / DEFAULT_FILE_NAME)
+            return LocalKeyEncryptionKey.generate()
+        if isinstance(self.recorder, POPOApplicationRecorder):
+            return LocalKeyEncryptionKey.generate()
+        raise MasterKeyError("no master key: set CRM_MASTER_KEY_FILE (or CRM_MASTER_KEY) to the "
+                             "key that wraps the customers' data keys (docs/privacy.md)")
 
     def _notify(self, recordings: list[Any]) -> None:
         if recordings and self.saved_listeners:

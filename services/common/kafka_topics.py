@@ -13,6 +13,8 @@ import logging
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
+from services.common.kafka_clients import KafkaConnection, bootstrap_of, client_config
+
 log = logging.getLogger("chronicle.kafka")
 
 INFINITE_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -23,14 +25,17 @@ class BrokerUnavailable(ConnectionError):
     """No Kafka broker answered at the configured bootstrap address."""
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, *, timeout_ms: int = 10_000) -> None:
+def ensure_topic(connection: KafkaConnection, topic: str, partitions: int, *,
+                 timeout_ms: int = 10_000) -> None:
     """Create `topic` with `partitions` partitions and infinite retention if it is missing.
 
-    Idempotent. Raises BrokerUnavailable when no broker answers within `timeout_ms`; other
-    broker refusals (a policy forbidding the settings, say) propagate as the client's errors.
+    `connection` is a bootstrap address or `kafka_client_config(settings)`. Idempotent.
+    Raises BrokerUnavailable when no broker answers within `timeout_ms`; other broker refusals
+    (a policy forbidding the settings, say) propagate as the client's errors.
     """
+    bootstrap = bootstrap_of(connection)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="chronicle-admin",
+        admin = KafkaAdminClient(**client_config(connection), client_id="chronicle-admin",
                                  bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)
     except _UNREACHABLE as exc:
         raise BrokerUnavailable(f"no Kafka broker answered at {bootstrap}: {exc}") from None

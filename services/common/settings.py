@@ -6,9 +6,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from psycopg.conninfo import conninfo_to_dict
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from services.common.private_files import SQLITE_COMPANIONS, private_dir, private_file
+from services.common.secret_files import SecretFilesSource
 
 StoreKind = Literal["sqlite", "postgres", "memory"]
 
@@ -128,6 +131,109 @@ class Settings(BaseSettings):
     auth_leeway_s: int = Field(default=30, ge=0, le=300,
                                description="Clock skew allowed on `exp` and `nbf`.")
 
+    # -- Transport security of the Kafka clients, and secrets from files ----------------------
+    # Every kafka-python client takes these (services/common/kafka_clients.py). Every secret
+    # field (SecretStr) also reads `CRM_<NAME>_FILE` (services/common/secret_files.py).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How the Kafka clients talk to the brokers.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL).")
+    kafka_sasl_username: str | None = Field(default=None, min_length=1)
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) the brokers' certificates are checked "
+        "against [default: the system's].")
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require one.")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="The client key (PEM).")
+    kafka_ssl_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted client key.")
+    kafka_ssl_crlfile: Path | None = Field(
+        default=None, description="Certificate revocation list (PEM) to check against.")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names its host.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments first (command-line options), then `CRM_<NAME>_FILE`, then the environment.
+        return (init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings,
+                file_secret_settings)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = {"CRM_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+                "CRM_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+                "CRM_KAFKA_SASL_PASSWORD": self.kafka_sasl_password}
+        ssl = {"CRM_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+               "CRM_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+               "CRM_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+               "CRM_KAFKA_SSL_PASSWORD": self.kafka_ssl_password,
+               "CRM_KAFKA_SSL_CRLFILE": self.kafka_ssl_crlfile}
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if value is None]
+            if missing:
+                raise ValueError(f"CRM_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                                 f"{', '.join(missing)}")
+        elif unused := [name for name, value in sasl.items() if value is not None]:
+            # Silently ignored credentials would look like a working SASL setup.
+            raise ValueError(f"{', '.join(unused)} set, but CRM_KAFKA_SECURITY_PROTOCOL is "
+                             f"{protocol}: use SASL_SSL (or SASL_PLAINTEXT)")
+        if not protocol.endswith("SSL"):
+            if unused := [name for name, value in ssl.items() if value is not None]:
+                raise ValueError(f"{', '.join(unused)} set, but CRM_KAFKA_SECURITY_PROTOCOL is "
+                                 f"{protocol}: use SSL or SASL_SSL")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("CRM_KAFKA_SSL_KEYFILE set without CRM_KAFKA_SSL_CERTFILE")
+        return self
+
+    # Personal data (docs/privacy.md).
+    master_key: SecretStr | None = Field(
+        default=None, description="The key-encryption key that wraps every customer's data key: "
+        "32 random bytes, base64 (`crm privacy new-master-key`). Usually given as "
+        "CRM_MASTER_KEY_FILE; unset, the key file is <data_dir>/master.key, created on first "
+        "start.")
+
+    # Tamper evidence: the hash-chained log's signed checkpoints (docs/privacy.md "Tamper
+    # evidence", services/common/audit_chain/). Unset on the embedded store, the keys and the
+    # checkpoint file live in `<data_dir>.audit/`, beside the data dir, never inside it.
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) that signs the checkpoints; keep "
+        "it off the database host if you can [embedded store: <data_dir>.audit/signing-key.pem, "
+        "created on first start; PostgreSQL: no checkpoints without it].")
+    audit_verify_key_file: Path | None = Field(
+        default=None, description="The Ed25519 public keys (PEM, one or more) that checkpoints "
+        "are verified with: every key that ever signed [default: <data_dir>.audit/"
+        "verify-keys.pem on the embedded store, else the public half of the signing key].")
+    audit_checkpoint_file: Path | None = Field(
+        default=None, description="Every checkpoint is also appended here, one JSON line each, "
+        "for shipping off the host; `crm audit verify` checks them too [embedded store: "
+        "<data_dir>.audit/checkpoints.jsonl].")
+    audit_checkpoint_topic: str = Field(
+        default="crm.audit.checkpoints", pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Kafka topic the checkpoints are sent to when Kafka is configured.")
+    audit_checkpoint_every_events: int = Field(
+        default=10_000, ge=1, le=100_000_000,
+        description="A checkpoint after this many new events (checked every second).")
+    audit_checkpoint_interval_s: float = Field(
+        default=60.0, gt=0, le=86_400,
+        description="A checkpoint at least this often while new events arrive (and one when "
+        "the process stops).")
+
+    @property
+    def master_key_file(self) -> Path:
+        """The key file used when no master key is given."""
+        return self.data_dir / "master.key"
+
+    def _master_key_env(self) -> dict[str, str]:
+        if self.master_key is not None and self.master_key.get_secret_value().strip():
+            return {"MASTER_KEY": self.master_key.get_secret_value()}
+        return {"MASTER_KEY_FILE": str(self.master_key_file)}
+
     @property
     def readmodels_sqlite_path(self) -> Path:
         """The embedded read models (customer-360, timeline, lifecycle) without PostgreSQL."""
@@ -177,16 +283,24 @@ class Settings(BaseSettings):
         if self.store == "memory":
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.store == "sqlite":
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
+            private_file(self.sqlite_path, SQLITE_COMPANIONS)  # its -wal and -shm follow
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                **self._master_key_env(),
             }
         assert self.postgres_url is not None
         parts = conninfo_to_dict(self.postgres_url.get_secret_value())
+        # The rest of the URL (TLS: sslmode, sslrootcert, sslcert, sslkey, sslpassword; and
+        # target_session_attrs, application_name, …) reaches the store's connections through
+        # a factory of ours: the library's own takes the five parameters below only.
+        rest = {key: value for key, value in parts.items() if value is not None
+                and key not in ("dbname", "host", "port", "user", "password")}
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "services.common.postgres_factory:ChroniclePostgresFactory",
+            "POSTGRES_CONNECTION_OPTIONS": make_conninfo("", **rest),
             "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
             "POSTGRES_HOST": str(parts.get("host", "localhost")),
             "POSTGRES_PORT": str(parts.get("port", "5432")),
@@ -197,4 +311,5 @@ class Settings(BaseSettings):
             "POSTGRES_MAX_OVERFLOW": str(self.postgres_pool_size),
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_CONNECT_TIMEOUT": "10",
+            **self._master_key_env(),
         }

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from services.common.event_store import ChronicleStore
+from services.common.event_store import ChronicleStore, open_event_store
+from services.common.kafka_clients import KafkaConnection, client_config, kafka_client_config
 from services.common.settings import Settings
 from services.projections.model import Projection
 from services.projections.registry import NAMES, build
@@ -52,15 +53,15 @@ def dead_letter_topic(settings: Settings) -> str:
 class KafkaDeadLetters:
     """Publishes dead letters to `<topic>.dlq`, keyed like the source, with the error."""
 
-    def __init__(self, bootstrap: str, topic: str, source_topic: str) -> None:
+    def __init__(self, connection: KafkaConnection, topic: str, source_topic: str) -> None:
         from kafka import KafkaProducer
 
         from services.common.kafka_topics import ensure_topic
 
-        ensure_topic(bootstrap, topic, 1)  # low volume; one partition keeps arrival order
+        ensure_topic(connection, topic, 1)  # low volume; one partition keeps arrival order
         self.topic = topic
         self.source_topic = source_topic
-        self._producer: Any = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        self._producer: Any = KafkaProducer(**client_config(connection), linger_ms=5)
 
     def __call__(self, letters: Sequence[DeadLetter]) -> None:
         futures = []
@@ -107,16 +108,28 @@ class ProjectorHost:
             self.analytics_store = open_analytics_store(settings)
             self._owned.append(self.analytics_store)
         self._dead_letters: KafkaDeadLetters | None = None
+        self._vault_store: ChronicleStore | None = None
         if settings.kafka_bootstrap:
             from services.common.kafka_topics import ensure_topic
 
+            # The topic carries `personal` sealed: the keys are beside the events.
+            if event_store is None:
+                self._vault_store = open_event_store(settings)
+            self.vault = (event_store or self._vault_store).vault  # type: ignore[union-attr]
+
             # A group that joins before the topic exists is handed no partitions, and its
             # client only notices the topic at its next metadata refresh.
-            ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, settings.kafka_partitions)
-            self._dead_letters = KafkaDeadLetters(settings.kafka_bootstrap,
+            connection = kafka_client_config(settings)
+            ensure_topic(connection, settings.kafka_topic, settings.kafka_partitions)
+            self._dead_letters = KafkaDeadLetters(connection,
                                                   dead_letter_topic(settings), settings.kafka_topic)
         elif event_store is None:
             raise ValueError("without Kafka the projectors need the event store to follow")
+        if not settings.kafka_bootstrap:
+            assert event_store is not None
+            self.vault = event_store.vault
+        for projection in self.projections.values():
+            projection.vault = self.vault
         self.runners: dict[str, ProjectionRunner] = {}
         for name, projection in self.projections.items():
             self.runners[name] = ProjectionRunner(
@@ -134,10 +147,10 @@ class ProjectorHost:
     def _source(self, name: str) -> Source:
         settings = self.settings
         if settings.kafka_bootstrap:
-            return KafkaSource(settings.kafka_bootstrap, settings.kafka_topic,
+            return KafkaSource(kafka_client_config(settings), settings.kafka_topic,
                                group_id=consumer_group(name),
                                session_timeout_ms=settings.projector_session_timeout_ms,
-                               client_id=f"chronicle-{name}")
+                               client_id=f"chronicle-{name}", vault=self.vault)
         assert self.event_store is not None
         source = EventStoreSource(self.event_store)
         self.event_store.saved_listeners.append(lambda _position: source.wake.set())
@@ -173,6 +186,8 @@ class ProjectorHost:
             self._dead_letters.close()
         for store in self._owned:
             store.close()
+        if self._vault_store is not None:
+            self._vault_store.close()
 
     def statuses(self) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import CrmEvent
+from services.common.privacy.vault import PersonalDataVault
 
 if TYPE_CHECKING:
     from services.common.settings import Settings
@@ -158,6 +159,11 @@ class Projection:
     """Published event types this model ignores on purpose. (Internal events such as
     TenantRulesChanged never reach a projection.)"""
     handlers: ClassVar[Mapping[type[CrmEvent], _Handler]] = {}
+    holds_personal: ClassVar[bool] = False
+    """Keeps personal values (sealed with `vault`; services/projections/personal.py)."""
+    vault: PersonalDataVault | None = None
+    """The store's vault, set by whoever runs the projection into a store; None when it is
+    folded in memory (values then stay as they are, and are never written)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

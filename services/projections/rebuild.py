@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.common.event_store import ChronicleStore
+from services.common.kafka_clients import kafka_client_config
 from services.common.settings import Settings
 from services.projections.model import Projection
 from services.projections.runner import ProjectionRunner
@@ -75,8 +76,10 @@ def rebuild_many(
     elif chosen == "topic":
         if not settings.kafka_bootstrap:
             raise ValueError("rebuilding from the topic needs a Kafka bootstrap address")
-        feed = KafkaSource(settings.kafka_bootstrap, settings.kafka_topic, group_id=None,
-                           client_id="chronicle-rebuild")
+        # The topic carries `personal` sealed: without the store's keys it reads as null.
+        feed = KafkaSource(kafka_client_config(settings), settings.kafka_topic, group_id=None,
+                           client_id="chronicle-rebuild",
+                           vault=event_store.vault if event_store is not None else None)
     elif chosen == "store":
         if event_store is None:
             raise ValueError("rebuilding from the event store needs the event store")
@@ -87,6 +90,8 @@ def rebuild_many(
     plans: list[tuple[ProjectionRunner, int | None]] = []
     try:
         for projection, store in targets:
+            if projection.vault is None and event_store is not None:
+                projection.vault = event_store.vault
             previous, highest = store.generations(projection.name)
             runner = ProjectionRunner(projection, store, feed, generation=highest + 1,
                                       follow_active=False, batch_size=batch_size)
@@ -130,8 +135,7 @@ def rebuild_many(
 def _topic_partitions(settings: Settings) -> list[int]:
     from kafka import KafkaConsumer
 
-    assert settings.kafka_bootstrap is not None
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = KafkaConsumer(**kafka_client_config(settings), group_id=None)
     try:
         found = consumer.partitions_for_topic(settings.kafka_topic)
     finally:

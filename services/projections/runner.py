@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from services.common.log_privacy import describe
 from services.common.times import iso
 from services.projections.model import ConsumedEvent, Projection, Rows
 from services.projections.sources import Source, SourceRecord
@@ -58,6 +59,9 @@ class ProjectionRunner:
         generation: int | None = None, follow_active: bool = True, batch_size: int = 2000,
         on_error: ErrorPolicy = "dead_letter", dead_letter_sink: DeadLetterSink | None = None,
     ) -> None:
+        if projection.holds_personal and projection.vault is None:
+            raise ValueError(f"{projection.name} keeps personal values, sealed: run it with the "
+                             "event store's vault (projection.vault)")
         self.projection = projection
         self.store = store
         self.source = source
@@ -114,6 +118,9 @@ class ProjectionRunner:
     def apply(self, records: Sequence[SourceRecord]) -> int:
         projection = self.projection
         letters: list[DeadLetter] = []
+        # Each letter's error as the log may show it: the letter keeps the whole text, which
+        # can quote the event (services/common/log_privacy.py).
+        logged_errors: list[str] = []
         applied = skipped = 0
         with self.store.transaction() as tx:
             if self.follow_active:
@@ -140,6 +147,7 @@ class ProjectionRunner:
                     state[0] = record.offset
                     if record.event is None or record.position is None:
                         letters.append(self._letter(record, record.error or "no event"))
+                        logged_errors.append((record.error or "no event").split(":", 1)[0])
                     elif record.bookkeeping:
                         state[1] = max(state[1], record.position)
                     elif duplicate:
@@ -155,9 +163,11 @@ class ProjectionRunner:
                             if self.on_error == "stop":
                                 raise ProjectionStopped(
                                     f"{self.name} cannot apply {record.event.event_type} at "
-                                    f"partition {record.partition} offset {record.offset}: {exc}"
+                                    f"partition {record.partition} offset {record.offset}: "
+                                    f"{describe(exc, with_message=True)}"  # logged: no values
                                 ) from exc
-                            letters.append(self._letter(record, _describe(exc)))
+                            letters.append(self._letter(record, _dead_letter_error(exc)))
+                            logged_errors.append(describe(exc, with_message=True))
                         else:
                             applied += 1
                         state[1] = max(state[1], record.position)
@@ -174,10 +184,10 @@ class ProjectionRunner:
                 for item in touched.values():
                     tx.save_progress(self.name, self.generation, item)
                 if letters:
-                    for letter in letters:
+                    for letter, error in zip(letters, logged_errors, strict=True):
                         log.error("%s: dead letter at partition %d offset %d (%s): %s",
                                   self.name, letter.partition, letter.offset, letter.event_type,
-                                  letter.error.splitlines()[0] if letter.error else "")
+                                  error)
                     if self.dead_letter_sink is not None:
                         self.dead_letter_sink(letters)  # before commit: at least once
         if switch_to is not None:
@@ -379,6 +389,8 @@ class ProjectionRunner:
         }
 
 
-def _describe(exc: Exception) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip() + "\n" + \
+def _dead_letter_error(exc: Exception) -> str:
+    """What a dead letter keeps of an error: its type (a validation error by field) and the
+    last frames' code, never its message, which may quote the opened personal values."""
+    return describe(exc, with_message=False) + "\n" + \
         "".join(traceback.format_tb(exc.__traceback__)[-3:])

@@ -17,6 +17,8 @@ from typing import Any, cast
 
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
+from services.common.kafka_clients import KafkaConnection, client_config
+from services.common.privacy.vault import PersonalDataVault
 
 log = logging.getLogger("chronicle.projections")
 
@@ -125,17 +127,21 @@ class KafkaSource(Source):
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, *, group_id: str | None,
+        self, connection: KafkaConnection, topic: str, *, group_id: str | None,
         session_timeout_ms: int = 10_000, client_id: str = "chronicle-projector",
+        vault: PersonalDataVault | None = None,
     ) -> None:
+        """`connection`: a bootstrap address or `kafka_client_config(settings)`. `vault` opens
+        the sealed `personal` objects (without one they read as null)."""
         from kafka import KafkaConsumer
 
         self.topic = topic
+        self._vault = vault
         self._group_id = group_id
         self._stored_offsets: Callable[[], dict[int, int]] = dict
         self._started = False
         self._consumer: Any = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id,
+            **client_config(connection), group_id=group_id, client_id=client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(500, session_timeout_ms // 5),
@@ -194,7 +200,7 @@ class KafkaSource(Source):
         for tp, messages in batches.items():
             for message in messages:
                 try:
-                    position, event = decode(message.value)
+                    position, event = decode(message.value, self._vault)
                 except InvalidCloudEvent as exc:
                     records.append(SourceRecord(tp.partition, message.offset, None, None,
                                                 error=f"undecodable: {exc}", payload=message.value))

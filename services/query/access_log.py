@@ -28,7 +28,8 @@ from services.projections.stores.sql import SqlReadStore
 
 log = logging.getLogger("chronicle.access_log")
 
-What = Literal["customer_360", "customer_360_as_of", "history", "search", "export"]
+What = Literal["customer_360", "customer_360_as_of", "history", "search", "export",
+               "subject_export"]
 
 TABLE = "access_log"
 BATCH_SIZE = 500

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.event_store import ChronicleStore
+from services.common.privacy.vault import PersonalDataVault
 from services.common.settings import Settings
 from services.projections.host import ProjectorHost
 from services.projections.runner import ProjectionRunner
@@ -49,6 +50,13 @@ class ReadModels:
             access_log, self._access_log = self._access_log, None
         if access_log is not None:
             access_log.close()
+
+    @property
+    def vault(self) -> PersonalDataVault | None:
+        """Opens the personal values the read models keep sealed."""
+        if self.event_store is not None:
+            return self.event_store.vault
+        return getattr(self.host, "vault", None)
 
     @property
     def sql(self) -> SqlReadStore:

@@ -21,6 +21,7 @@ from services.command.api.app import command_app
 from services.command.service import CommandService
 from services.common.auth.keys import KeyRing
 from services.common.event_store import ChronicleStore, EventLog
+from services.common.events.catalog import BY_TYPE
 from services.common.settings import Settings
 from services.query.api.history import MAX_HISTORY_PAGE, history_page
 from tests.errors import error_shaped
@@ -354,7 +355,7 @@ class CommandApiContract:
         logged = [e for e in api.history(customer_id) if e["type"] == "crm.interaction.logged"][0]
         assert logged["occurred_at"].startswith("2026-03-02T10:00:00")
         assert logged["recorded_at"] > logged["occurred_at"]
-        assert logged["data"]["personal"] == {"body": "…"}
+        assert logged["data"]["personal"] == {"subject": "Discovery call", "body": "…"}
         before = api.stored()
         error_shaped(api.post(f"/v1/customers/{customer_id}/interactions", {
             "channel": "call", "recorded_at": "2026-03-02T10:00:00Z"}), 422,
@@ -488,5 +489,5 @@ class CommandApiContract:
         positions = [e["position"] for e in events]
         assert positions == sorted(positions) and len(set(positions)) == len(positions)
         for event in events:
-            assert event["version"] == 1
+            assert event["version"] == BY_TYPE[event["type"]].schema_version
             assert event["occurred_at"] and event["recorded_at"]

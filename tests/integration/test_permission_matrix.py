@@ -167,6 +167,11 @@ CALLS: dict[tuple[str, str], Call] = {
         f"/v1/customers/{r.customer()}/history", {})),
     ("POST", "/v1/customers/{customer_id}/profile"): Call(lambda r, k: (
         f"/v1/customers/{r.customer()}/profile", body({"company": f"C {uuid4().hex[:6]}"}))),
+    ("GET", "/v1/customers/{customer_id}/export"): Call(lambda r, k: (
+        f"/v1/customers/{r.customer()}/export", {})),
+    ("POST", "/v1/customers/{customer_id}/erase"): Call(lambda r, k: (
+        f"/v1/customers/{r.customer()}/erase", body({
+            "legal_basis": "gdpr_art_17", "request_reference": "DSR-1", "reason": "Asked"}))),
     ("POST", "/v1/customers/{customer_id}/tags"): Call(lambda r, k: (
         f"/v1/customers/{r.customer()}/tags", body({"tag": "matrix"}))),
     ("DELETE", "/v1/customers/{customer_id}/tags/{tag}"): Call(lambda r, k: (
@@ -229,6 +234,7 @@ CALLS: dict[tuple[str, str], Call] = {
     ("DELETE", "/v1/admin/keys/{key_id}"): Call(lambda r, k: (
         f"/v1/admin/keys/{issued_key_id(r, k)}", {})),
     ("GET", "/v1/audit/access"): Call(lambda r, k: ("/v1/audit/access", {}), record=False),
+    ("GET", "/v1/audit/verify"): Call(lambda r, k: ("/v1/audit/verify", {}), record=False),
     ("GET", "/v1/projections"): Call(lambda r, k: ("/v1/projections", {}), record=False),
     ("GET", "/metrics"): Call(lambda r, k: ("/metrics", {}), record=False),
 }

@@ -1,9 +1,10 @@
 """The outbox relay against a real Kafka-protocol broker (and PostgreSQL for the election).
 
 Every published event reaches the topic at least once, in order per customer, as a CloudEvent
-valid against its JSON Schema; internal events never do. A crash between the broker's
-acknowledgement and the recorded position re-publishes, never skips. Commands go on while the
-broker is unreachable and the relay catches up. On PostgreSQL one relay publishes at a time.
+whose `data` is valid against the JSON Schema its `dataschema` names; internal events never
+do. A crash between the broker's acknowledgement and the recorded position re-publishes, never
+skips. Commands go on while the broker is unreachable and the relay catches up. On PostgreSQL
+one relay publishes at a time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.partitioner import murmur2
 from pydantic import SecretStr
+from referencing import Registry, Resource
 
 from services.command.domain.aggregate import CommandContext
 from services.command.relay import Relay
@@ -37,7 +39,7 @@ from services.common.cloudevents import CONTENT_TYPE, decode
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.events.customer import CustomerPersonal
 from services.common.events.envelope import CrmEvent
-from services.common.schemas import DEFAULT_DIR
+from services.common.privacy.vault import PersonalDataVault
 from services.common.settings import Settings
 from tests.harness.services import start_local_kafka
 from tests.waiting import eventually
@@ -143,12 +145,13 @@ def ids_by_customer(events: list[tuple[int, CrmEvent]]) -> dict[str, list[str]]:
     return dict(by_customer)
 
 
-def first_occurrences(records: list[ConsumerRecord]) -> list[tuple[int, CrmEvent]]:
+def first_occurrences(records: list[ConsumerRecord], vault: PersonalDataVault,
+                      ) -> list[tuple[int, CrmEvent]]:
     """Decoded records with redeliveries dropped (by event id), as a subscriber dedupes."""
     seen: set[UUID] = set()
     unique = []
     for record in records:
-        position, event = decode(record.value)
+        position, event = decode(record.value, vault)
         if event.event_id not in seen:
             seen.add(event.event_id)
             unique.append((position, event))
@@ -202,30 +205,31 @@ def relay_threads(closing: ExitStack) -> Iterator[RelayThreads]:
 
 # -- the contract of each message -------------------------------------------------------------
 
-_FIELD_OF_ATTRIBUTE = {"id": "event_id", "aggregateid": "aggregate_id",
-                       "aggregateversion": "aggregate_version", "customerid": "customer_id",
-                       "tenantid": "tenant_id", "actor": "actor", "time": "occurred_at",
-                       "recordedat": "recorded_at", "correlationid": "correlation_id",
-                       "causationid": "causation_id"}
+COMMITTED_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "events"
+
+
+@cache
+def _schema_registry() -> Registry[Any]:
+    """Every committed schema under its `$id`, as an outside consumer builds it: `dataschema`
+    is a URN, resolved here rather than fetched."""
+    resources = []
+    for path in COMMITTED_SCHEMAS.glob("*/*.schema.json"):
+        resource = Resource.from_contents(json.loads(path.read_text()))
+        resources.append((resource.contents["$id"], resource))
+    return Registry().with_resources(resources)
 
 
 @cache
 def _validator(dataschema: str) -> Draft202012Validator:
-    _, event_type, version = dataschema.rsplit(":", 2)
-    schema = json.loads((DEFAULT_DIR / event_type / f"{version}.schema.json").read_text())
-    assert schema["$id"] == dataschema
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    return Draft202012Validator({"$ref": dataschema}, registry=_schema_registry(),
+                                format_checker=FormatChecker())
 
 
 def assert_valid_against_its_schema(value: bytes) -> None:
-    """The published JSON Schema describes the whole event: `data` plus the envelope fields,
-    which travel as CloudEvents attributes."""
+    """`data` is valid against the schema its `dataschema` names, found by `$id` among the
+    committed schema files and checked with jsonschema alone (no Chronicle code)."""
     cloud_event = json.loads(value)
-    document = dict(cloud_event["data"])
-    for attribute, field in _FIELD_OF_ATTRIBUTE.items():
-        if attribute in cloud_event:
-            document[field] = cloud_event[attribute]
-    errors = [e.message for e in _validator(cloud_event["dataschema"]).iter_errors(document)]
+    errors = [e.message for e in _validator(cloud_event["dataschema"]).iter_errors(cloud_event["data"])]
     assert errors == [], (cloud_event["type"], errors)
 
 
@@ -272,7 +276,7 @@ def test_every_published_event_reaches_the_topic_once_in_customer_order(
     assert status["lag_events"] == 0 and status["published_events"] == len(published)
     assert status["last_publish_at"] is not None and status["last_error"] is None
 
-    decoded = [decode(record.value) for record in records]
+    decoded = [decode(record.value, store.vault) for record in records]
     assert sorted(decoded, key=lambda pe: pe[0]) == published  # each exactly once, unchanged
     assert not any(type(event).internal for _, event in decoded)
     assert ids_by_customer(decoded) == ids_by_customer(published)  # per-customer order
@@ -360,16 +364,16 @@ def test_a_crash_after_the_acknowledgement_republishes_and_skips_nothing(
     after = everything[len(before):]
     assert republished == len(after) > 0
     assert final_position == head
-    copies = Counter(decode(record.value)[1].event_id for record in records)
+    copies = Counter(decode(record.value, store.vault)[1].event_id for record in records)
     assert {event.event_id: copies[event.event_id] for _, event in before} == \
         {event.event_id: 1 for _, event in before}
     assert {event.event_id: copies[event.event_id] for _, event in after} == \
         {event.event_id: 2 for _, event in after}, "the crashed batch must come again, whole"
     values_by_id: dict[UUID, set[bytes]] = defaultdict(set)
     for record in records:
-        values_by_id[decode(record.value)[1].event_id].add(record.value)
+        values_by_id[decode(record.value, store.vault)[1].event_id].add(record.value)
     assert all(len(values) == 1 for values in values_by_id.values()), "a copy differs"
-    assert ids_by_customer(first_occurrences(records)) == ids_by_customer(everything)
+    assert ids_by_customer(first_occurrences(records, store.vault)) == ids_by_customer(everything)
 
 
 # -- (c) the broker goes away and comes back --------------------------------------------------
@@ -407,7 +411,7 @@ def test_commands_succeed_while_the_broker_is_paused_and_the_relay_catches_up(
     everything, _ = stored_events(store)
     records = read_topic(broker.bootstrap, topic)
 
-    delivered = first_occurrences(records)
+    delivered = first_occurrences(records, store.vault)
     assert sorted(delivered, key=lambda pe: pe[0]) == everything  # nothing lost
     assert ids_by_customer(delivered) == ids_by_customer(everything)  # order kept
 
@@ -464,7 +468,7 @@ def test_one_relay_publishes_and_a_standby_takes_over_when_it_stops(
     assert published_by_a > 0
     assert relay_b.status()["published_events"] == len(everything) - published_by_a
 
-    decoded = [decode(record.value) for record in records]
+    decoded = [decode(record.value, commands_store.vault) for record in records]
     assert sorted(decoded, key=lambda pe: pe[0]) == everything  # each exactly once
     assert ids_by_customer(decoded) == ids_by_customer(everything)
 
@@ -512,6 +516,6 @@ def test_a_relay_that_loses_its_connection_loses_the_lock_and_nothing_is_lost(
     everything, _ = stored_events(commands_store)
     records = read_topic(kafka_bootstrap, topic)
 
-    delivered = first_occurrences(records)
+    delivered = first_occurrences(records, commands_store.vault)
     assert sorted(delivered, key=lambda pe: pe[0]) == everything
     assert ids_by_customer(delivered) == ids_by_customer(everything)

@@ -293,6 +293,6 @@ def test_ticket_priority_changes_once_and_refuses_the_same_or_an_unknown_priorit
     error_shaped(missing, 404, "not_found")
     history = crm.get_raw(f"/v1/customers/{customer}/history").json()["events"]
     assert [(e["actor"], e["data"]["from_priority"], e["data"]["to_priority"],
-             e["data"]["reason"]) for e in history
+             e["data"]["personal"]["reason"]) for e in history
             if e["type"] == "crm.ticket.priority_changed"] == [
         ("agent-1", "normal", "urgent", "customer escalated")]

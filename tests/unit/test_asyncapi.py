@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
@@ -23,6 +24,9 @@ from services.common.asyncapi import (
     render,
     write_asyncapi,
 )
+from services.common.audit_chain.checkpoints import RECHAIN, sign
+from services.common.audit_chain.keys import SigningKey, key_id_of
+from services.common.audit_chain.tables import ChainHead
 from services.common.cloudevents import to_cloud_event
 from services.common.events.catalog import PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import CrmEvent
@@ -31,6 +35,12 @@ from services.common.schemas import DEFAULT_DIR
 from tests.unit.event_examples import catalog_events
 
 BASE = DEFAULT_PATH.resolve().as_uri()
+
+
+def event_messages(document: dict[str, Any]) -> dict[str, Any]:
+    """The messages of the event topic (the checkpoint topic has one of its own)."""
+    return {name: message for name, message in document["components"]["messages"].items()
+            if name != "AuditCheckpoint"}
 
 
 def test_committed_asyncapi_matches_the_catalog() -> None:
@@ -54,7 +64,7 @@ def test_one_message_per_published_event_on_the_keyed_topic() -> None:
     assert document["asyncapi"].startswith("3.")
     channel = document["channels"]["crmEvents"]
     assert channel["address"] == "crm.events"
-    messages = document["components"]["messages"]
+    messages = event_messages(document)
     assert {m["name"] for m in messages.values()} == {c.event_type for c in PUBLISHED_EVENT_CLASSES}
     assert set(channel["messages"]) == set(messages)
     operation = document["operations"]["publishCrmEvents"]
@@ -87,6 +97,15 @@ def test_every_reference_points_at_a_committed_event_schema() -> None:
             schema = schema[part]  # KeyError: a dangling reference
 
 
+def test_the_data_of_each_message_is_the_schema_its_dataschema_names() -> None:
+    for name, message in event_messages(asyncapi_document()).items():
+        own = message["payload"]["allOf"][1]["properties"]
+        data = json.loads((DEFAULT_PATH.parent / own["data"]["$ref"]).read_text())
+        whole = json.loads((DEFAULT_PATH.parent / message["x-event-schema"]["$ref"]).read_text())
+        assert data["$id"] == own["dataschema"]["const"], name
+        assert whole["$id"] == own["dataschema"]["const"] + ":event", name
+
+
 # -- the document describes the real messages -------------------------------------------------
 
 
@@ -101,7 +120,7 @@ def _registry() -> Registry:
 
 
 REGISTRY = _registry()
-MESSAGE_OF = {m["name"]: name for name, m in asyncapi_document()["components"]["messages"].items()}
+MESSAGE_OF = {m["name"]: name for name, m in event_messages(asyncapi_document()).items()}
 
 
 def _payload_validator(event_type: str) -> Draft202012Validator:
@@ -120,6 +139,23 @@ def test_every_cloud_event_the_relay_writes_validates_against_its_message(
     assert errors == [], [e.message for e in errors]
 
 
+def test_the_checkpoint_topic_and_its_message_describe_a_real_signed_checkpoint() -> None:
+    document = asyncapi_document()
+    channel = document["channels"]["auditCheckpoints"]
+    assert channel["address"] == "crm.audit.checkpoints"
+    private = Ed25519PrivateKey.generate()
+    key = SigningKey(private, key_id_of(private.public_key()), Path("unused"))
+    head = ChainHead(position=14, seq=12, chain=bytes(range(32)))
+    schema = {"$ref": f"{BASE}#/components/messages/AuditCheckpoint/payload"}
+    for record in (sign(key, head), sign(key, head, kind=RECHAIN, reason="sealed old events")):
+        errors = list(Draft202012Validator(schema, registry=REGISTRY,
+                                           format_checker=FormatChecker())
+                      .iter_errors(record.as_json()))
+        assert errors == [], [e.message for e in errors]
+    forged = {**sign(key, head).as_json(), "chain_hash": "not hex"}
+    assert list(Draft202012Validator(schema, registry=REGISTRY).iter_errors(forged))
+
+
 def _example_document() -> dict[str, Any]:
     event = LeadStageChanged(
         event_id=uuid4(), aggregate_id=uuid4(), aggregate_version=2, customer_id=uuid4(),
@@ -135,7 +171,7 @@ def _example_document() -> dict[str, Any]:
     lambda d: d["data"].pop("to_stage"),
     lambda d: d["data"].update(from_stage=7),
     lambda d: d.update(type="crm.lead.won"),
-    lambda d: d.update(dataschema="urn:chronicle-crm:event:crm.lead.stage_changed:v2"),
+    lambda d: d.update(dataschema=d["dataschema"] + "0"),  # v1 -> v10, v2 -> v20
     lambda d: d.pop("position"),
     lambda d: d.update(customerid="not-a-uuid"),
     lambda d: d.update(colour="red"),

@@ -104,7 +104,8 @@ GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
               "/v1/customers/{customer_id}/timeline", "/v1/customers/{customer_id}/history",
               "/v1/analytics/funnel", "/v1/analytics/lifecycle", "/v1/analytics/retention",
               "/v1/analytics/service", "/v1/projections", "/v1/alerts", "/health", "/ready",
-              "/metrics", "/v1/me", "/v1/audit/access"]
+              "/metrics", "/v1/me", "/v1/audit/access", "/v1/audit/verify",
+              "/v1/customers/{customer_id}/export"]
 
 
 def test_the_fuzzed_routes_are_every_get_route(query_schema: Any) -> None:

@@ -1,4 +1,6 @@
-"""The example subscriber in docs/examples works on the messages the relay really writes."""
+"""The example subscriber in docs/examples works on the messages the relay really writes, and
+checks each message's `data` against the committed schema its `dataschema` names, the way an
+outside consumer does: by `$id`, with jsonschema, and no Chronicle code in between."""
 
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import ValidationError
+from referencing.exceptions import Unresolvable
 
 from services.common.cloudevents import encode
 from services.common.events.customer import (
@@ -25,8 +31,11 @@ from services.common.events.customer import (
 from services.common.events.envelope import CrmEvent
 from services.common.events.lead import LeadCreated, LeadStageChanged
 from services.common.events.ticket import TicketOpened
+from tests.unit.event_examples import catalog_events
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "subscriber.py"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "docs" / "examples" / "subscriber.py"
+COMMITTED_SCHEMAS = REPO / "schemas" / "events"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +50,12 @@ def example() -> Iterator[ModuleType]:
         yield module
     finally:
         del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def schemas(example: ModuleType) -> Any:
+    """The example's registry of the committed schema files, by `$id`."""
+    return example.DataSchemas(COMMITTED_SCHEMAS)
 
 
 def _envelope(customer_id: UUID, aggregate_id: UUID, version: int) -> dict[str, Any]:
@@ -64,10 +79,12 @@ def _story() -> tuple[UUID, UUID, list[CrmEvent]]:
     return customer, lead, events
 
 
-def test_the_example_builds_its_directory_and_drops_redeliveries(example: ModuleType) -> None:
+def test_the_example_builds_its_directory_and_drops_redeliveries(
+    example: ModuleType, schemas: Any
+) -> None:
     customer, lead, events = _story()
     values = [encode(event, position) for position, event in enumerate(events, start=10)]
-    directory = example.CustomerDirectory()
+    directory = example.CustomerDirectory(schemas)
 
     applied = [directory.handle(0, value) for value in values]
     # A restart re-publishes from the relay's last recorded position: the tail comes again.
@@ -80,19 +97,55 @@ def test_the_example_builds_its_directory_and_drops_redeliveries(example: Module
     assert directory.applied_up_to == {0: 15}
 
 
-def test_the_example_refuses_a_newer_schema_version(example: ModuleType) -> None:
+def test_the_example_refuses_a_newer_schema_version(example: ModuleType, schemas: Any) -> None:
     _, _, events = _story()
     document = json.loads(encode(events[1], 1))
     document["dataschema"] = document["dataschema"].replace(":v1", ":v2")
-    directory = example.CustomerDirectory()
+    directory = example.CustomerDirectory(schemas)
     with pytest.raises(example.UnsupportedVersion, match="crm.customer.tagged v2"):
         directory.handle(0, json.dumps(document).encode())
     assert directory.applied_up_to == {}  # not applied, so it is retried after an upgrade
 
 
-def test_the_handler_quoted_in_the_guide_is_the_one_in_the_example() -> None:
+@given(event=catalog_events(), position=st.integers(1, 2**53))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_data_of_every_message_is_valid_against_the_schema_its_dataschema_names(
+    schemas: Any, event: CrmEvent, position: int
+) -> None:
+    # What broke: `dataschema` named the whole-event schema, which requires event_id, actor,
+    # occurred_at, ... that travel as CloudEvents attributes, so every message's `data` failed.
+    document = json.loads(encode(event, position))
+    schemas.validate(document["dataschema"], document["data"])
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (lambda d: d["data"].pop("tag"), ValidationError),
+    (lambda d: d["data"].update(tag=7), ValidationError),
+    (lambda d: d["data"].update(actor="rep-1"), ValidationError),  # an envelope field in data
+    (lambda d: d.update(dataschema="urn:chronicle-crm:event:crm.customer.untagged:v0"),
+     Unresolvable),
+], ids=["missing field", "retyped field", "envelope field in data", "unknown dataschema"])
+def test_the_example_stops_at_data_that_breaks_its_schema(
+    example: ModuleType, schemas: Any, change: Any, error: type[Exception]
+) -> None:
+    _, _, events = _story()
+    document = json.loads(encode(events[1], 1))
+    change(document)
+    directory = example.CustomerDirectory(schemas)
+    with pytest.raises(error):
+        directory.handle(0, json.dumps(document).encode())
+    assert directory.applied_up_to == {} and directory.tags == {}
+
+
+def test_the_code_quoted_in_the_guide_is_the_code_of_the_example() -> None:
     guide = (EXAMPLE.parents[1] / "subscribing.md").read_text()
-    quoted = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in guide.split("```python\n")[1:]]
+    # The guide's quotes of the example start with its definitions; other snippets do not.
+    quotes = [block for block in blocks if block.startswith(("class ", "def "))]
     source = EXAMPLE.read_text()
-    indented = textwrap.indent(quoted, "    ")
-    assert indented in source, "docs/subscribing.md quotes an outdated handle()"
+    assert [quote.split("(", 1)[0].split(":", 1)[0] for quote in quotes] == [
+        "class DataSchemas", "def handle"]
+    for quoted in quotes:
+        # The handler is a method: the guide quotes it dedented.
+        assert quoted in source or textwrap.indent(quoted, "    ") in source, (
+            "docs/subscribing.md quotes outdated code:\n" + quoted)

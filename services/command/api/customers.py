@@ -21,6 +21,7 @@ from services.command.api.models import (
     CommandAccepted,
     ConsentIn,
     CustomerIn,
+    ErasureIn,
     InteractionIn,
     OwnerIn,
     ProfileIn,
@@ -65,6 +66,20 @@ async def change_profile(customer_id: CustomerId, body: ProfileIn, service: Serv
         company=body.company, region=body.region, industry=body.industry,
         idempotency=idempotency, expected_version=expected_version(body.expected_version, if_match),
     ))
+
+
+@router.post("/{customer_id}/erase", response_model=CommandAccepted,
+             summary="Erase a customer's personal data (crypto-shredding; docs/privacy.md)",
+             description="Records `CustomerErased` and destroys the data key of the customer and "
+             "of every customer merged into it: no personal value of theirs can be read again, "
+             "anywhere. Counts, amounts, stages and dates stay. The customer accepts no further "
+             "command (422 `customer_erased`).")
+async def erase_customer(customer_id: CustomerId, body: ErasureIn, service: Service, run: Run,
+                         ctx: Context, idempotency: IdempotencyHeader) -> JSONResponse:
+    return accepted(await run(
+        service.erase_customer, ctx, customer_id, reason=body.reason,
+        legal_basis=body.legal_basis, request_reference=body.request_reference,
+        idempotency=idempotency))
 
 
 @router.post("/{customer_id}/tags", response_model=CommandAccepted, summary="Tag a customer")

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from services.common.events.customer import LegalBasis
 from services.common.events.ticket import Priority
 from services.common.events.types import (
     Amount,
@@ -80,6 +81,19 @@ class ProfileIn(ConditionalBody):
     company: Name | None = None
     region: Code | None = None
     industry: Code | None = None
+
+
+class ErasureIn(BaseModel):
+    """Why a customer's personal data is erased. Kept in the log for ever, readable by
+    auditors: it describes the request, and must not itself hold personal data."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "legal_basis": "gdpr_art_17", "request_reference": "DSR-2026-0042",
+        "reason": "Erasure request received through the privacy portal"}]})
+
+    legal_basis: LegalBasis = Field(description="The law or agreement the erasure follows.")
+    request_reference: Code = Field(description="The request's id in your ticketing system.")
+    reason: Name
 
 
 class TagIn(ConditionalBody):

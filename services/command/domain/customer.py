@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,28 +14,46 @@ from services.common.events.customer import (
     CustomerAlertLinked,
     CustomerBecameDormant,
     CustomerConsentChanged,
+    CustomerErased,
     CustomerOwnerChanged,
     CustomerPersonal,
     CustomerProfileChanged,
     CustomerRecordLinked,
     CustomerRegistered,
+    CustomersMerged,
     CustomerTagged,
     CustomerUntagged,
     LinkedKind,
 )
 
 MAX_TAGS = 100
+_FINGERPRINT_KEY = os.urandom(32)
+"""Per process: fingerprints are compared within one process only, and mean nothing outside."""
+
+
+def _fingerprint(value: Any) -> bytes:
+    return hmac.digest(_FINGERPRINT_KEY, str(value).encode(), "sha256")
+
+
+def _fingerprints(personal: CustomerPersonal | None) -> dict[str, bytes]:
+    if personal is None:  # erased
+        return {}
+    return {k: _fingerprint(v) for k, v in personal.model_dump(exclude_none=True).items()}
 
 
 class Customer(AggregateRoot):
     kind = "customer"
     created_by = CustomerRegistered
 
-    personal: dict[str, Any]
+    personal: dict[str, bytes]
+    """A fingerprint of each personal value (never the value: aggregates are cached), enough
+    to tell whether a profile change changes anything."""
     tags: list[str]
     owner: str | None
     consents: dict[str, bool]
     lead_ids: tuple[UUID, ...] = ()
+    merged_customer_ids: tuple[UUID, ...] = ()
+    erased: bool = False
 
     @classmethod
     def register(
@@ -60,7 +80,7 @@ class Customer(AggregateRoot):
         changed_personal = None
         if personal is not None:
             diff = {k: v for k, v in personal.model_dump(exclude_none=True).items()
-                    if self.personal.get(k) != v}
+                    if self.personal.get(k) != _fingerprint(v)}
             changed_personal = CustomerPersonal(**diff) if diff else None
         changes = {
             key: value for key, value in
@@ -70,6 +90,16 @@ class Customer(AggregateRoot):
         if changed_personal is None and not changes:
             raise RuleViolation("no_change", "the profile already has these values")
         self._record(CustomerProfileChanged, ctx, personal=changed_personal, **changes)
+
+    def erase(self, ctx: CommandContext, *, reason: str, legal_basis: str,
+              request_reference: str | None) -> None:
+        """Record that the customer's personal data is destroyed (the caller destroys the keys
+        of this customer and of every customer merged into it, which the event names)."""
+        if self.erased:
+            raise RuleViolation("customer_erased", "the customer's personal data was erased")
+        self._record(CustomerErased, ctx, reason=reason, legal_basis=legal_basis,
+                     request_reference=request_reference,
+                     erased_customer_ids=list(self.merged_customer_ids))
 
     def tag(self, ctx: CommandContext, tag: str) -> None:
         if tag in self.tags:
@@ -113,7 +143,7 @@ class Customer(AggregateRoot):
 
     def _when_CustomerRegistered(self, event: CustomerRegistered) -> None:
         self._when_created(event)
-        self.personal = event.personal.model_dump(exclude_none=True)
+        self.personal = _fingerprints(event.personal)
         self.company, self.region, self.industry = event.company, event.region, event.industry
         self.source, self.owner = event.source, event.owner
         self.tags = list(event.tags)
@@ -122,11 +152,18 @@ class Customer(AggregateRoot):
 
     def _when_CustomerProfileChanged(self, event: CustomerProfileChanged) -> None:
         if event.personal is not None:
-            self.personal.update(event.personal.model_dump(exclude_none=True))
+            self.personal.update(_fingerprints(event.personal))
         for key in ("company", "region", "industry"):
             value = getattr(event, key)
             if value is not None:
                 setattr(self, key, value)
+
+    def _when_CustomerErased(self, event: CustomerErased) -> None:
+        self.erased = True
+        self.personal = {}
+
+    def _when_CustomersMerged(self, event: CustomersMerged) -> None:
+        self.merged_customer_ids = (*self.merged_customer_ids, event.merged_customer_id)
 
     def _when_CustomerTagged(self, event: CustomerTagged) -> None:
         self.tags.append(event.tag)

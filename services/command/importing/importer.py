@@ -47,6 +47,7 @@ from services.command.importing.sources import (
 )
 from services.common.auth.principal import cli_actor
 from services.common.event_store import ChronicleStore, EventBatch, EventLog
+from services.common.private_files import private_file
 from services.common.times import parse_moment
 
 ProgressCallback = Callable[[int, int, int], None]
@@ -164,7 +165,9 @@ class _ImportRun:
         started = time.perf_counter()
         total = self._survey()
         summary = self.summary
-        with summary.rejects_path.open("w", newline="", encoding="utf-8") as rejects_file:
+        # Rejected rows are the source's rows, personal data included: 0600 like the store.
+        with private_file(summary.rejects_path).open("w", newline="", encoding="utf-8") \
+                as rejects_file:
             rejects = csv.writer(rejects_file)
             rejects.writerow(["line", "reason", "row"])
             batch: list[SourceRow] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -26,8 +26,15 @@ ConsentChannel = Literal["email", "phone", "sms", "marketing", "profiling"]
 
 class CustomerRegistered(CrmEvent):
     event_type: ClassVar[str] = "crm.customer.registered"
+    schema_version: ClassVar[int] = 2
+    """v2: `personal` is sealed under the customer's key in the store and on the topic."""
 
-    personal: CustomerPersonal
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 held `personal` in plain text; the values are the same."""
+
+    personal: CustomerPersonal | None = Field(
+        default=None, description="Sealed under the customer's key; null once erased.")
     company: str | None = None
     region: str | None = None
     industry: str | None = None
@@ -41,6 +48,12 @@ class CustomerProfileChanged(CrmEvent):
     """Only the fields that changed are set; `personal` holds only changed personal fields."""
 
     event_type: ClassVar[str] = "crm.customer.profile_changed"
+    schema_version: ClassVar[int] = 2
+    """v2: `personal` is sealed under the customer's key in the store and on the topic."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v1 held `personal` in plain text; the values are the same."""
 
     personal: CustomerPersonal | None = None
     company: str | None = None
@@ -82,12 +95,26 @@ class CustomersMerged(CrmEvent):
     merged_customer_id: UUID
 
 
+LegalBasis = Literal["gdpr_art_17", "ccpa_deletion", "contract_end", "retention_expired", "other"]
+
+
 class CustomerErased(CrmEvent):
-    """Personal data of this customer was destroyed (crypto-shredded)."""
+    """The customer's data key was destroyed (crypto-shredding): no personal value of it can
+    be read again. Holds no personal data itself: `reason` and `request_reference` describe
+    the request, never the person."""
 
     event_type: ClassVar[str] = "crm.customer.erased"
+    schema_version: ClassVar[int] = 2
 
     reason: str
+    legal_basis: LegalBasis = "other"
+    request_reference: str | None = None
+    erased_customer_ids: list[UUID] = Field(
+        default_factory=list, description="Customers merged into this one, erased with it.")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """v2 adds the legal basis, the request reference and the merged customers."""
 
 
 class CustomerRecordLinked(CrmEvent):

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 AmountStr = str  # documented in the JSON Schema through `AMOUNT_FIELD`
 AMOUNT_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,4})?$"
@@ -72,3 +72,40 @@ class CrmEvent(BaseModel):
 
 
 ENVELOPE_FIELDS: frozenset[str] = frozenset(CrmEvent.model_fields)
+
+
+class PersonalTextEvent(CrmEvent):
+    """An event whose free-text fields (`personal_fields`) live in its `personal` object, the
+    one part of an event sealed under the customer's key (DESIGN.md §4).
+
+    The fields are still accepted by name when an event is made (`LeadLost(reason=...)`) and
+    read by name (`event.reason`, None once the customer is erased); they are moved into
+    `personal` on the way in. `upcast_v1_v2` does the same to a stored version 1 (where they
+    stood beside the other fields in plain text)."""
+
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_personal(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in cls.personal_fields):
+            data = dict(data)
+            cls.move_into_personal(data)
+        return data
+
+    @classmethod
+    def move_into_personal(cls, state: dict[str, Any]) -> None:
+        personal = dict(state.get("personal") or {})
+        for name in cls.personal_fields:
+            value = state.pop(name, None)
+            if value is not None:
+                personal[name] = value
+        state["personal"] = personal or None
+
+    @classmethod
+    def upcast_v1_v2(cls, state: dict[str, Any]) -> None:
+        cls.move_into_personal(state)
+
+    def personal_value(self, name: str) -> Any:
+        personal = getattr(self, "personal", None)
+        return getattr(personal, name, None) if personal is not None else None

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from services.common.events.envelope import CrmEvent, amount_field, currency_field
+from pydantic import BaseModel, ConfigDict
+
+from services.common.events.envelope import (
+    CrmEvent,
+    PersonalTextEvent,
+    amount_field,
+    currency_field,
+)
+from services.common.events.ticket import ReasonEvent
 
 Stage = str
 """A pipeline stage name; the default pipeline is new, contacted, qualified, proposal,
@@ -34,12 +42,11 @@ class LeadAssigned(CrmEvent):
     to_owner: str
 
 
-class LeadStageChanged(CrmEvent):
+class LeadStageChanged(ReasonEvent):
     event_type: ClassVar[str] = "crm.lead.stage_changed"
 
     from_stage: Stage
     to_stage: Stage
-    reason: str | None = None
     budget_confirmed: bool | None = None
 
 
@@ -52,30 +59,42 @@ class LeadAmountChanged(CrmEvent):
     previous_currency: str | None = currency_field()
 
 
-class DiscountRequested(CrmEvent):
+class DiscountRequested(ReasonEvent):
     event_type: ClassVar[str] = "crm.lead.discount_requested"
 
     discount_id: UUID
     percent: str
-    reason: str | None = None
     requires_approval: bool
     threshold_percent: str
 
 
-class DiscountApproved(CrmEvent):
-    event_type: ClassVar[str] = "crm.lead.discount_approved"
+class NotePersonal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    discount_id: UUID
-    approver: str
     note: str | None = None
 
 
-class DiscountRejected(CrmEvent):
+class DiscountApproved(PersonalTextEvent):
+    """v2: the approver's note is in `personal`, sealed under the customer's key."""
+
+    event_type: ClassVar[str] = "crm.lead.discount_approved"
+    schema_version: ClassVar[int] = 2
+    personal_fields: ClassVar[tuple[str, ...]] = ("note",)
+
+    discount_id: UUID
+    approver: str
+    personal: NotePersonal | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.personal_value("note")
+
+
+class DiscountRejected(ReasonEvent):
     event_type: ClassVar[str] = "crm.lead.discount_rejected"
 
     discount_id: UUID
     approver: str
-    reason: str | None = None
 
 
 class LeadWon(CrmEvent):
@@ -86,10 +105,9 @@ class LeadWon(CrmEvent):
     discount_percent: str | None = None
 
 
-class LeadLost(CrmEvent):
+class LeadLost(ReasonEvent):
     event_type: ClassVar[str] = "crm.lead.lost"
 
-    reason: str
     from_stage: Stage
 
 

@@ -62,15 +62,22 @@ from services.common.events.ticket import (
 )
 from services.common.times import iso
 from services.projections.model import Projection, Rows, Table, handler
+from services.projections.personal import open_values, seal_values, search_column
 
 CUSTOMERS = Table("customer_360", {
     "id": "text", "tenant_id": "text", "owner": "text", "region": "text",
-    "source": "text", "company": "text", "name": "text", "email": "text",
+    "source": "text", "company": "text", "search": "text",
     "created_at": "ts", "erased": "bool", "doc": "json", "version": "int",
     "last_position": "int", "updated_at": "ts",
 }, indexes=(("tenant_id", "created_at"), ("tenant_id", "owner"), ("tenant_id", "region"),
-            ("tenant_id", "source"), ("tenant_id", "company"), ("tenant_id", "name"),
-            ("tenant_id", "email"), ("tenant_id", "owner", "region", "created_at")))
+            ("tenant_id", "source"), ("tenant_id", "company"),
+            ("tenant_id", "owner", "region", "created_at")))
+"""`search` holds blind tokens of the personal values (services/projections/personal.py); the
+document's personal values (`personal`, a lost lead's `lost_reason`, a ticket's `subject`)
+are sealed under the customer's key, and opened by `reads.open_document`."""
+PROFILE = "customer_360"
+"""The context id the profile's personal values are sealed under (a lead's or ticket's own
+values are sealed under its id)."""
 CUSTOMER = CUSTOMERS.row("customer_id")
 """Every handler reads and writes the document of the event's customer."""
 
@@ -100,12 +107,13 @@ class _document:  # noqa: N801 - used as a `with` block, like a function
     written back with its filter columns afterwards, not when the handler raises. A class, not
     a generator: it runs for every event this model applies."""
 
-    __slots__ = ("rows", "event", "position", "customer_id", "previous", "doc")
+    __slots__ = ("rows", "event", "position", "customer_id", "previous", "doc", "search")
 
     def __init__(self, rows: Rows, event: CrmEvent, position: int) -> None:
         self.rows, self.event, self.position = rows, event, position
         self.customer_id = str(event.customer_id)
         self.previous = rows.get(CUSTOMERS, self.customer_id)
+        self.search: str | None = self.previous["search"] if self.previous else None
 
     def __enter__(self) -> Doc:
         previous = self.previous
@@ -115,13 +123,15 @@ class _document:  # noqa: N801 - used as a `with` block, like a function
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is not None:
             return
-        doc, previous, personal = self.doc, self.previous, self.doc["personal"]
+        if "_search" in self.doc:
+            self.search = self.doc.pop("_search")
+        doc, previous = self.doc, self.previous
         doc["book"] = _book(doc)
         self.rows.put(CUSTOMERS, {
             "id": self.customer_id, "tenant_id": self.event.tenant_id, "owner": doc["owner"],
             "region": doc["region"], "source": doc["source"] or doc["first_lead_source"],
-            "company": doc["company"], "name": _lower(personal.get("name")),
-            "email": _lower(personal.get("email")), "created_at": doc["registered_at"],
+            "company": doc["company"], "search": self.search,
+            "created_at": doc["registered_at"],
             "erased": doc["erased"], "doc": doc,
             "version": (previous["version"] if previous else 0) + 1,
             "last_position": self.position, "updated_at": iso(self.event.recorded_at),
@@ -140,15 +150,12 @@ def _book(doc: Doc) -> list[str]:
     return sorted(person for person in people if person)
 
 
-def _lower(value: str | None) -> str | None:
-    return value.lower() if value is not None else None
-
-
 class Customer360Projection(Projection):
     """One row per customer: filter columns plus the `doc` the query API serves."""
 
     name: ClassVar[str] = "customer_360"
     tables: ClassVar[tuple[Table, ...]] = (CUSTOMERS,)
+    holds_personal: ClassVar[bool] = True
     ignored = frozenset({
         # bookkeeping: links saved with a new record or alert
         CustomerRecordLinked, CustomerAlertLinked,
@@ -166,8 +173,9 @@ class Customer360Projection(Projection):
 
     @handler(reads=[CUSTOMER])
     def registered(self, rows: Rows, event: CustomerRegistered, position: int) -> None:
+        personal = event.personal.model_dump(exclude_none=True) if event.personal else {}
         with _document(rows, event, position) as doc:
-            doc["personal"] = event.personal.model_dump(exclude_none=True)
+            self._keep_personal(doc, event, personal)
             doc.update(company=event.company, region=event.region, industry=event.industry,
                        source=event.source, owner=event.owner,
                        tags=list(dict.fromkeys(event.tags)), external_ref=event.external_ref,
@@ -177,8 +185,10 @@ class Customer360Projection(Projection):
     def profile_changed(self, rows: Rows, event: CustomerProfileChanged, position: int) -> None:
         with _document(rows, event, position) as doc:
             if event.personal is not None and not doc["erased"]:
-                doc["personal"] = {**doc["personal"],
-                                   **event.personal.model_dump(exclude_none=True)}
+                kept = open_values(self.vault, doc["customer_id"], PROFILE, doc["personal"] or None)
+                if kept is not None:
+                    self._keep_personal(doc, event, {
+                        **kept, **event.personal.model_dump(exclude_none=True)})
             for key in ("company", "region", "industry"):
                 value = getattr(event, key)
                 if value is not None:
@@ -211,6 +221,9 @@ class Customer360Projection(Projection):
         with _document(rows, event, position) as doc:
             doc["personal"] = {}
             doc["erased"] = True
+            doc["_search"] = None
+            doc["leads"] = [{**lead, "lost_reason": None} for lead in doc["leads"]]
+            _set_tickets(doc, [{**item, "subject": None} for item in doc["tickets"]["items"]])
 
     @handler(reads=[CUSTOMER])
     def merged(self, rows: Rows, event: CustomersMerged, position: int) -> None:
@@ -220,6 +233,10 @@ class Customer360Projection(Projection):
             merged = str(event.merged_customer_id)
             if merged not in doc["merged_customer_ids"]:
                 doc["merged_customer_ids"] = [*doc["merged_customer_ids"], merged]
+
+    def _keep_personal(self, doc: Doc, event: CrmEvent, personal: dict[str, Any]) -> None:
+        doc["personal"] = seal_values(self.vault, doc["customer_id"], PROFILE, personal) or {}
+        doc["_search"] = search_column(self.vault, event.tenant_id, personal)
 
     # -- leads --------------------------------------------------------------------------------
 
@@ -289,7 +306,9 @@ class Customer360Projection(Projection):
     def lead_lost(self, rows: Rows, event: LeadLost, position: int) -> None:
         with _document(rows, event, position) as doc:
             _update_lead(doc, event, status="lost", stage="lost",
-                         closed_at=iso(event.occurred_at), lost_reason=event.reason)
+                         closed_at=iso(event.occurred_at), lost_reason=seal_values(
+                             self.vault, doc["customer_id"], str(event.aggregate_id),
+                             {"reason": event.reason}))
             _count_leads(doc)
 
     @handler(reads=[CUSTOMER])
@@ -357,7 +376,9 @@ class Customer360Projection(Projection):
     @handler(reads=[CUSTOMER])
     def ticket_opened(self, rows: Rows, event: TicketOpened, position: int) -> None:
         item: dict[str, Any] = {
-            "ticket_id": str(event.aggregate_id), "subject": event.subject,
+            "ticket_id": str(event.aggregate_id),
+            "subject": seal_values(self.vault, str(event.customer_id), str(event.aggregate_id),
+                                   {"subject": event.subject}),
             "priority": event.priority, "status": "open", "opened_at": iso(event.occurred_at),
             "resolved_at": None, "resolution_seconds": None, "first_response_seconds": None,
             "reopened": 0, "sla_breached": []}

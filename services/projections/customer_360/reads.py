@@ -9,16 +9,50 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from services.common.privacy.vault import PersonalDataVault
 from services.common.times import iso
-from services.projections.customer_360.projection import CUSTOMERS, Customer360Projection, Doc
+from services.projections.customer_360.projection import (
+    CUSTOMERS,
+    PROFILE,
+    Customer360Projection,
+    Doc,
+)
 from services.projections.lifecycle import reads as lifecycle
 from services.projections.model import ConsumedEvent, Row, fold
+from services.projections.personal import open_values, query_tokens
 from services.projections.stores.sql import SqlReadStore
 
 NAME = Customer360Projection.name
 
-SortKey = Literal["created_at", "name", "company", "updated_at"]
-SORT_KEYS: tuple[SortKey, ...] = ("created_at", "name", "company", "updated_at")
+SortKey = Literal["created_at", "company", "updated_at"]
+SORT_KEYS: tuple[SortKey, ...] = ("created_at", "company", "updated_at")
+"""Not by name: names are sealed (services/projections/personal.py), so no index orders them."""
+
+
+def open_document(doc: Doc, vault: PersonalDataVault | None) -> Doc:
+    """The document with its sealed personal values opened — or emptied when the customer was
+    erased (or the reader has no vault)."""
+    customer_id = doc["customer_id"]
+    personal = open_values(vault, customer_id, PROFILE, doc.get("personal") or None)
+    opened = {**doc, "personal": personal or {}}
+    if any(lead.get("lost_reason") is not None for lead in doc.get("leads", ())):
+        opened["leads"] = [{**lead, "lost_reason": _one(vault, customer_id, lead["lead_id"],
+                                                        lead.get("lost_reason"), "reason")}
+                           for lead in doc["leads"]]
+    tickets = doc.get("tickets")
+    if tickets and any(item.get("subject") is not None for item in tickets.get("items", ())):
+        opened["tickets"] = {**tickets, "items": [
+            {**item, "subject": _one(vault, customer_id, item["ticket_id"], item.get("subject"),
+                                     "subject")} for item in tickets["items"]]}
+    return opened
+
+
+def _one(vault: PersonalDataVault | None, customer_id: str, context_id: str, stored: Any,
+         name: str) -> Any:
+    if isinstance(stored, str):  # kept in clear by a read model built before sealing
+        return stored
+    values = open_values(vault, customer_id, context_id, stored)
+    return values.get(name) if values else None
 
 
 def document(row: Row, lifecycle_stage: str | None) -> Doc:
@@ -58,10 +92,12 @@ def book_condition(book: Sequence[str], postgres: bool) -> tuple[str, list[Any]]
 
 def read_customer_360(store: SqlReadStore, customer_id: str, *, lifecycle_stage: str | None = None,
                       as_of: datetime | str | None = None,
-                      with_lifecycle: bool = True) -> Doc | None:
+                      with_lifecycle: bool = True,
+                      vault: PersonalDataVault | None = None) -> Doc | None:
     """The customer's document, or None if the model has not seen the customer.
 
-    The stage is `lifecycle_stage` if given; otherwise it is read from the lifecycle model in
+    Its personal values are opened with `vault` (without one, or once the customer is erased,
+    they are left out). The stage is `lifecycle_stage` if given; otherwise it is read from the lifecycle model in
     the same store at `as_of` (default now), when `with_lifecycle` and that model exists there.
     """
     found = store.query(f"SELECT * FROM {CUSTOMERS.name} WHERE id = ?", (customer_id,))
@@ -72,7 +108,7 @@ def read_customer_360(store: SqlReadStore, customer_id: str, *, lifecycle_stage:
     if lifecycle_stage is None and with_lifecycle and \
             store.generations(lifecycle.NAME)[0] is not None:
         lifecycle_stage = lifecycle.read_customer_stage(store, customer_id, as_of)
-    return document(row, lifecycle_stage)
+    return open_document(document(row, lifecycle_stage), vault)
 
 
 def customer_360_as_of(events: Iterable[ConsumedEvent], customer_id: str | None = None, *,
@@ -94,7 +130,7 @@ def customer_360_as_of(events: Iterable[ConsumedEvent], customer_id: str | None 
         return None
     moment = as_of if as_of is not None else max(iso(c.event.occurred_at) for c in mine)
     stage = lifecycle.customer_stage_as_of(mine, wanted, moment, lifecycle_config)
-    return document(row, stage)
+    return open_document(document(row, stage), None)  # folded in memory: values in clear
 
 
 # -- the list -----------------------------------------------------------------------------------
@@ -127,14 +163,15 @@ class CustomerPage:
 def list_customers(store: SqlReadStore, where: CustomerFilter, *, sort: SortKey = "created_at",
                    descending: bool = True, limit: int = 50,
                    after: Sequence[str] | None = None, include_total: bool = False,
-                   now: datetime | None = None) -> CustomerPage:
+                   now: datetime | None = None,
+                   vault: PersonalDataVault | None = None) -> CustomerPage:
     """One page of customers, keyset-paginated on (sort value, id) after `after`.
 
     The page is chosen from the narrow columns first; documents and lifecycle stages are read
     only for the rows returned.
     """
     postgres = store.dialect == "postgres"
-    conditions, params = _conditions(where, postgres)
+    conditions, params = _conditions(where, postgres, vault)
     moment = iso(now or datetime.now(UTC))
     stage_sql = lifecycle.stage_at_sql("c.id")
     if where.lifecycle_stage is not None:
@@ -160,7 +197,7 @@ def list_customers(store: SqlReadStore, where: CustomerFilter, *, sort: SortKey 
     items = []
     for row in rows[:limit]:
         doc = store.from_db("json", row["doc"]) or {}
-        personal = doc.get("personal") or {}
+        personal = open_values(vault, row["id"], PROFILE, doc.get("personal") or None) or {}
         created_at = store.from_db("ts", row["created_at"])
         items.append({
             "customer_id": row["id"], "name": personal.get("name"),
@@ -181,7 +218,8 @@ def list_customers(store: SqlReadStore, where: CustomerFilter, *, sort: SortKey 
     return CustomerPage(items, next_after, total)
 
 
-def _conditions(where: CustomerFilter, postgres: bool) -> tuple[list[str], list[Any]]:
+def _conditions(where: CustomerFilter, postgres: bool, vault: PersonalDataVault | None,
+                ) -> tuple[list[str], list[Any]]:
     conditions = ["c.tenant_id = ?"]
     params: list[Any] = [where.tenant_id]
     for column, value in (("owner", where.owner), ("region", where.region),
@@ -198,11 +236,21 @@ def _conditions(where: CustomerFilter, postgres: bool) -> tuple[list[str], list[
         conditions.append(condition)
         params += book_params
     if where.q is not None:
+        # The company is not personal: matched anywhere in it. Names, e-mail addresses and
+        # phones only by their blind tokens: a whole value, a word, a word's start, an
+        # address's parts, a phone's last digits (services/projections/personal.py).
         escaped = where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        conditions.append("(c.name LIKE ? ESCAPE '\\' OR c.email LIKE ? ESCAPE '\\' "
-                          "OR lower(c.company) LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern, pattern]
+        matches, match_params = ["lower(c.company) LIKE ? ESCAPE '\\'"], [f"%{escaped}%"]
+        tokens = query_tokens(vault, where.tenant_id, where.q)
+        if tokens is not None:
+            whole, words = tokens
+            matches.append("c.search LIKE ?")
+            match_params.append(f"% {whole} %")
+            if len(words) > 1:
+                matches.append("(" + " AND ".join("c.search LIKE ?" for _ in words) + ")")
+                match_params += [f"% {word} %" for word in words]
+        conditions.append("(" + " OR ".join(matches) + ")")
+        params += match_params
     return conditions, params
 
 

@@ -121,7 +121,7 @@ class FunnelProjection(Projection):
 
     @handler(reads=[LEAD])
     def lead_stage_changed(self, rows: Rows, event: LeadStageChanged, position: int) -> None:
-        _enter(rows, _lead(rows, event), event.to_stage, event.occurred_at, event.reason)
+        _enter(rows, _lead(rows, event), event.to_stage, event.occurred_at)
 
     @handler(reads=[LEAD])
     def lead_won(self, rows: Rows, event: LeadWon, position: int) -> None:
@@ -129,15 +129,13 @@ class FunnelProjection(Projection):
         # history lacks that stage change (e.g. an import), so a win is never counted twice.
         lead = _lead(rows, event)
         if lead["stage"] != WON:
-            _enter(rows, lead, WON, event.occurred_at, None)
+            _enter(rows, lead, WON, event.occurred_at)
 
     @handler(reads=[LEAD])
     def lead_lost(self, rows: Rows, event: LeadLost, position: int) -> None:
         lead = _lead(rows, event)
         if lead["stage"] != LOST:
-            _enter(rows, lead, LOST, event.occurred_at, event.reason)
-        elif lead["lost_reason"] is None:
-            rows.put(LEADS, {**lead, "lost_reason": event.reason})
+            _enter(rows, lead, LOST, event.occurred_at)
 
     @handler(reads=[LEAD])
     def lead_assigned(self, rows: Rows, event: LeadAssigned, position: int) -> None:
@@ -149,7 +147,7 @@ class FunnelProjection(Projection):
                          "currency": event.currency})
 
 
-def _enter(rows: Rows, lead: Row, stage: str, at: datetime, reason: str | None) -> None:
+def _enter(rows: Rows, lead: Row, stage: str, at: datetime) -> None:
     """Close the current stay (one insert) and make `stage` the lead's current stage."""
     lead_id, seq = lead["id"], lead["stays"]
     entered = lead["stage_entered_at"]
@@ -167,7 +165,9 @@ def _enter(rows: Rows, lead: Row, stage: str, at: datetime, reason: str | None) 
         "reached_mask": lead["reached_mask"] | STAGE_BIT.get(stage, 0),
         "in_order_depth": in_order_depth(lead["in_order_depth"], stage),
         "status": status, "closed_at": left if status != "open" else None,
-        "lost_reason": reason if stage == LOST else None,
+        # A lost reason is free text a person wrote, sealed under the customer's key: the
+        # analytics never hold it (docs/privacy.md). The column stays for older files.
+        "lost_reason": None,
     })
 
 

@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from services.common.event_store import ChronicleStore
 from services.common.events.catalog import BY_TYPE, PUBLISHED_EVENT_CLASSES
 from services.common.events.envelope import CrmEvent
+from services.common.private_files import private_dir, private_file
 from services.common.times import as_utc
 
 ExportFormat = Literal["parquet", "ndjson"]
@@ -209,7 +210,7 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ExportError(f"{out_dir} is not empty; choose an empty directory or overwrite")
         shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # exports hold personal data: 0700, each file 0600
 
 
 def _write_manifest(out_dir: Path, fmt: ExportFormat, where: ExportFilter, personal: bool,
@@ -221,7 +222,7 @@ def _write_manifest(out_dir: Path, fmt: ExportFormat, where: ExportFilter, perso
         "last_position_scanned": summary.last_position,
         "files": [str(path.relative_to(out_dir)) for path in summary.files],
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    private_file(out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 # -- reading the log --------------------------------------------------------------------------
@@ -334,7 +335,7 @@ class _ParquetSink(_Sink):
             writer = self._writers.get(month)
             if writer is None:
                 path = self._dir / f"occurred_month={month}" / "part-0.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(private_dir(path.parent) / path.name)  # the writer keeps the mode
                 writer = self._writers[month] = pq.ParquetWriter(path, ARROW_SCHEMA,
                                                                  compression="zstd")
                 self._paths.append(path)
@@ -354,7 +355,7 @@ class _ParquetSink(_Sink):
 class _NdjsonSink(_Sink):
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._file: IO[str] = path.open("w", encoding="utf-8")
+        self._file: IO[str] = private_file(path).open("w", encoding="utf-8")
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         self._file.writelines(_ndjson_line(row) for row in rows)

@@ -218,7 +218,8 @@ class PolicyStateProjection(Projection):
     def ticket_opened(self, rows: Rows, event: TicketOpened, position: int) -> None:
         rows.put(TICKETS, {
             "id": str(event.aggregate_id), "tenant_id": event.tenant_id,
-            "customer_id": str(event.customer_id), "subject": event.subject,
+            # The subject is personal (the SLA alert names the ticket by id): never kept here.
+            "customer_id": str(event.customer_id), "subject": None,
             "priority": event.priority, "assignee": event.assignee, "status": "open",
             "open": True, "opened_at": iso(event.occurred_at),
             "open_event_id": str(event.event_id), "correlation_id": str(event.correlation_id),

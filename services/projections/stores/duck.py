@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from services.common.private_files import DUCKDB_COMPANIONS, make_private, private_dir
 from services.common.times import iso
 from services.projections.model import ColumnType, Projection, Row, Table
 from services.projections.stores.base import (
@@ -67,9 +68,11 @@ class DuckReadStore(ReadStore):
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
         self.path = path
         self._conn = duckdb.connect(str(path))
+        if str(path) != ":memory:":
+            make_private(Path(path), companions=DUCKDB_COMPANIONS)
         self._conn.execute("SET TimeZone = 'UTC'")
         self._lock = threading.RLock()
         self._closed = False

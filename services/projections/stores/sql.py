@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.common.private_files import SQLITE_COMPANIONS, private_dir, private_file
 from services.common.tenancy import READING_TENANT
 from services.common.times import iso
 from services.projections.model import ColumnType, Projection, Row, Table
@@ -76,7 +77,8 @@ class SqlReadStore(ReadStore):
                 self._open_readers(reader_url, schema)
         else:
             assert sqlite_path is not None
-            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(sqlite_path.parent)
+            private_file(sqlite_path, SQLITE_COMPANIONS)  # its -wal and -shm follow
             self._conn = sqlite3.connect(sqlite_path, check_same_thread=False,
                                          isolation_level=None, timeout=30)
             self._conn.row_factory = sqlite3.Row

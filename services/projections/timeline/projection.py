@@ -60,16 +60,22 @@ from services.common.events.ticket import (
     TicketStatusChanged,
 )
 from services.common.times import iso
-from services.projections.model import Projection, Rows, Table, handler
+from services.projections.model import Projection, Row, Rows, Table, handler
+from services.projections.personal import seal_values
 
 ENTRIES = Table("timeline", {
     "id": "text", "customer_id": "text", "tenant_id": "text", "position": "int",
     "occurred_at": "ts", "recorded_at": "ts", "kind": "text", "type": "text",
     "actor": "text", "aggregate_id": "text", "summary": "text", "data": "json",
+    "sealed": "json",
 }, indexes=(("customer_id", "occurred_at", "position"),
             ("customer_id", "kind", "occurred_at", "position")))
 RECORDS = Table("timeline_records", {"id": "text", "customer_id": "text", "kind": "text",
-                                     "title": "text"})
+                                     "title": "text", "sealed": "json"})
+"""Personal words (an interaction's subject, a lost reason, a ticket's subject) never stand in
+a summary: it holds a marker `⟨<context id>.<field>⟩` instead, and the value is sealed under
+the customer's key in the entry's (or the ticket record's) `sealed` column; reads.py opens and
+puts it in. Once the customer is erased, the marker reads "[erased]"."""
 RECORD = RECORDS.row("aggregate_id")
 """The title of the lead or ticket (or what the alert is about) the event belongs to."""
 
@@ -83,6 +89,10 @@ class TimelineProjection(Projection):
 
     name: ClassVar[str] = "timeline"
     tables: ClassVar[tuple[Table, ...]] = (ENTRIES, RECORDS)
+    holds_personal: ClassVar[bool] = True
+
+    def _sealed(self, event: CrmEvent, context_id: str, values: dict[str, Any]) -> Any:
+        return seal_values(self.vault, str(event.customer_id), context_id, values)
     ignored = frozenset({
         # bookkeeping links saved with a new record or alert, whose own events are shown
         CustomerRecordLinked, CustomerAlertLinked,
@@ -187,7 +197,10 @@ class TimelineProjection(Projection):
 
     @handler(reads=[RECORD])
     def lead_lost(self, rows: Rows, event: LeadLost, position: int) -> None:
-        _entry(rows, event, position, "lead", f"{_lead(_title(rows, event))} lost: {event.reason}")
+        own = str(event.event_id)
+        _entry(rows, event, position, "lead",
+               f"{_lead(_title(rows, event))} lost: {marker(own, 'reason')}",
+               sealed=self._sealed(event, own, {"reason": event.reason}))
 
     @handler(reads=[RECORD])
     def payment_received(self, rows: Rows, event: PaymentReceived, position: int) -> None:
@@ -209,8 +222,10 @@ class TimelineProjection(Projection):
     @handler
     def interaction_logged(self, rows: Rows, event: InteractionLogged, position: int) -> None:
         text = f"{event.direction.capitalize()} {event.channel}"
+        own = str(event.event_id)
         _entry(rows, event, position, "interaction",
-               f"{text}: {event.subject}" if event.subject else text)
+               f"{text}: {marker(own, 'subject')}" if event.subject else text,
+               sealed=self._sealed(event, own, {"subject": event.subject}))
 
     @handler
     def purchase_recorded(self, rows: Rows, event: PurchaseRecorded, position: int) -> None:
@@ -222,8 +237,11 @@ class TimelineProjection(Projection):
 
     @handler
     def ticket_opened(self, rows: Rows, event: TicketOpened, position: int) -> None:
-        _remember(rows, event, "ticket", event.subject)
-        _entry(rows, event, position, "ticket", f"{_ticket(event.subject)} opened "
+        ticket = str(event.aggregate_id)
+        sealed = self._sealed(event, ticket, {"title": event.subject})
+        _remember(rows, event, "ticket", None, sealed)
+        _entry(rows, event, position, "ticket",
+               f"{_ticket(marker(ticket, 'title') if sealed else None)} opened "
                f"({event.priority})")
 
     @handler(reads=[RECORD])
@@ -263,8 +281,10 @@ class TimelineProjection(Projection):
         raised = PRIORITIES.index(event.to_priority) > PRIORITIES.index(event.from_priority)
         text = (f"{_ticket(_title(rows, event))} priority {'raised' if raised else 'lowered'} "
                 f"{event.from_priority} → {event.to_priority}")
+        own = str(event.event_id)
         _entry(rows, event, position, "ticket",
-               text + (f" ({event.reason})" if event.reason else ""))
+               text + (f" ({marker(own, 'reason')})" if event.reason else ""),
+               sealed=self._sealed(event, own, {"reason": event.reason}))
 
     # -- alerts: facts about the customer's lead or ticket (someone was asked to act on it) ----
 
@@ -274,7 +294,7 @@ class TimelineProjection(Projection):
         alert's record keeps what it is about, for its acknowledgement and resolution."""
         subject = rows.get(RECORDS, str(event.subject_id)) \
             if event.subject_kind != "customer" else None
-        about = _alert_about(event, subject["title"] if subject else "")
+        about = _alert_about(event, _record_title(subject))
         _remember(rows, event, "alert", about)
         _entry(rows, event, position, "alert", f"Alert raised{_rule(event, ' by')} for "
                f"{', '.join(event.assignees)}: {about}", names_its_rule=True)
@@ -292,8 +312,13 @@ class TimelineProjection(Projection):
 # -- rows -----------------------------------------------------------------------------------------
 
 
+def marker(context_id: str, field: str) -> str:
+    """Where a sealed personal value goes in a summary (see RECORDS)."""
+    return f"\u27e8{context_id}.{field}\u27e9"
+
+
 def _entry(rows: Rows, event: CrmEvent, position: int, kind: Kind, summary: str, *,
-           names_its_rule: bool = False) -> None:
+           names_its_rule: bool = False, sealed: Any = None) -> None:
     """The event's timeline row. A summary that does not name the rule that recorded the fact
     in its own words gets " by rule '<id>'" appended."""
     if not names_its_rule:
@@ -304,18 +329,27 @@ def _entry(rows: Rows, event: CrmEvent, position: int, kind: Kind, summary: str,
         "occurred_at": iso(event.occurred_at), "recorded_at": iso(event.recorded_at),
         "kind": kind, "type": event.event_type, "actor": event.actor,
         "aggregate_id": str(event.aggregate_id), "summary": summary,
-        "data": _public_data(event),
+        "data": _public_data(event), "sealed": sealed,
     })
 
 
-def _remember(rows: Rows, event: CrmEvent, kind: str, title: str) -> None:
+def _remember(rows: Rows, event: CrmEvent, kind: str, title: str | None,
+              sealed: Any = None) -> None:
     rows.put(RECORDS, {"id": str(event.aggregate_id), "customer_id": str(event.customer_id),
-                       "kind": kind, "title": title})
+                       "kind": kind, "title": title, "sealed": sealed})
 
 
 def _title(rows: Rows, event: CrmEvent) -> str:
-    record = rows.get(RECORDS, str(event.aggregate_id))
-    return record["title"] if record else ""
+    return _record_title(rows.get(RECORDS, str(event.aggregate_id)))
+
+
+def _record_title(record: Row | None) -> str:
+    """A record's title, or the marker of its sealed one (a ticket's subject)."""
+    if record is None:
+        return ""
+    if record.get("sealed") is not None:
+        return marker(record["id"], "title")
+    return record["title"] or ""
 
 
 def _public_data(event: CrmEvent) -> dict[str, Any]:
@@ -360,7 +394,7 @@ def _lead(title: str, word: str = "Lead") -> str:
     return f"{word} '{title}'" if title else word
 
 
-def _ticket(title: str, word: str = "Ticket") -> str:
+def _ticket(title: str | None, word: str = "Ticket") -> str:
     return f"{word} '{title}'" if title else word
 
 

@@ -3,13 +3,22 @@ a time — from the store, or folded in memory from events for a point-in-time v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from services.common.privacy.vault import PersonalDataVault
 from services.common.times import iso_text
 from services.projections.model import ConsumedEvent, Row, fold
+from services.projections.personal import ERASED, open_values
 from services.projections.stores.sql import SqlReadStore
-from services.projections.timeline.projection import ENTRIES, KINDS, Kind, TimelineProjection
+from services.projections.timeline.projection import (
+    ENTRIES,
+    KINDS,
+    RECORDS,
+    Kind,
+    TimelineProjection,
+)
 
 NAME = TimelineProjection.name
 __all__ = ["KINDS", "NAME", "Cursor", "Kind", "read_timeline", "timeline_as_of"]
@@ -20,7 +29,9 @@ Cursor = tuple[str, int]
 
 def read_timeline(store: SqlReadStore, customer_id: str, *, limit: int = 50,
                   before: Cursor | Sequence[Any] | None = None,
-                  kinds: Iterable[str] | None = None) -> tuple[list[dict[str, Any]], Cursor | None]:
+                  kinds: Iterable[str] | None = None,
+                  vault: PersonalDataVault | None = None,
+                  ) -> tuple[list[dict[str, Any]], Cursor | None]:
     """One page of the customer's timeline, newest business time first, and the cursor of the
     next page (None on the last page).
 
@@ -46,8 +57,9 @@ def read_timeline(store: SqlReadStore, customer_id: str, *, limit: int = 50,
         f"SELECT {columns} FROM {ENTRIES.name} WHERE {' AND '.join(where)} "
         "ORDER BY occurred_at DESC, position DESC LIMIT ?", [*params, limit + 1])
     from_db = store.from_db
-    items = [_item({name: from_db(kind, raw[name]) for name, kind in ENTRIES.columns.items()})
-             for raw in found[:limit]]
+    rows = [{name: from_db(kind, raw[name]) for name, kind in ENTRIES.columns.items()}
+            for raw in found[:limit]]
+    items = _opened(rows, customer_id, vault, lambda ids: _stored_records(store, ids))
     next_cursor = (items[-1]["occurred_at"], items[-1]["position"]) \
         if len(found) > limit else None
     return items, next_cursor
@@ -55,12 +67,48 @@ def read_timeline(store: SqlReadStore, customer_id: str, *, limit: int = 50,
 
 def timeline_as_of(events: Iterable[ConsumedEvent], limit: int) -> list[dict[str, Any]]:
     """The newest `limit` items of the timeline folded in memory from these events."""
-    entries = fold(TimelineProjection(), events).all(ENTRIES)
+    folded = fold(TimelineProjection(), events)
+    entries = folded.all(ENTRIES)
     entries.sort(key=lambda row: (row["occurred_at"], row["position"]), reverse=True)
-    return [_item(row) for row in entries[:limit]]
+    records = {row["id"]: row for row in folded.all(RECORDS)}
+    page = entries[:limit]
+    customer_id = page[0]["customer_id"] if page else ""
+    return _opened(page, customer_id, None,
+                   lambda ids: [records[i] for i in ids if i in records])
 
 
-def _item(row: Row) -> dict[str, Any]:
-    item = dict(row)
-    item["event_id"] = item.pop("id")
-    return item
+_MARKER = re.compile("\u27e8([0-9a-f-]{36})\\.([a-z_]+)\u27e9")
+
+
+def _opened(rows: list[Row], customer_id: str, vault: PersonalDataVault | None,
+            records_of: Callable[[list[str]], list[Row]]) -> list[dict[str, Any]]:
+    """The items: each summary's markers replaced by the values sealed in its entry or in the
+    record it names (services/projections/timeline/projection.py RECORDS)."""
+    wanted = sorted({found.group(1) for row in rows for found in _MARKER.finditer(row["summary"])}
+                    - {row["id"] for row in rows})
+    record_values = {record["id"]: open_values(vault, customer_id, record["id"], record["sealed"])
+                     for record in records_of(wanted)}
+    items = []
+    for row in rows:
+        item = dict(row)
+        own = open_values(vault, customer_id, row["id"], item.pop("sealed", None))
+
+        def value(found: re.Match[str], own: dict[str, Any] | None = own,
+                  entry_id: str = row["id"]) -> str:
+            context, field = found.group(1), found.group(2)
+            values = own if context == entry_id else record_values.get(context)
+            text = values.get(field) if values else None
+            return str(text) if text is not None else ERASED
+
+        item["summary"] = _MARKER.sub(value, item["summary"])
+        item["event_id"] = item.pop("id")
+        items.append(item)
+    return items
+
+
+def _stored_records(store: SqlReadStore, ids: list[str]) -> list[Row]:
+    if not ids:
+        return []
+    found = store.query(f"SELECT id, sealed FROM {RECORDS.name} WHERE id IN "
+                        f"({', '.join('?' * len(ids))})", ids)
+    return [{"id": row["id"], "sealed": store.from_db("json", row["sealed"])} for row in found]

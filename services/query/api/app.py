@@ -11,7 +11,16 @@ from services.common.auth import me
 from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import answers_head, install_error_handlers, install_health
-from services.query.api import alerts, analytics, audit, customers, history, projections
+from services.query.api import (
+    alerts,
+    analytics,
+    audit,
+    audit_verify,
+    customers,
+    history,
+    projections,
+    subject,
+)
 from services.query.read_models import ReadModels
 
 STALLED_AFTER_S = 300.0
@@ -20,7 +29,8 @@ STALLED_AFTER_S = 300.0
 def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     """Mount the read routes on an app (the standalone query API, or `crm serve`)."""
     app.state.read_models = read_models
-    for module in (history, customers, analytics, alerts, projections, audit):
+    for module in (history, customers, subject, analytics, alerts, projections, audit,
+                   audit_verify):
         app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.get("/ready", tags=["operations"], summary="Readiness: stores reachable, projections "

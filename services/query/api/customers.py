@@ -75,13 +75,15 @@ def customer_360(
         document = _as_of(read_models, customer_id, caller.tenant_id, as_of, as_of_recorded)
         what: Literal["customer_360", "customer_360_as_of"] = "customer_360_as_of"
     else:
-        found = customer_360_model.read_customer_360(read_models.sql, str(customer_id))
+        found = customer_360_model.read_customer_360(read_models.sql, str(customer_id),
+                                                     vault=read_models.vault)
         if found is None:
             raise ApiError(404, "not_found", f"customer {customer_id} not found",
                            kind="customer", id=str(customer_id))
         document = found
         document["timeline"], _ = timeline_model.read_timeline(read_models.sql, str(customer_id),
-                                                               limit=RECENT_TIMELINE)
+                                                               limit=RECENT_TIMELINE,
+                                                               vault=read_models.vault)
         document["customer_id"] = str(customer_id)
         what = "customer_360"
     if "personal" not in withheld(caller):
@@ -138,7 +140,8 @@ def timeline(
     if cursor is not None:
         before = moment_cursor(cursor, MAX_POSITION)
     items, following = timeline_model.read_timeline(read_models.sql, str(customer_id), limit=limit,
-                                              before=before, kinds=kind)
+                                                    before=before, kinds=kind,
+                                                    vault=read_models.vault)
     return {"items": withheld_from_timeline(items, caller),
             "next_cursor": encode_cursor(following) if following else None}
 
@@ -164,11 +167,13 @@ def list_customers(
     region: CodeParam = None,
     source: CodeParam = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=PRINTABLE,
-                                   description="Text in name, e-mail or company")] = None,
+                                   description="A name, a word of it or its start; an e-mail "
+                                   "address or its parts; a phone number or its last digits; "
+                                   "or text anywhere in the company")] = None,
     sort: Annotated[customer_360_model.SortKey, Query()] = "created_at",
     order: Annotated[Literal["asc", "desc"] | None, Query(
-        description="Default: newest first for created_at and updated_at, A to Z for name "
-        "and company")] = None,
+        description="Default: newest first for created_at and updated_at, A to Z for "
+        "company")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     include_total: bool = False,
@@ -180,7 +185,7 @@ def list_customers(
             tenant_id=caller.tenant_id, lifecycle_stage=lifecycle_stage, owner=owner, tag=tag,
             region=region, source=source, q=q, book=caller.book.limited_to()),
         sort=sort, descending=direction == "desc", limit=limit, after=after,
-        include_total=include_total)
+        include_total=include_total, vault=read_models.vault)
     next_cursor = None
     if page.next_after is not None:
         next_cursor = encode_cursor([sort, direction, *page.next_after])

@@ -1,0 +1,1 @@
+"""Personal data under per-customer keys (crypto-shredding): docs/privacy.md."""
