@@ -173,7 +173,7 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "## Personal data sealed: encryption and hashing on the command path and on a rebuild",
         "",
-        f"`.venv/bin/python -m benchmarks.privacy --customers {results['customers']:,} "
+        f"`.venv/bin/python -m benchmarks.privacy --customers {results['customers']} "
         f"--rounds {results['rounds']}` (`benchmarks/privacy.py`), measured "
         f"{results['machine']['date']}. Machine: {_machine(results['machine'])} Raw results: "
         "`benchmarks/results/privacy.json`.",
