@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+from pydantic import SecretStr
 
 from services.bootstrap import Chronicle, Parts
+from services.common.event_store import EventLog, open_event_store
+from services.common.privacy.master_key import LocalKeyEncryptionKey, new_master_key_text
 from services.common.settings import Settings
 from services.projections.offline.export import export_events
 from services.projections.rebuild import rebuild_many
@@ -175,3 +178,47 @@ class ErasureContract:
         for where, content in written.items():
             for value in values_of(ERASED):
                 assert value.encode() not in content, f"{value!r} found in {where}"
+
+    def test_a_master_key_rotation_leaves_every_customer_readable(
+            self, settings: Settings) -> None:
+        def everything(crm: Crm, customers: list[str]) -> dict[str, object]:
+            return {customer: (crm.get(f"/v1/customers/{customer}"),
+                               crm.get(f"/v1/customers/{customer}/timeline", limit=100),
+                               crm.get_raw(f"/v1/customers/{customer}/history").json())
+                    for customer in customers}
+
+        tenant = f"t-{uuid4().hex[:10]}"
+        with ExitStack() as stack:
+            client, read_models = compose_serve(stack, settings)
+            crm = Crm(client, tenant)
+            customers = [story(crm, ERASED), story(crm, KEPT)]
+            assert read_models.wait_for(NAMES, crm.position, 60)
+            before = everything(crm, customers)
+            written_up_to = crm.position
+        assert before[customers[1]][0]["personal"]["email"] == KEPT["email"]
+
+        new_key = new_master_key_text()
+        with Chronicle(settings, Parts(commands=True)) as running:
+            assert running.store is not None
+            rewrapped = running.store.vault.rewrap(LocalKeyEncryptionKey.from_text(new_key, "new"))
+        assert rewrapped >= 3  # both customers' keys and the tenant's search key
+
+        # The old master key opens nothing any more, and says why.
+        old = open_event_store(settings)
+        try:
+            with pytest.raises(ValueError, match="wrapped by master key"):
+                EventLog(old).events_of([UUID(customers[0])])
+        finally:
+            old.close()
+
+        rotated = settings.model_copy(update={"master_key": SecretStr(new_key)})
+        with ExitStack() as stack:
+            client, read_models = compose_serve(stack, rotated)
+            crm = Crm(client, tenant)
+            crm.position = written_up_to
+            assert everything(crm, customers) == before
+            found = crm.get("/v1/customers", q=KEPT["email"])["items"]
+            assert [item["customer_id"] for item in found] == [customers[1]]
+            newcomer = crm.post("/v1/customers", {"personal": {"name": "Rotated Newcomer"}})
+            assert crm.get(f"/v1/customers/{newcomer['customer_id']}")["personal"]["name"] == \
+                "Rotated Newcomer"
