@@ -44,11 +44,23 @@ def seed_if_empty(crm: Chronicle) -> None:
     if store.recorder.select_notifications(1, 1, topics=[get_topic(CustomerRegistered)]):
         typer.echo("store already holds customers; sample data not loaded again")
         return
-    summary = generate_history(store, customers=DEMO_CUSTOMERS)
+    summary = generate_history(store, customers=DEMO_CUSTOMERS, working_day=True,
+                               rules_toml=_demo_rules_unless_set(store, "default"))
     typer.echo(f"loaded sample data: {summary.customers} customers, {summary.events} events "
                f"({summary.leads} leads, {summary.interactions} interactions, "
                f"{summary.tickets} tickets, {summary.purchases} purchases; last position "
                f"{summary.last_position})")
+
+
+def _demo_rules_unless_set(store: ChronicleStore, tenant_id: str) -> str | None:
+    """The demo's rules file (approver tiers, managers, follow-up windows), unless the tenant
+    has rules of its own already."""
+    from services.command.domain.configuration import configuration_id
+    from services.demo.working_day import DEMO_RULES_TOML
+
+    if store.recorder.select_events(configuration_id(tenant_id), limit=1):
+        return None
+    return DEMO_RULES_TOML
 
 
 class _CountingStore:
@@ -100,6 +112,7 @@ def seed(
             try:
                 summary = generate_history(
                     counting, customers=customers, seed=chosen_seed, years=years,
+                    working_day=True, rules_toml=_demo_rules_unless_set(store, "default"),
                     on_progress=lambda done, events: shown.update(done, customers,
                                                                   counted=events))
             except IntegrityError:

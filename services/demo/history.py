@@ -32,6 +32,7 @@ from services.command.domain.aggregate import (
     CommandContext,
     events_in_decision_order,
 )
+from services.command.domain.configuration import TenantConfiguration
 from services.command.domain.customer import Customer
 from services.command.domain.errors import RuleViolation
 from services.command.domain.interaction import Interaction
@@ -84,21 +85,35 @@ def generate_history(
     store: SavesEvents, *, customers: int, seed: int = 7, years: float = 2.0,
     now: datetime | None = None, tenant_id: str = "default", batch_customers: int = 200,
     on_progress: ProgressCallback | None = None, rules: TenantRules = DEFAULT_RULES,
+    working_day: bool = False, rules_toml: str | None = None,
 ) -> BulkSummary:
     """Write the stories of `customers` customers (about ten events each) into `store`.
 
     Business times lie within `years` before `now`. Every `batch_customers` customers are saved
-    in one transaction.
+    in one transaction. With `working_day`, each customer may also have work still open at
+    `now` (working_day.py): open leads in every stage, pending discounts, open tickets. With
+    `rules_toml`, the tenant's rules file is recorded first (the store must hold none yet) and
+    the stories follow it.
     """
     if customers < 0 or batch_customers < 1 or years <= 0:
         raise ValueError("customers >= 0, batch_customers >= 1 and years > 0 are required")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     window_start = now - timedelta(days=365.25 * years)
     summary = BulkSummary()
-    story = _Storyteller(random.Random(seed), tenant_id, rules, now, summary)
+    configuration: list[AggregateRoot] = []
+    if rules_toml is not None:
+        config = TenantConfiguration.first(tenant_id)
+        config.change_rules(CommandContext(actor="demo-admin", tenant_id=tenant_id,
+                                           occurred_at=window_start), rules_toml, "demo rules")
+        rules = TenantRules.from_rule_set(config.rules)
+        configuration.append(config)
+    # The work still open at `now`: every customer of a small book has some; a large book keeps
+    # about the share of a real one (10% of customers with an open lead at 1,000 and beyond).
+    present = min(1.0, max(0.125, 100 / max(customers, 1))) if working_day else 0.0
+    story = _Storyteller(random.Random(seed), tenant_id, rules, now, summary, present)
     started = time.perf_counter()
     for batch_start in range(0, customers, batch_customers):
-        aggregates: list[AggregateRoot] = []
+        aggregates: list[AggregateRoot] = configuration if batch_start == 0 else []
         for index in range(batch_start, min(customers, batch_start + batch_customers)):
             # Registrations spread evenly over the window, in index order, so batches follow
             # business time; the story of each customer runs from there to `now`.
@@ -123,12 +138,14 @@ class _Storyteller:
     """Makes one customer's story at a time; every choice comes from `rng`."""
 
     def __init__(self, rng: random.Random, tenant_id: str, rules: TenantRules, now: datetime,
-                 summary: BulkSummary) -> None:
+                 summary: BulkSummary, present: float = 0.0) -> None:
         self.rng = rng
         self.tenant_id = tenant_id
         self.rules = rules
         self.now = now
         self.summary = summary
+        self.present = present
+        """How much of the working day's open work (0: none; 1: a small book's)."""
 
     # -- small helpers ------------------------------------------------------------------------
 
@@ -141,6 +158,10 @@ class _Storyteller:
     def later(self, at: datetime, mean_hours: float) -> datetime:
         """A business time after `at`: exponentially distributed, at least a few minutes."""
         return at + timedelta(hours=max(0.05, self.rng.expovariate(1.0 / mean_hours)))
+
+    def approver(self, percent: Decimal) -> str:
+        """Who decides a discount: the approver of its tier, else any manager."""
+        return self.rules.approver_for(percent) or self.rng.choice(MANAGERS)
 
     def refused(self, violation: RuleViolation) -> None:
         self.summary.refusals[violation.rule] += 1
@@ -194,6 +215,8 @@ class _Storyteller:
         if rng.random() < 0.25:
             start = at_some_point()
             episodes.append((start, self.profile_change(customer, start, rep)))
+        if self.present:
+            episodes.extend(self.working_day(customer, registered_at, rep, records))
         queue = [(start, number, episode) for number, (start, episode) in enumerate(episodes)
                  if start < self.now]
         heapq.heapify(queue)
@@ -328,21 +351,21 @@ class _Storyteller:
         for pending in [d for d in lead.discounts.values() if d.status == "pending"]:
             at = self.later(at, 20)  # a manager catches up with the approval still waiting
             yield at
-            lead.approve_discount(self.ctx(rng.choice(MANAGERS), at), pending.discount_id,
-                                  "approved late", self.rules)
+            lead.approve_discount(self.ctx(self.approver(pending.percent), at),
+                                  pending.discount_id, "approved late", self.rules)
         if not lead.discounts and rng.random() < 0.4:
             discount_id = self.new_id()
+            percent = rng.choice([5, 8, 12, 15, 20, 25])
             try:
-                lead.request_discount(self.ctx(rep, at), discount_id,
-                                      str(rng.choice([5, 8, 12, 15, 20, 25])), "competitive offer",
-                                      self.rules)
+                lead.request_discount(self.ctx(rep, at), discount_id, str(percent),
+                                      "competitive offer", self.rules)
             except RuleViolation as violation:
                 self.refused(violation)
             else:
                 if lead.discounts[discount_id].status == "pending":
                     at = self.later(at, 20)
                     yield at
-                    manager = rng.choice(MANAGERS)
+                    manager = self.approver(Decimal(percent))
                     # Now and then a rep tries to approve their own discount: refused.
                     approver = rep if rng.random() < 0.05 else manager
                     try:
@@ -470,6 +493,94 @@ class _Storyteller:
                     clock = self.later(clock, 24 * 5)  # came back after closing
                     yield clock
                 ticket.change_status(self.ctx("customer", clock), "open", "not fixed")
+        except RuleViolation as violation:
+            self.refused(violation)
+
+
+    # -- the working day: what is still open at `now` ----------------------------------------
+
+    def working_day(self, customer: Customer, registered_at: datetime, rep: str,
+                    records: list[AggregateRoot]) -> list[tuple[datetime, Episode]]:
+        rng = self.rng
+        episodes: list[tuple[datetime, Episode]] = []
+        for chance in (0.8, 0.3):
+            if rng.random() < chance * self.present:
+                stage = rng.choice(OPEN_PATH)
+                stale = rng.random() < 0.35
+                last_touch = self.now - timedelta(
+                    days=rng.uniform(8, 20) if stale else rng.uniform(0.05, 2.5))
+                steps = OPEN_PATH.index(stage)
+                start = max(last_touch - timedelta(days=rng.uniform(1.0, 4.0) * steps + 0.5),
+                            registered_at + timedelta(minutes=30))
+                if start < last_touch:
+                    episodes.append((start, self.open_lead(customer, start, last_touch, stage,
+                                                           rep, stale, records)))
+        if rng.random() < 0.45 * self.present:
+            opened = max(self.now - timedelta(hours=rng.uniform(0.5, 72)),
+                         registered_at + timedelta(minutes=30))
+            if opened < self.now:
+                episodes.append((opened, self.open_ticket(customer, opened, records)))
+        return episodes
+
+    def open_lead(self, customer: Customer, start: datetime, last_touch: datetime, stage: str,
+                  rep: str, stale: bool, records: list[AggregateRoot]) -> Episode:
+        """A lead worked up to `stage`, last touched at `last_touch` (long ago when stale:
+        its follow-up is overdue), with a discount awaiting approval now and then."""
+        rng = self.rng
+        lead = Lead.create(
+            self.new_id(), self.ctx(rep, start), customer_id=customer.id,
+            title=rng.choice(LEAD_TITLES), source=rng.choice(SOURCES),
+            channel=rng.choice(["web", "phone", "email", "event"]), region=customer.region,
+            industry=customer.industry, amount=f"{rng.randint(4, 160) * 250}.00",
+            currency="EUR", owner=rep, rules=self.rules,
+        )
+        customer.link(self.ctx(rep, start), "lead", lead.id)
+        self.summary.leads += 1
+        records.append(lead)
+        steps = OPEN_PATH.index(stage)
+        for step in range(1, steps + 1):
+            clock = start + (last_touch - start) * (step / steps)
+            yield clock
+            self.move(lead, clock, rep, OPEN_PATH[step])
+        if not stale and rng.random() < 0.6:
+            records.append(self.interaction(customer, last_touch, rep, lead.id))
+        if stage in ("proposal", "negotiation") and rng.random() < 0.7:
+            try:
+                lead.request_discount(self.ctx(rep, last_touch), self.new_id(),
+                                      str(rng.choice([12, 15, 18, 22, 25, 30])),
+                                      "competitive offer", self.rules)
+            except RuleViolation as violation:
+                self.refused(violation)
+
+    def open_ticket(self, customer: Customer, opened: datetime,
+                    records: list[AggregateRoot]) -> Episode:
+        """A ticket still open: answered, waiting for the customer, or not answered yet (past
+        its first-response target when it has waited long enough: the SLA policy escalates)."""
+        rng = self.rng
+        priority = rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0]
+        agent = rng.choice(AGENTS)
+        ticket = Ticket.open(
+            self.new_id(), self.ctx("portal", opened), customer_id=customer.id,
+            subject=rng.choice(TICKET_SUBJECTS), priority=priority,
+            channel=rng.choice(["email", "phone", "chat", "web"]),
+            assignee=agent if rng.random() < 0.7 else None,
+        )
+        customer.link(self.ctx("portal", opened), "ticket", ticket.id)
+        self.summary.tickets += 1
+        records.append(ticket)
+        roll = rng.random()
+        if roll < 0.5:
+            return  # nobody has answered yet
+        clock = self.later(opened, RESOLVE_HOURS[priority] / 12)
+        yield clock
+        try:
+            if ticket.assignee is None:
+                ticket.assign(self.ctx("dispatcher", clock), agent)
+            if roll < 0.8:
+                ticket.comment(self.ctx(agent, clock), self.new_id(), "Looking into it",
+                               "agent", True)
+            else:
+                ticket.change_status(self.ctx(agent, clock), "pending", "waiting for customer")
         except RuleViolation as violation:
             self.refused(violation)
 

@@ -166,6 +166,19 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
         assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts",
                                  "policy_state", "funnel", "retention", "service"}
         assert all(status["dead_letters"] == 0 for status in statuses.values()), statuses
+
+        # A working day: the policies raise alerts on the sample's open work (stale leads,
+        # tickets past their targets, discounts waiting for the approver of their tier).
+        def work_to_do() -> set[str]:
+            page = httpx.get(f"{base}/v1/alerts", headers=key(),
+                             params={"limit": 200}).json()
+            kinds = {alert["kind"] for alert in page["items"]}
+            return kinds if kinds >= {"follow_up_overdue", "sla_breached",
+                                      "discount_approval"} else set()
+
+        eventually(work_to_do, 120, lambda: "alerts of every kind in the demo's inbox: "
+                   f"{httpx.get(f'{base}/v1/alerts', headers=key()).text[:2000]}",
+                   interval_s=0.5)
         metrics = httpx.get(f"{base}/metrics", headers=key()).text
         after = _projections(base, key())
         [metric] = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()

@@ -245,7 +245,8 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_next_events_apply(
     assert {h["source-offset"] for h in headers} == {b"1", b"2"}
     assert all(h["source-topic"] == topic.encode() for h in headers)
     errors = sorted(h["error"].decode() for h in headers)
-    assert "cannot apply a poison tag" in errors[0] + errors[1]
+    # The failure's type and code, never its message (it may quote the event's values).
+    assert any(e.startswith("ValueError: [message withheld") for e in errors), errors
     assert any("not JSON" in e for e in errors)
     assert messages[0].value == b"{not json" or messages[1].value == b"{not json"
 
