@@ -1,8 +1,9 @@
 """Composition root of the projectors: stores, sources and runners from settings.
 
 With a Kafka bootstrap configured, each projector reads the topic as member of its own consumer
-group (`chronicle.projector.<name>`), so several processes share its partitions. Without one
-(the embedded default) it follows the event store's notification log in this process.
+group (`chronicle.projector.<topic>.<name>`), so several processes share its partitions.
+Without one (the embedded default) it follows the event store's notification log in this
+process.
 Customer-360, timeline and lifecycle live in PostgreSQL when configured, else in a SQLite file;
 funnel, retention and service analytics in a DuckDB file owned by this process.
 """
@@ -42,8 +43,11 @@ def open_analytics_store(settings: Settings) -> DuckReadStore:
     return DuckReadStore(settings.analytics_file)
 
 
-def consumer_group(name: str) -> str:
-    return f"chronicle.projector.{name}"
+def consumer_group(name: str, topic: str) -> str:
+    """The projector's consumer group: one per read model and topic, so installations (or
+    tenants of a shared cluster) with topics of their own never share a group. Offsets are
+    kept with the read model, not in the group, so a group's name can change freely."""
+    return f"chronicle.projector.{topic}.{name}"
 
 
 def dead_letter_topic(settings: Settings) -> str:
@@ -148,7 +152,7 @@ class ProjectorHost:
         settings = self.settings
         if settings.kafka_bootstrap:
             return KafkaSource(kafka_client_config(settings), settings.kafka_topic,
-                               group_id=consumer_group(name),
+                               group_id=consumer_group(name, settings.kafka_topic),
                                session_timeout_ms=settings.projector_session_timeout_ms,
                                client_id=f"chronicle-{name}", vault=self.vault)
         assert self.event_store is not None
