@@ -5,7 +5,7 @@
 
 In one run:
 1. generate the history (services.demo.history: about 11 events per customer over two years
-   of business time) into a fresh event store: SQLite in a temp dir (the embedded mode), or
+   of business time, with the working day's open leads and tickets) into a fresh event store: SQLite in a temp dir (the embedded mode), or
    with `--postgres` a private PostgreSQL (fsync on) started for the run, which then holds the
    events and the SQL read models (customer-360, timeline, lifecycle);
 2. build all six read models in one pass from the store (services.projections.rebuild);
@@ -68,8 +68,21 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- the routes
 
 
-def routes(ids: list[str], owners: list[str]) -> list[dict[str, Any]]:
+def routes(ids: list[str], owners: list[str], lead_ids: list[str] | None = None,
+           ticket_ids: list[str] | None = None) -> list[dict[str, Any]]:
     """What each measurement requests: a label, the paths (one chosen at random per request)."""
+    leads = [
+        {"key": "leads_list", "label": "leads `GET /v1/leads?owner=…&open=true&limit=50`",
+         "paths": [f"/v1/leads?owner={o}&open=true&limit=50" for o in owners]},
+        {"key": "lead_page", "label": "lead page `GET /v1/leads/{id}`",
+         "paths": [f"/v1/leads/{i}" for i in lead_ids]},
+    ] if lead_ids else []
+    tickets = [
+        {"key": "tickets_list", "label": "tickets `GET /v1/tickets?status=open&limit=50`",
+         "paths": ["/v1/tickets?status=open&limit=50"]},
+        {"key": "ticket_page", "label": "ticket page `GET /v1/tickets/{id}`",
+         "paths": [f"/v1/tickets/{i}" for i in ticket_ids]},
+    ] if ticket_ids else []
     return [
         {"key": "me", "label": "`GET /v1/me` (HTTP floor, authenticated)", "paths": ["/v1/me"]},
         {"key": "health", "label": "`GET /health` (no authentication)", "paths": ["/health"]},
@@ -79,6 +92,7 @@ def routes(ids: list[str], owners: list[str]) -> list[dict[str, Any]]:
          "paths": [f"/v1/customers?region={REGION}&owner={o}&limit=50" for o in owners]},
         {"key": "timeline", "label": "timeline `GET /v1/customers/{id}/timeline?limit=50`",
          "paths": [f"/v1/customers/{i}/timeline?limit=50" for i in ids]},
+        *leads, *tickets,
         {"key": "funnel", "label": "funnel `GET /v1/analytics/funnel`",
          "paths": ["/v1/analytics/funnel"], "single_client": True},
         {"key": "funnel_by_source", "label": "funnel `…/funnel?group_by=source`",
@@ -182,8 +196,10 @@ def phase_generate(settings: Any, customers: int, seed: int, out: dict[str, Any]
                 last_log[0] = time.perf_counter()
                 log(f"  {done:,} customers, {written:,} events")
 
+        # With the working day's open leads and tickets, as `crm seed` writes them.
         summary = generate_history(store, customers=customers, seed=seed,
-                                   now=datetime.now(UTC), on_progress=progress)
+                                   now=datetime.now(UTC), on_progress=progress,
+                                   working_day=True)
         out.update(describe(summary))
         return summary.last_position
     finally:
@@ -331,19 +347,29 @@ def in_fresh_process(settings: Any, ids: list[str], explain: bool) -> dict[str, 
         return dict(pending.get(timeout=900))
 
 
-def sample_ids(settings: Any, count: int, seed: int) -> tuple[list[str], list[str]]:
+def sample_ids(settings: Any, count: int, seed: int, table: str = "customer_360") -> list[str]:
+    """Up to `count` ids of the tenant's rows of `table`, chosen by `seed`."""
     from services.projections.host import open_sql_store
 
     store = open_sql_store(settings)
     try:
-        ids = [r["id"] for r in store.query("SELECT id FROM customer_360 WHERE tenant_id = ?",
+        ids = [r["id"] for r in store.query(f"SELECT id FROM {table} WHERE tenant_id = ?",
                                             [TENANT])]
-        owners = sorted({r["owner"] for r in store.query(
-            "SELECT DISTINCT owner FROM customer_360 WHERE owner IS NOT NULL")})
     finally:
         store.close()
     rng = random.Random(seed)
-    return rng.sample(ids, min(count, len(ids))), owners
+    return rng.sample(ids, min(count, len(ids)))
+
+
+def sample_owners(settings: Any) -> list[str]:
+    from services.projections.host import open_sql_store
+
+    store = open_sql_store(settings)
+    try:
+        return sorted({r["owner"] for r in store.query(
+            "SELECT DISTINCT owner FROM customer_360 WHERE owner IS NOT NULL")})
+    finally:
+        store.close()
 
 
 # --------------------------------------------------------------------------- the run
@@ -403,8 +429,12 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         results["rebuild"] = rebuilt
         log(f"  {rebuilt['events']:,} events in {rebuilt['seconds']:.1f} s; rows {rebuilt['rows']}")
 
-        ids, owners = sample_ids(settings, ID_SAMPLE, args.seed)
+        ids, owners = sample_ids(settings, ID_SAMPLE, args.seed), sample_owners(settings)
+        lead_ids = sample_ids(settings, ID_SAMPLE, args.seed, "leads")
+        ticket_ids = sample_ids(settings, ID_SAMPLE, args.seed, "tickets")
         results["config"]["sampled_customer_ids"] = len(ids)
+        results["config"]["sampled_lead_ids"] = len(lead_ids)
+        results["config"]["sampled_ticket_ids"] = len(ticket_ids)
         results["config"]["owners"] = owners
 
         log("3/4 in-process latency of the read functions (no HTTP, one thread, a fresh "
@@ -428,7 +458,7 @@ def run(args: argparse.Namespace, results: dict[str, Any]) -> None:
         log(f"  server up in {server.start_seconds:.1f} s, projections at {head:,}")
         http: list[dict[str, Any]] = []
         results["http"] = http
-        for route in routes(ids, owners):
+        for route in routes(ids, owners, lead_ids, ticket_ids):
             runs = [args.clients]
             if route.get("single_client") and args.clients != 1:
                 runs.append(1)

@@ -11,7 +11,8 @@ TARGETS = {
     "point_p99_vs_floor": 3.0,
     "analytics_p50_ms": 100.0,
 }
-POINT_ROUTES = ("customer_360", "timeline")
+POINT_ROUTES = ("customer_360", "timeline", "leads_list", "lead_page", "tickets_list",
+                "ticket_page")
 ANALYTICS_ROUTES = ("funnel", "funnel_by_source", "retention_purchase", "retention_any")
 
 
@@ -159,7 +160,8 @@ def _where_time_goes(results: dict[str, Any]) -> list[str]:
             f"one Python process); with {clients} closed-loop clients the latency is mostly "
             f"queueing: mean latency ≈ {clients} / throughput.")
     inproc = results.get("in_process", {})
-    for key in ("customer_360", "timeline", "list"):
+    for key in ("customer_360", "timeline", "list", "leads_list", "lead_page", "tickets_list",
+                "ticket_page"):
         run = _run(results, key, clients)
         if not run:
             continue

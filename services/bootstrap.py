@@ -28,6 +28,7 @@ from services.command.service import CommandService
 from services.common.audit_chain.checkpoints import Checkpointer, checkpointer_for
 from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
+from services.common.auth.stream_tickets import StreamTickets
 from services.common.clock import Clock, SystemClock
 from services.common.event_store import ChronicleStore, open_event_store
 from services.common.limits import Limits
@@ -35,9 +36,11 @@ from services.common.people import PeopleDirectory
 from services.common.settings import Settings
 from services.common.web import BodySizeLimit
 from services.projections.host import ProjectorHost
+from services.projections.leads.reads import PipelineTerms
 from services.projections.policy_state.reads import NAME as POLICY_STATE
 from services.projections.policy_state.reads import PolicyStateReads
 from services.projections.registry import NAMES
+from services.projections.tickets.reads import SlaTargets
 from services.query.api.app import include_query_routes, query_app
 from services.query.read_models import ReadModels
 
@@ -48,6 +51,23 @@ def org_of(rules: RuleSet) -> tuple[list[tuple[str, tuple[str, ...]]], dict[str,
     """A tenant's teams (id, members) and managers (person -> manager) from its rules."""
     return ([(team.id, tuple(team.members)) for team in rules.assignment.teams],
             dict(rules.org.managers))
+
+
+def sla_targets_of(rules: RuleSet) -> SlaTargets:
+    """A tenant's SLA targets in seconds by priority, from its rules (none while SLAs are off)."""
+    if not rules.sla.enabled:
+        return SlaTargets()
+    return SlaTargets(
+        first_response={p: int(t.total_seconds()) for p, t in rules.sla.first_response.items()},
+        resolution={p: int(t.total_seconds()) for p, t in rules.sla.resolution.items()})
+
+
+def pipeline_terms_of(rules: RuleSet) -> PipelineTerms:
+    """A tenant's pipeline stages and follow-up windows, from its rules (the lead reads)."""
+    stages = tuple(rules.pipeline.stages)
+    windows = {stage: rules.follow_up_window(stage) for stage in stages} \
+        if rules.follow_up.enabled else {}
+    return PipelineTerms(open_stages=stages, follow_up=windows)
 
 
 def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_ring: KeyRing,
@@ -62,7 +82,10 @@ def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_rin
     app.state.key_ring = key_ring
     app.state.people = people or PeopleDirectory(store)
     app.state.org_of = lambda tenant: org_of(rules.rule_set(tenant))
-    authenticator = authenticator or Authenticator(settings, key_ring)
+    app.state.pipeline_terms_of = lambda tenant: pipeline_terms_of(rules.rule_set(tenant))
+    app.state.sla_targets_of = lambda tenant: sla_targets_of(rules.rule_set(tenant))
+    authenticator = authenticator or Authenticator(settings, key_ring, StreamTickets(store))
+    app.state.stream_tickets = authenticator.tickets
     return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
 
 
@@ -236,7 +259,8 @@ class Chronicle:
     def authenticator(self) -> Authenticator:
         """Who a request's credentials name (one per process: it caches the provider's keys)."""
         if self._authenticator is None:
-            self._authenticator = Authenticator(self.settings, self.key_ring)
+            self._authenticator = Authenticator(self.settings, self.key_ring,
+                                                StreamTickets(self._store()))
         return self._authenticator
 
     # -- running ------------------------------------------------------------------------------
@@ -259,6 +283,12 @@ class Chronicle:
                 target=self.checkpointer.run_until_stopped, args=(self._checkpoint_stop,),
                 name="audit-checkpoints", daemon=True)
             self._checkpoint_thread.start()
+
+    def end_streams(self) -> None:
+        """End the open event streams (GET /v1/stream) and refuse new ones: what a server
+        does first when it stops, as it waits for open responses to finish."""
+        if self.read_models is not None:
+            self.read_models.end_streams()
 
     def stop(self) -> None:
         """Stop what runs and close what was opened, in the reverse order of building; safe

@@ -65,7 +65,7 @@ def serve(
         crm.start()
         _listen(app, settings, f"Chronicle CRM listening on {_base(settings)} (events: "
                 f"{settings.describe_store()}; read models: {crm.describe_read_models()}; API "
-                f"docs at /docs)", _access_hint(crm, settings, demo))
+                f"docs at /docs)", _access_hint(crm, settings, demo), crm.end_streams)
     finally:
         crm.stop()
 
@@ -143,18 +143,29 @@ def query_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
     with Chronicle(settings, Parts(read_models=registry.NAMES, queries=True)) as crm:
         _listen(_edge(crm, crm.query_api), settings, f"Chronicle query API listening on "
                 f"{_base(settings)} (read models: {crm.describe_read_models()})",
-                _access_hint(crm, settings, demo=False))
+                _access_hint(crm, settings, demo=False), crm.end_streams)
 
 
-def _listen(app: Any, settings: Settings, banner: str, hint: str | None = None) -> None:
+def _listen(app: Any, settings: Settings, banner: str, hint: str | None = None,
+            before_shutdown: Callable[[], None] | None = None) -> None:
     import uvicorn
+
+    from services.cli.serving import StreamsEndingServer
 
     typer.echo(banner)
     if hint:
         typer.echo(hint)
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                log_config=log_privacy.uvicorn_log_config(settings.log_level))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=settings.log_level,
+                            log_config=log_privacy.uvicorn_log_config(settings.log_level))
+    server = StreamsEndingServer(config, before_shutdown)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # as uvicorn.run: the port was taken, or the app failed to start
+        sys.exit(3)
 
 
 def relay(
@@ -224,7 +235,8 @@ def policies(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Catch up and print what is due now, issuing nothing")] = False,
 ) -> None:
-    """Run the automation policies (assignment, follow-ups, SLAs, approvals, dormancy).
+    """Run the automation policies (assignment, follow-ups, SLAs, approvals, dormancy, task
+    reminders).
 
     They read the event stream into the `policy_state` read model and issue commands as
     `rule:<id>`. `crm serve` runs them too; run this when the command API runs apart.

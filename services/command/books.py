@@ -14,7 +14,9 @@ from services.command.domain.aggregate import AggregateRoot
 from services.command.domain.alert import Alert
 from services.command.domain.customer import Customer
 from services.command.domain.lead import Lead
+from services.command.domain.note import Note
 from services.command.domain.pipeline import LOST, WON
+from services.command.domain.task import Task
 from services.command.domain.ticket import Ticket
 from services.common.auth.book import UNASSIGNED
 
@@ -31,6 +33,10 @@ def belongs_to(aggregate: AggregateRoot) -> set[str | None]:
         return {aggregate.assignee, creator}
     if isinstance(aggregate, Alert):
         return set(aggregate.assignees)
+    if isinstance(aggregate, Task):
+        return {aggregate.assignee, creator}
+    if isinstance(aggregate, Note):  # only its author edits or deletes it (or the tenant's admin)
+        return {aggregate.author}
     return {creator}
 
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from eventsourcing.persistence import Notification, PersistenceError
@@ -34,7 +34,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from services.command.relay_positions import RelayNotActive, position_table
-from services.common.cloudevents import CONTENT_TYPE, encode, encode_stored, partition_key
+from services.common.cloudevents import CONTENT_TYPE, message_of, published_document
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
 from services.common.kafka_clients import kafka_client_config
@@ -237,19 +237,14 @@ class Relay:
         producer = self._connected_producer()
         futures = []
         mapper = self._store.mapper
-        plain = mapper.cipher is None and mapper.compressor is None
         for notification in notifications:
             cls = self._event_class(notification)
             if cls.internal:
                 continue
-            # Stored JSON goes to the wire without a round trip through the model when it can.
-            fast = encode_stored(cls, notification.state, notification.id) if plain else None
-            if fast is not None:
-                key, value = fast
-            else:
-                event = cast(CrmEvent, mapper.to_domain_event(notification))
-                key, value = partition_key(event), encode(event, notification.id,
-                                                          self._store.vault)
+            # Stored JSON goes to the wire without a round trip through the model when it can
+            # (the live stream, services/query/stream.py, sends the same document).
+            key, value = message_of(published_document(cls, notification, mapper,
+                                                       self._store.vault))
             futures.append(producer.send(self.topic, value=value, key=key, headers=_HEADERS))
         offsets = dict(self._published_through[1])
         if futures:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from services.command.domain.aggregate import (
@@ -27,10 +27,13 @@ from services.command.domain.errors import (
     RuleViolation,
     VersionConflict,
 )
+from services.command.domain.filing import CustomerFile
 from services.command.domain.interaction import Interaction
 from services.command.domain.lead import Lead
+from services.command.domain.note import Note
 from services.command.domain.purchase import Purchase, purchase_id_for_reference
 from services.command.domain.rules import RulesFileError
+from services.command.domain.task import Task
 from services.command.domain.ticket import Ticket
 from services.command.execution import CommandExecution, CommandResult, Decision, Idempotency
 from services.common.auth.keys import NewKey, new_key
@@ -44,6 +47,9 @@ from services.common.auth.principal import (
 )
 from services.common.events.alert import AlertKind
 from services.common.events.customer import CustomerPersonal, CustomersMerged
+from services.common.events.envelope import CrmEvent
+from services.common.events.filing import FiledKind, file_id
+from services.common.events.note import NoteSubject
 from services.common.events.purchase import PurchaseItem
 from services.common.events.ticket import PRIORITIES
 
@@ -399,6 +405,142 @@ class CommandService(CommandExecution):
             expected_version,
         )
 
+    # -- tasks --------------------------------------------------------------------------------
+
+    def _file(self, ctx: CommandContext, customer_id: UUID, kind: FiledKind,
+              record_id: UUID) -> CustomerFile:
+        """The customer's file with the new record filed in it (to save with the record)."""
+        current = self._current_version(CustomerFile(file_id(customer_id)))
+        file = CustomerFile.at_version(customer_id, ctx.tenant_id, current)
+        file.file(ctx, kind, record_id)
+        return file
+
+    def _check_ticket_of_customer(self, ctx: CommandContext, ticket_id: UUID,
+                                  customer_id: UUID) -> None:
+        ticket = self._load(Ticket, ticket_id, ctx)
+        if ticket.customer_id != customer_id:
+            raise NotFound("ticket", ticket_id)
+
+    def create_task(
+        self, ctx: CommandContext, *, customer_id: UUID, title: str, assignee: str,
+        due_at: datetime, remind_before: timedelta | None = None, note: str | None = None,
+        lead_id: UUID | None = None, ticket_id: UUID | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        """A task for a customer (about one of its leads or tickets, if given), filed in the
+        customer's file: the customer's own version does not move."""
+
+        def decide() -> Decision:
+            self._customer_head(customer_id, ctx)  # this tenant's, in the book, not erased
+            if lead_id is not None:
+                self._check_lead_of_customer(ctx, lead_id, customer_id)
+            if ticket_id is not None:
+                self._check_ticket_of_customer(ctx, ticket_id, customer_id)
+            task = Task.create(uuid4(), ctx, customer_id=customer_id, title=title,
+                               assignee=assignee, due_at=due_at, remind_before=remind_before,
+                               note=note, lead_id=lead_id, ticket_id=ticket_id)
+            filed = self._file(ctx, customer_id, "task", task.id)
+            ids = {"task_id": str(task.id), "customer_id": str(customer_id)}
+            return Decision(task, ids, also_save=[filed], status_code=201)
+
+        return self._execute(ctx, idempotency, decide, stream=file_id(customer_id))
+
+    def _task_command(
+        self, ctx: CommandContext, task_id: UUID, act: Callable[[Task], None],
+        idempotency: Idempotency | None, expected_version: int | None,
+        also: Callable[[Task], list[AggregateRoot]] = lambda _: [],
+    ) -> CommandResult:
+        def decide() -> Decision:
+            task = self._load(Task, task_id, ctx, expected_version)
+            act(task)
+            return Decision(task, {"task_id": str(task_id), "customer_id": str(task.customer_id)},
+                            also_save=also(task))
+
+        return self._execute(ctx, idempotency, decide, expected_version, stream=task_id)
+
+    def complete_task(self, ctx: CommandContext, task_id: UUID, note: str | None = None,
+                      idempotency: Idempotency | None = None,
+                      expected_version: int | None = None) -> CommandResult:
+        return self._task_command(ctx, task_id, lambda t: t.complete(ctx, note), idempotency,
+                                  expected_version)
+
+    def cancel_task(self, ctx: CommandContext, task_id: UUID,
+                    idempotency: Idempotency | None = None,
+                    expected_version: int | None = None) -> CommandResult:
+        return self._task_command(ctx, task_id, lambda t: t.cancel(ctx), idempotency,
+                                  expected_version)
+
+    def reschedule_task(self, ctx: CommandContext, task_id: UUID, due_at: datetime,
+                        remind_before: timedelta | None = None, *, keep_reminder: bool = False,
+                        idempotency: Idempotency | None = None,
+                        expected_version: int | None = None) -> CommandResult:
+        return self._task_command(
+            ctx, task_id,
+            lambda t: t.reschedule(ctx, due_at, remind_before, keep_reminder=keep_reminder),
+            idempotency, expected_version)
+
+    def reassign_task(self, ctx: CommandContext, task_id: UUID, assignee: str,
+                      idempotency: Idempotency | None = None,
+                      expected_version: int | None = None) -> CommandResult:
+        return self._task_command(ctx, task_id, lambda t: t.reassign(ctx, assignee),
+                                  idempotency, expected_version)
+
+    # -- notes --------------------------------------------------------------------------------
+
+    def add_note(self, ctx: CommandContext, subject_kind: NoteSubject, subject_id: UUID, *,
+                 body: str, pinned: bool = False,
+                 idempotency: Idempotency | None = None) -> CommandResult:
+        """A note on a customer, or on one of its leads or tickets, filed in the customer's
+        file (services/command/domain/note.py says why it is an aggregate of its own)."""
+
+        def decide() -> Decision:
+            if subject_kind == "customer":
+                customer_id = self._customer_head(subject_id, ctx).id
+            elif subject_kind == "lead":
+                customer_id = self._load(Lead, subject_id, ctx).customer_id
+            else:
+                customer_id = self._load(Ticket, subject_id, ctx).customer_id
+            note = Note.add(uuid4(), ctx, customer_id=customer_id, subject_kind=subject_kind,
+                            subject_id=subject_id, body=body, pinned=pinned)
+            filed = self._file(ctx, customer_id, "note", note.id)
+            ids = {"note_id": str(note.id), "customer_id": str(customer_id)}
+            if subject_kind != "customer":
+                ids[f"{subject_kind}_id"] = str(subject_id)
+            return Decision(note, ids, also_save=[filed], status_code=201)
+
+        customer = subject_id if subject_kind == "customer" else self._customer_of(subject_id)
+        return self._execute(ctx, idempotency, decide,
+                             stream=file_id(customer) if customer else subject_id)
+
+    def _customer_of(self, record_id: UUID) -> UUID | None:
+        """The customer a record was created for, by its first event (None: no such record).
+        Notes on one customer's leads and tickets then take turns on its file in this process
+        instead of racing for it."""
+        first = list(self.store.events.get(record_id, lte=1))
+        return first[0].customer_id if first and isinstance(first[0], CrmEvent) else None
+
+    def _note_command(self, ctx: CommandContext, note_id: UUID, act: Callable[[Note], None],
+                      idempotency: Idempotency | None,
+                      expected_version: int | None) -> CommandResult:
+        def decide() -> Decision:
+            note = self._load(Note, note_id, ctx, expected_version)
+            act(note)
+            return Decision(note, {"note_id": str(note_id), "customer_id": str(note.customer_id)})
+
+        return self._execute(ctx, idempotency, decide, expected_version, stream=note_id)
+
+    def edit_note(self, ctx: CommandContext, note_id: UUID, *, body: str | None = None,
+                  pinned: bool | None = None, idempotency: Idempotency | None = None,
+                  expected_version: int | None = None) -> CommandResult:
+        return self._note_command(ctx, note_id, lambda n: n.edit(ctx, body=body, pinned=pinned),
+                                  idempotency, expected_version)
+
+    def delete_note(self, ctx: CommandContext, note_id: UUID,
+                    idempotency: Idempotency | None = None,
+                    expected_version: int | None = None) -> CommandResult:
+        return self._note_command(ctx, note_id, lambda n: n.delete(ctx), idempotency,
+                                  expected_version)
+
     # -- rules --------------------------------------------------------------------------------
 
     def change_rules(self, ctx: CommandContext, rules_toml: str, source: str,
@@ -485,6 +627,19 @@ class CommandService(CommandExecution):
                             also_save=self._with_alert(ctx, ticket, alert))
 
         return self._execute(ctx, idempotency, decide, stream=ticket_id)
+
+    def remind_task(self, ctx: CommandContext, task_id: UUID, *, due_at: datetime,
+                    alert: AlertSpec | None, idempotency: Idempotency | None = None,
+                    ) -> CommandResult:
+        """The reminder of the task due at `due_at`, with its alert, in one write."""
+        return self._task_command(ctx, task_id, lambda t: t.record_reminder(ctx, due_at),
+                                  idempotency, None, lambda t: self._with_alert(ctx, t, alert))
+
+    def mark_task_overdue(self, ctx: CommandContext, task_id: UUID, *, due_at: datetime,
+                          alert: AlertSpec | None, idempotency: Idempotency | None = None,
+                          ) -> CommandResult:
+        return self._task_command(ctx, task_id, lambda t: t.record_overdue(ctx, due_at),
+                                  idempotency, None, lambda t: self._with_alert(ctx, t, alert))
 
     def mark_customer_dormant(
         self, ctx: CommandContext, customer_id: UUID, *, last_activity_at: datetime,

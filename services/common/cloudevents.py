@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
+from eventsourcing.persistence import Mapper, Notification
 from pydantic import ValidationError
 
 from services.common.events.catalog import BY_TYPE
@@ -82,6 +83,12 @@ def encode_stored(cls: type[CrmEvent], payload: bytes, position: int) -> tuple[b
     the store holds the validated event's JSON with `personal` already sealed, the document
     `encode` gives. None when the payload is an older version (it needs upcasting, and
     perhaps sealing, first)."""
+    document = stored_document(cls, payload, position)
+    return None if document is None else message_of(document)
+
+
+def stored_document(cls: type[CrmEvent], payload: bytes, position: int) -> dict[str, Any] | None:
+    """The document `encode_stored` sends, as a dict (None in the same cases)."""
     if cls.internal:
         raise ValueError(f"{cls.event_type} is internal and never published")
     if cls.schema_version == 1 and b'"schema_version"' in payload:
@@ -91,8 +98,27 @@ def encode_stored(cls: type[CrmEvent], payload: bytes, position: int) -> tuple[b
         return None
     if state.get("personal") is not None and not is_sealed(state["personal"]):
         return None
-    key = state["customer_id"].encode()
-    return key, json.dumps(_document(cls, state, position), separators=(",", ":")).encode()
+    return _document(cls, state, position)
+
+
+def published_document(cls: type[CrmEvent], notification: Notification, mapper: Mapper[Any],
+                       vault: PersonalDataVault | None) -> dict[str, Any]:
+    """The document of a stored event as it is published (the relay's topic, the live
+    stream): the stored JSON as it is when it can be (`personal` stays sealed as stored),
+    else the event read through the mapper (decrypted, upcast) and sealed again by `vault`.
+    `cls` (the notification's event class) must not be internal."""
+    plain = mapper.cipher is None and mapper.compressor is None
+    document = stored_document(cls, notification.state, notification.id) if plain else None
+    if document is None:
+        event = cast(CrmEvent, mapper.to_domain_event(notification))
+        document = to_cloud_event(event, notification.id, vault)
+    return document
+
+
+def message_of(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) of the Kafka message of a document: the customer id, and compact JSON."""
+    return (document["customerid"].encode(),
+            json.dumps(document, separators=(",", ":")).encode())
 
 
 def _document(cls: type[CrmEvent], state: dict[str, Any], position: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from eventsourcing.utils import Environment, get_topic, resolve_topic
 
 from services.common.audit_chain.recorders import chained_recorder_topic
 from services.common.events.envelope import CrmEvent
+from services.common.events.filing import CustomerRecordFiled, file_id
 from services.common.privacy.master_key import (
     DEFAULT_FILE_NAME,
     KeyEncryptionKey,
@@ -182,13 +183,17 @@ class EventLog:
         ]
 
     def customer_history(self, customer_id: UUID, tenant_id: str) -> list[PositionedEvent] | None:
-        """Every event of the customer and of every record linked to it, in store order; None
-        if there is no such customer in this tenant. The audit log, straight from the store."""
+        """Every event of the customer and of every record linked to it or filed in its file
+        (tasks, notes: services/common/events/filing.py), in store order; None if there is no
+        such customer in this tenant. The audit log, straight from the store. The file's own
+        bookkeeping events are left out."""
         own = self.events_of([customer_id])
         if not own or own[0].event.event_type != "crm.customer.registered" \
                 or own[0].event.tenant_id != tenant_id:
             return None
         linked = [e.event.record_id for e in own if hasattr(e.event, "record_id")]
+        linked += [e.event.record_id for e in self.events_of([file_id(customer_id)])
+                   if isinstance(e.event, CustomerRecordFiled)]
         merged = own + self.events_of(linked)
         merged.sort(key=lambda e: e.position)
         return merged

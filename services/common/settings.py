@@ -106,6 +106,35 @@ class Settings(BaseSettings):
         default=2.0, ge=0, le=60,
         description="How long an expensive read waits for a free slot before the 503.")
 
+    # The live event stream, GET /v1/stream (services/query/stream.py, docs/subscribing.md).
+    # Heartbeat 15 s: under the 30-60 s idle timeouts of common proxies and load balancers.
+    # 8 streams per principal: a user's tabs (a browser opens at most 6 HTTP/1.1 connections
+    # per host) and an integration or two. 1,000 per process: a stream costs a socket, a task
+    # and a few KB; new events are read once for all of them, and matching one event against
+    # one stream's filters took 0.06-0.15 µs here (1,000 streams at 200 events/s: under 30 ms
+    # of CPU a second).
+    stream_heartbeat_s: float = Field(
+        default=15.0, gt=0, le=300,
+        description="An idle event stream sends a comment line this often, so proxies keep it "
+        "open and clients notice a dead connection.")
+    stream_max_per_principal: int = Field(
+        default=8, ge=1, le=10_000,
+        description="Event streams one principal may hold open in a tenant on one process "
+        "(429 `too_many_streams` beyond it).")
+    stream_max_open: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="Event streams one process serves at once (503 `streams_at_capacity` "
+        "beyond it).")
+    stream_poll_s: float = Field(
+        default=0.25, gt=0, le=60,
+        description="How often the streams look at the event store for events written by "
+        "other processes (saves in the same process, and on PostgreSQL every save, wake them "
+        "at once).")
+    stream_max_age_s: float = Field(
+        default=3600.0, gt=0, le=86_400,
+        description="An event stream ends after this long; the client reconnects with "
+        "Last-Event-ID and so shows its credentials again.")
+
     policies_enabled: bool = Field(
         default=True, description="Run the automation policies inside `crm serve`.")
     policy_interval_s: float = Field(

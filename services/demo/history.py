@@ -35,10 +35,12 @@ from services.command.domain.aggregate import (
 from services.command.domain.configuration import TenantConfiguration
 from services.command.domain.customer import Customer
 from services.command.domain.errors import RuleViolation
+from services.command.domain.filing import CustomerFile
 from services.command.domain.interaction import Interaction
 from services.command.domain.lead import Lead
 from services.command.domain.pipeline import DEFAULT_RULES, TenantRules
 from services.command.domain.purchase import Purchase
+from services.command.domain.task import Task
 from services.command.domain.ticket import Ticket
 from services.common.event_store import EventBatch
 from services.common.events.customer import CustomerPersonal
@@ -59,6 +61,7 @@ from services.demo.names import (
     REPS,
     SOURCES,
     TAGS,
+    TASK_TITLES,
     TICKET_SUBJECTS,
 )
 from services.demo.summary import BulkSummary
@@ -91,7 +94,8 @@ def generate_history(
 
     Business times lie within `years` before `now`. Every `batch_customers` customers are saved
     in one transaction. With `working_day`, each customer may also have work still open at
-    `now` (working_day.py): open leads in every stage, pending discounts, open tickets. With
+    `now` (working_day.py): open leads in every stage, pending discounts, open tickets, tasks
+    due soon or overdue. With
     `rules_toml`, the tenant's rules file is recorded first (the store must hold none yet) and
     the stories follow it.
     """
@@ -515,6 +519,16 @@ class _Storyteller:
                 if start < last_touch:
                     episodes.append((start, self.open_lead(customer, start, last_touch, stage,
                                                            rep, stale, records)))
+        if rng.random() < 0.7 * self.present:
+            created = max(self.now - timedelta(days=rng.uniform(0.2, 4.0)),
+                          registered_at + timedelta(minutes=30))
+            if rng.random() < 0.4:  # overdue: it was due a while ago
+                due = self.now - timedelta(hours=rng.uniform(1, 48))
+            else:  # due later today or tomorrow
+                due = self.now + timedelta(hours=rng.uniform(0.5, 30))
+            due = max(due, created + timedelta(minutes=10))
+            if created < self.now:
+                episodes.append((created, self.open_task(customer, created, due, rep, records)))
         if rng.random() < 0.45 * self.present:
             opened = max(self.now - timedelta(hours=rng.uniform(0.5, 72)),
                          registered_at + timedelta(minutes=30))
@@ -551,6 +565,25 @@ class _Storyteller:
                                       "competitive offer", self.rules)
             except RuleViolation as violation:
                 self.refused(violation)
+
+    def open_task(self, customer: Customer, created: datetime, due: datetime, rep: str,
+                  records: list[AggregateRoot]) -> Episode:
+        """A task the rep gave themselves, due soon or already overdue, filed in the
+        customer's file (the task-reminder rule raises its alerts once `crm serve` runs)."""
+        rng = self.rng
+        ctx = self.ctx(rep, created)
+        task = Task.create(
+            self.new_id(), ctx, customer_id=customer.id, title=rng.choice(TASK_TITLES),
+            assignee=rep, due_at=due,
+            remind_before=timedelta(minutes=rng.choice((15, 30, 60))) if rng.random() < 0.6
+            else None)
+        filing = next((r for r in records if isinstance(r, CustomerFile)), None)
+        if filing is None:
+            filing = CustomerFile.at_version(customer.id, self.tenant_id, 0)
+            records.append(filing)
+        filing.file(ctx, "task", task.id)
+        records.append(task)
+        yield from ()  # one step
 
     def open_ticket(self, customer: Customer, opened: datetime,
                     records: list[AggregateRoot]) -> Episode:

@@ -21,3 +21,5 @@ LEAD_TITLES = ["Platform upgrade", "Annual licence", "Pilot project", "Support p
                "Team expansion", "Data migration"]
 PRODUCTS = [("SKU-1", "Licence seat", 120), ("SKU-2", "Support hours", 90),
             ("SKU-3", "Training day", 800), ("SKU-4", "Hardware kit", 350)]
+TASK_TITLES = ["Call back about the renewal", "Send the revised proposal", "Book a demo",
+               "Check the open invoice", "Confirm the delivery date", "Prepare the contract"]

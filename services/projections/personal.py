@@ -7,8 +7,9 @@ write-ahead log, a backup. Folded in memory (as-of views), with no vault, values
 are: nothing of that is written anywhere.
 
 Search works without clear text: each name word and its prefixes, the e-mail address and its
-parts, and the phone digits become keyed hashes (HMAC-SHA256 under the tenant's search key,
-truncated), stored in one column; a query's words are hashed the same way and matched whole.
+parts, and the phone's digits and their endings become keyed hashes (HMAC-SHA256 under the
+tenant's search key, truncated), stored in one column; a query's words are hashed the same way
+and matched whole.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def plain_tokens(personal: Mapping[str, Any]) -> set[str]:
     phone = personal.get("phone")
     if isinstance(phone, str):
         digits = re.sub(r"\D", "", phone)
-        if len(digits) >= 4:
-            tokens.update({digits, digits[-4:], digits[-6:], digits[-8:]})
+        # Every ending of 4 digits or more: a number is found by however much of its end
+        # is typed, with or without its country code.
+        tokens.update(digits[-n:] for n in range(4, len(digits) + 1))
     return {token for token in tokens if token}
 
 

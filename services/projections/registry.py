@@ -7,16 +7,21 @@ from services.common.settings import Settings
 from services.projections.alerts.projection import AlertsProjection
 from services.projections.customer_360.projection import Customer360Projection
 from services.projections.funnel.projection import FunnelProjection
+from services.projections.leads.projection import LeadsProjection
 from services.projections.lifecycle.projection import LifecycleProjection
 from services.projections.model import Projection
+from services.projections.notes.projection import NotesProjection
 from services.projections.policy_state.projection import PolicyStateProjection
 from services.projections.retention.projection import RetentionProjection
 from services.projections.service.projection import ServiceProjection
+from services.projections.tasks.projection import TasksProjection
+from services.projections.tickets.projection import TicketsProjection
 from services.projections.timeline.projection import TimelineProjection
 
 MODELS: tuple[type[Projection], ...] = (
     Customer360Projection, TimelineProjection, LifecycleProjection, AlertsProjection,
-    PolicyStateProjection, FunnelProjection, RetentionProjection, ServiceProjection,
+    PolicyStateProjection, LeadsProjection, TicketsProjection, FunnelProjection,
+    RetentionProjection, ServiceProjection, TasksProjection, NotesProjection,
 )
 BY_NAME: dict[str, type[Projection]] = {model.name: model for model in MODELS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

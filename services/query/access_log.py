@@ -29,7 +29,7 @@ from services.projections.stores.sql import SqlReadStore
 log = logging.getLogger("chronicle.access_log")
 
 What = Literal["customer_360", "customer_360_as_of", "history", "search", "export",
-               "subject_export"]
+               "subject_export", "ticket", "lead", "tasks", "notes"]
 
 TABLE = "access_log"
 BATCH_SIZE = 500

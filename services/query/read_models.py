@@ -17,6 +17,7 @@ from services.projections.runner import ProjectionRunner
 from services.projections.stores.duck import DuckReadStore
 from services.projections.stores.sql import SqlReadStore
 from services.query.access_log import AccessLog
+from services.query.stream import LiveEvents
 
 PublishedThrough = Callable[[], tuple[int, dict[int, int]] | None]
 
@@ -29,6 +30,7 @@ class ReadModels:
     published_through: PublishedThrough = field(default=lambda: None)
     """The relay's (position, offsets) when projectors read the topic; None: the event store."""
     _access_log: AccessLog | None = field(default=None, init=False, repr=False)
+    _live_events: LiveEvents | None = field(default=None, init=False, repr=False)
     _access_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -43,8 +45,30 @@ class ReadModels:
                 self._access_log = AccessLog(self.sql)
             return self._access_log
 
+    @property
+    def live_events(self) -> LiveEvents:
+        """The open event streams and their follower of the log (services/query/stream.py):
+        made on first use; `end_streams()` or `close()` ends them."""
+        with self._access_lock:
+            if self._live_events is None:
+                if self._closed or self.event_store is None:
+                    raise RuntimeError("no event store to stream from")
+                self._live_events = LiveEvents(self.event_store, self.settings)
+            return self._live_events
+
+    def end_streams(self) -> None:
+        """End every open event stream and refuse new ones: the first step of a shutdown,
+        since a server waits for its open responses to finish before it stops."""
+        with self._access_lock:
+            if self._live_events is None and self.event_store is not None:
+                self._live_events = LiveEvents(self.event_store, self.settings)
+            live_events = self._live_events
+        if live_events is not None:
+            live_events.close()
+
     def close(self) -> None:
         """Flush and stop what the query side started (before the stores close)."""
+        self.end_streams()
         with self._access_lock:
             self._closed = True
             access_log, self._access_log = self._access_log, None

@@ -18,6 +18,8 @@ from services.common.events.purchase import PurchaseRecorded
 from services.common.events.ticket import TicketCommentAdded, TicketOpened
 from services.projections.customer_360.reads import customer_360_as_of
 from services.projections.model import ConsumedEvent
+from services.projections.notes.reads import customer_notes_all
+from services.projections.tasks.reads import customer_tasks_all
 
 FORMAT = "chronicle-crm.subject-export/1"
 PROFILE_FIELDS = ("company", "region", "industry", "source", "owner", "tags", "external_ref",
@@ -51,8 +53,8 @@ def subject_export(store: ChronicleStore, customer_id: UUID, tenant_id: str,
 def _person(customer_id: UUID, history: list[PositionedEvent],
             names: Callable[[set[str]], Mapping[str, str]]) -> dict[str, Any]:
     facts = [entry for entry in history if not type(entry.event).internal]
-    doc = customer_360_as_of([ConsumedEvent(0, e.position, e.position, e.event) for e in facts],
-                             str(customer_id)) or {}
+    consumed = [ConsumedEvent(0, e.position, e.position, e.event) for e in facts]
+    doc = customer_360_as_of(consumed, str(customer_id)) or {}
     known = names({entry.event.actor for entry in facts})
     comments: dict[str, list[dict[str, Any]]] = {}
     for entry in facts:
@@ -81,6 +83,8 @@ def _person(customer_id: UUID, history: list[PositionedEvent],
                                        and str(e.event.aggregate_id) == item["ticket_id"]), None),
             "comments": comments.get(item["ticket_id"], [])}
             for item in doc.get("tickets", {}).get("items", [])],
+        "tasks": customer_tasks_all(consumed),
+        "notes": customer_notes_all(consumed),
         "history": [{
             "position": e.position, "type": e.event.event_type,
             "version": e.event.schema_version, "event_id": str(e.event.event_id),

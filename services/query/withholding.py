@@ -13,8 +13,9 @@ from services.common.auth.permissions import FIELDS_WITHHELD, TABLE
 LEAD_MONEY = ("amount", "currency", "paid", "discount")
 
 
-def withheld(caller: Caller) -> frozenset[str]:
-    roles = [r for r in caller.principal.roles if "customers.read" in TABLE.get(r, {})]
+def withheld(caller: Caller, action: str = "customers.read") -> frozenset[str]:
+    """What the caller's roles that may do `action` (a read) all leave out."""
+    roles = [r for r in caller.principal.roles if action in TABLE.get(r, {})]
     if not roles and caller.principal.scopes:  # an integration key reads by its scopes
         return frozenset()
     parts = [set(FIELDS_WITHHELD.get(role, ())) for role in roles]
@@ -27,6 +28,9 @@ def served(document: dict[str, Any], caller: Caller) -> dict[str, Any]:
     hidden = withheld(caller)
     if "personal" in hidden:
         document["personal"] = {}
+        document["display_name"] = _reference_name(document)
+        _without_texts(document, "tasks", ("title", "note", "outcome_note"))
+        _without_texts(document, "notes", ("body",))
     if "lead amounts" in hidden or "discounts" in hidden:
         document["leads"] = [{k: v for k, v in lead.items() if k not in LEAD_MONEY}
                              for lead in document.get("leads", [])]
@@ -34,11 +38,25 @@ def served(document: dict[str, Any], caller: Caller) -> dict[str, Any]:
     return document
 
 
+def _without_texts(document: dict[str, Any], part: str, fields: tuple[str, ...]) -> None:
+    """The document's open tasks or notes without what people wrote in them."""
+    found = document.get(part)
+    if isinstance(found, dict) and found.get("items"):
+        document[part] = {**found, "items": [{**item, **dict.fromkeys(fields)}
+                                             for item in found["items"]]}
+
+
 def withheld_from_summary(item: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """A customer list item as this caller may read it."""
     if "personal" in withheld(caller):
-        return {**item, "name": None, "email": None}
+        return {**item, "name": None, "email": None, "display_name": _reference_name(item)}
     return item
+
+
+def _reference_name(customer: dict[str, Any]) -> str | None:
+    """The display name without the person's name: the external reference (not personal),
+    none once erased."""
+    return None if customer.get("erased") else customer.get("external_ref")
 
 
 def withheld_from_timeline(items: list[dict[str, Any]], caller: Caller) -> list[dict[str, Any]]:

@@ -35,7 +35,10 @@ def free_text(who: str) -> dict[str, str]:
     """Free text a person writes about the customer, each distinctive."""
     return {"subject": f"{who} renewal chat", "body": f"{who} mentioned a daughter Quilla",
             "ticket": f"{who} cannot reach the portal", "comment": f"{who} comment xyzzy",
-            "lost": f"{who} chose Competitorix", "discount": f"{who} loyalty plea"}
+            "lost": f"{who} chose Competitorix", "discount": f"{who} loyalty plea",
+            "task": f"{who} wants a callback Thursday", "task_note": f"{who} asked for Quentin",
+            "outcome": f"{who} agreed to Zephyr plan", "note": f"{who} collects Ophicleides",
+            "note_edit": f"{who} collects Sackbuts"}
 
 
 def values_of(person: dict[str, str]) -> list[str]:
@@ -72,6 +75,16 @@ def story(crm: Crm, person: dict[str, str]) -> str:
     crm.post(f"/v1/leads/{lost}/stage", {"stage": "lost", "reason": text["lost"],
                                          "occurred_at": DAY.format(6)})
     crm.purchase(customer, "120.00", DAY.format(7))
+    task = crm.post("/v1/tasks", {
+        "customer_id": customer, "title": text["task"], "note": text["task_note"],
+        "assignee": "rep-1", "due_at": DAY.format(8), "remind_before": "1h",
+        "occurred_at": DAY.format(7)})["task_id"]
+    crm.post(f"/v1/tasks/{task}/complete", {"note": text["outcome"]})
+    crm.post(f"/v1/customers/{customer}/notes", {"body": text["note"], "pinned": True,
+                                                 "occurred_at": DAY.format(7)})
+    edited = crm.post(f"/v1/leads/{won}/notes", {"body": text["note"],
+                                                  "occurred_at": DAY.format(7)})["note_id"]
+    crm.post(f"/v1/notes/{edited}/edit", {"body": text["note_edit"]})
     return customer
 
 
@@ -118,6 +131,8 @@ class ErasureContract:
                 "history": crm.get_raw(f"/v1/customers/{erased}/history").json(),
                 "export": crm.get_raw(f"/v1/customers/{erased}/export").json(),
                 "list": crm.get("/v1/customers", limit=100),
+                "tasks": crm.get("/v1/tasks", status="any", limit=200),
+                "notes": crm.get(f"/v1/customers/{erased}/notes", limit=200),
                 "search": [crm.get("/v1/customers", q=q)["items"]
                            for q in (ERASED["email"], "zebulon", "quartermaine", "0958")],
             }
@@ -150,6 +165,11 @@ class ErasureContract:
             other_timeline = repr(crm.get(f"/v1/customers/{kept}/timeline", limit=100))
             assert free_text("Philippa")["subject"] in other_timeline
             assert free_text("Philippa")["ticket"] in other_timeline
+            assert free_text("Philippa")["task"] in other_timeline
+            assert free_text("Philippa")["note_edit"] in other_timeline
+            kept_doc = repr(crm.get(f"/v1/customers/{kept}"))
+            assert free_text("Philippa")["note"] in kept_doc
+            assert free_text("Philippa")["note_edit"] in kept_doc
 
             # Exports in both formats, and a rebuild of every read model from the log.
             assert read_models.event_store is not None

@@ -4,6 +4,7 @@ a stored event. Written once, run against every backend."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,6 +34,9 @@ def _targets(api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
     lead_id = api.lead()
     ticket = api.post(f"/v1/customers/{customer_id}/tickets", {"subject": "Broken"}).json()
     ticket_id = ticket["ticket_id"]
+    due = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    task = api.post("/v1/tasks", {"customer_id": customer_id, "title": "Call back",
+                                  "assignee": "rep-7", "due_at": due}).json()
     return {
         "customer": ("/v1/customers", dict(ADA)),
         "lead": ("/v1/leads", {"customer_id": customer_id, "title": "Upgrade", "source": "web",
@@ -54,6 +58,10 @@ def _targets(api: Api) -> dict[str, tuple[str, dict[str, Any]]]:
         "ticket_comment": (f"/v1/tickets/{ticket_id}/comments", {"personal": {"body": "on it"}}),
         "ticket_priority": (f"/v1/tickets/{ticket_id}/priority",
                             {"priority": "urgent", "reason": "customer escalated"}),
+        "task": ("/v1/tasks", {"customer_id": customer_id, "title": "Call back",
+                               "assignee": "rep-7", "due_at": due, "remind_before": "15m"}),
+        "task_reschedule": (f"/v1/tasks/{task['task_id']}/reschedule",
+                            {"due_at": due, "remind_before": "1h"}),
     }
 
 
@@ -75,6 +83,10 @@ SPECIFIC: list[tuple[str, str, Any]] = [
     ("discount", "percent", "100.5"), ("discount", "percent", 15.5),
     ("ticket", "priority", "whenever"), ("ticket_status", "status", "deleted"),
     ("ticket_priority", "priority", "asap"), ("ticket_priority", "reason", "x" * 10_000),
+    ("task", "remind_before", "15"), ("task", "remind_before", "366d"),
+    ("task", "remind_before", "0m"), ("task", "due_at", "2030-01-01T09:00:00"),
+    ("task", "due_at", "0001-01-01T00:00:00+14:00"), ("task", "due_at", 1767225600),
+    ("task", "assignee", "two words"), ("task_reschedule", "due_at", "next week"),
 ]
 
 
@@ -199,4 +211,5 @@ _REQUIRED_FIELDS: dict[str, set[str]] = {
     "discount": {"percent"}, "payment": {"amount", "currency"}, "interaction": {"channel"},
     "ticket": {"subject"}, "purchase": {"amount", "currency"}, "tag": {"tag"},
     "ticket_status": {"status"}, "ticket_comment": {"personal"},
+    "task": {"customer_id", "title", "assignee", "due_at"}, "task_reschedule": {"due_at"},
 }

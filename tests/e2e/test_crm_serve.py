@@ -164,7 +164,8 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
         statuses = eventually(every_model_fed, 120, lambda: "every read model applied "
                               f"events and caught up: {_projections(base, key())}", interval_s=0.2)
         assert set(statuses) == {"customer_360", "timeline", "lifecycle", "alerts",
-                                 "policy_state", "funnel", "retention", "service"}
+                                 "policy_state", "funnel", "retention", "service", "leads",
+                                 "tickets", "tasks", "notes"}
         assert all(status["dead_letters"] == 0 for status in statuses.values()), statuses
 
         # A working day: the policies raise alerts on the sample's open work (stale leads,
@@ -174,11 +175,21 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
                              params={"limit": 200}).json()
             kinds = {alert["kind"] for alert in page["items"]}
             return kinds if kinds >= {"follow_up_overdue", "sla_breached",
-                                      "discount_approval"} else set()
+                                      "discount_approval", "task_overdue"} else set()
 
         eventually(work_to_do, 120, lambda: "alerts of every kind in the demo's inbox: "
                    f"{httpx.get(f'{base}/v1/alerts', headers=key()).text[:2000]}",
                    interval_s=0.5)
+
+        # A rep's day: their open leads, their tasks and their alerts.
+        def items(path: str, **params: Any) -> list[dict[str, Any]]:
+            answer = httpx.get(f"{base}{path}", headers=key(), params={"limit": 200, **params})
+            assert answer.status_code == 200, answer.text
+            return list(answer.json()["items"])
+
+        busy = [rep for rep in sorted({lead["owner"] for lead in items("/v1/leads", open="true")})
+                if items("/v1/tasks", assignee=rep) and items("/v1/alerts", assignee=rep)]
+        assert busy, "no rep of the demo has open leads, tasks and alerts"
         metrics = httpx.get(f"{base}/metrics", headers=key()).text
         after = _projections(base, key())
         [metric] = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID, uuid4
@@ -119,6 +120,29 @@ class Records:
             self.made["ticket"] = result.ids["ticket_id"]
         return self.made["ticket"]
 
+    def task(self) -> str:
+        """A task on the case's customer, given by `setup` to the case's owner."""
+        if "task" not in self.made:
+            result = self.service.create_task(
+                self.ctx(), customer_id=UUID(self.customer()), title="Matrix task",
+                assignee=self.owner or "nobody-yet", due_at=datetime.now(UTC) + timedelta(days=2))
+            self._note(result)
+            self.made["task"] = result.ids["task_id"]
+        return self.made["task"]
+
+    def note(self) -> str:
+        """A note on the case's customer, written by the caller itself (`own`; a note is in
+        its author's book alone), by rep-c (`other`), or by `setup` (`unassigned`)."""
+        if "note" not in self.made:
+            author = {"own": principal_of(self.role).subject, "other": "rep-c"}.get(
+                self.kind, "setup")
+            result = self.service.add_note(
+                CommandContext(actor=author, tenant_id=self.tenant), "customer",
+                UUID(self.customer()), body="Matrix note")
+            self._note(result)
+            self.made["note"] = result.ids["note_id"]
+        return self.made["note"]
+
     def alert(self) -> str:
         if "alert" not in self.made:
             spec = AlertSpec(uuid4(), "follow_up_overdue", [self.owner or "nobody-yet"],
@@ -142,6 +166,9 @@ class Call:
     """Whether it names a record (else another tenant is chosen with X-Tenant-ID)."""
     in_book_if_unassigned: bool = True
     """Whether the `unassigned` record is in every sales book (tickets and alerts are not)."""
+    endless: bool = False
+    """An answer that never ends by itself (the event stream): its head is read, then the
+    client hangs up."""
 
 
 def body(value: dict[str, Any]) -> dict[str, Any]:
@@ -188,6 +215,10 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/customers/{customer_id}/purchases"): Call(lambda r, k: (
         f"/v1/customers/{r.customer()}/purchases", body({"amount": "5.00",
                                                          "currency": "EUR"})), 201),
+    ("GET", "/v1/leads"): Call(lambda r, k: ("/v1/leads", {
+        "params": {"min_position": r.position, "limit": 200}}), record=False),
+    ("GET", "/v1/leads/{lead_id}"): Call(lambda r, k: (
+        f"/v1/leads/{r.lead()}", {"params": {"min_position": r.position}})),
     ("POST", "/v1/leads"): Call(lambda r, k: ("/v1/leads", body(
         {"customer_id": r.customer(), "title": "Another"})), 201),
     ("POST", "/v1/leads/{lead_id}/stage"): Call(lambda r, k: (
@@ -216,6 +247,41 @@ CALLS: dict[tuple[str, str], Call] = {
     ("POST", "/v1/tickets/{ticket_id}/assign"): Call(lambda r, k: (
         f"/v1/tickets/{r.ticket()}/assign", body({"assignee": "agent-9"})),
         in_book_if_unassigned=False),
+    ("GET", "/v1/tickets"): Call(lambda r, k: ("/v1/tickets", {
+        "params": {"min_position": r.position, "limit": 200}}), record=False),
+    # a ticket is in a book through its assignee, its opener or its customer (whose lead
+    # waiting for assignment puts it in every sales book)
+    ("GET", "/v1/tickets/{ticket_id}"): Call(lambda r, k: (
+        f"/v1/tickets/{r.ticket()}", {"params": {"min_position": r.position}})),
+    ("POST", "/v1/tasks"): Call(lambda r, k: ("/v1/tasks", body({
+        "customer_id": r.customer(), "title": "Call", "assignee": "rep-a",
+        "due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()})), 201),
+    ("GET", "/v1/tasks"): Call(lambda r, k: ("/v1/tasks", {
+        "params": {"min_position": r.position, "limit": 200, "status": "any"}}), record=False),
+    ("POST", "/v1/tasks/{task_id}/complete"): Call(lambda r, k: (
+        f"/v1/tasks/{r.task()}/complete", body({})), in_book_if_unassigned=False),
+    ("POST", "/v1/tasks/{task_id}/reschedule"): Call(lambda r, k: (
+        f"/v1/tasks/{r.task()}/reschedule", body({
+            "due_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()})),
+        in_book_if_unassigned=False),
+    ("POST", "/v1/tasks/{task_id}/reassign"): Call(lambda r, k: (
+        f"/v1/tasks/{r.task()}/reassign", body({"assignee": "rep-z"})),
+        in_book_if_unassigned=False),
+    ("POST", "/v1/tasks/{task_id}/cancel"): Call(lambda r, k: (
+        f"/v1/tasks/{r.task()}/cancel", body({})), in_book_if_unassigned=False),
+    ("POST", "/v1/customers/{customer_id}/notes"): Call(lambda r, k: (
+        f"/v1/customers/{r.customer()}/notes", body({"body": "A note"})), 201),
+    ("GET", "/v1/customers/{customer_id}/notes"): Call(lambda r, k: (
+        f"/v1/customers/{r.customer()}/notes", {"params": {"min_position": r.position}})),
+    ("POST", "/v1/leads/{lead_id}/notes"): Call(lambda r, k: (
+        f"/v1/leads/{r.lead()}/notes", body({"body": "A note"})), 201),
+    ("POST", "/v1/tickets/{ticket_id}/notes"): Call(lambda r, k: (
+        f"/v1/tickets/{r.ticket()}/notes", body({"body": "A note"})), 201,
+        in_book_if_unassigned=False),
+    ("POST", "/v1/notes/{note_id}/edit"): Call(lambda r, k: (
+        f"/v1/notes/{r.note()}/edit", body({"body": "Edited"})), in_book_if_unassigned=False),
+    ("DELETE", "/v1/notes/{note_id}"): Call(lambda r, k: (
+        f"/v1/notes/{r.note()}", {}), in_book_if_unassigned=False),
     ("GET", "/v1/alerts"): Call(lambda r, k: ("/v1/alerts", {
         "params": {"min_position": r.position, "limit": 200}}), record=False),
     ("POST", "/v1/alerts/{alert_id}/acknowledge"): Call(lambda r, k: (
@@ -237,6 +303,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/v1/audit/verify"): Call(lambda r, k: ("/v1/audit/verify", {}), record=False),
     ("GET", "/v1/projections"): Call(lambda r, k: ("/v1/projections", {}), record=False),
     ("GET", "/metrics"): Call(lambda r, k: ("/metrics", {}), record=False),
+    ("GET", "/v1/stream"): Call(lambda r, k: ("/v1/stream", {}), record=False, endless=True),
+    ("POST", "/v1/stream/tickets"): Call(lambda r, k: ("/v1/stream/tickets", {}), 201,
+                                         record=False),
 }
 
 
@@ -313,23 +382,43 @@ def test_the_matrix(served: Served, route: Route, role: str, kind: Kind) -> None
     if kind == "other_tenant" and not call.record:
         headers["X-Tenant-ID"] = served.tenants["u"]
     headers |= options.pop("headers", {})
-    response = served.client.request(route.method, url, headers=headers, **options)
+    if call.endless:
+        with served.client.stream(route.method, url, headers=headers, **options) as response:
+            if response.status_code != 200:
+                response.read()
+    else:
+        response = served.client.request(route.method, url, headers=headers, **options)
     want = expected(route, role, kind, call)
     assert response.status_code == want, response.text
     if want >= 400:
         body = error_shaped(response, want)
         if want == 403 and kind != "other_tenant":
             assert body["code"] == "forbidden" and body["details"]["action"] == route.action
-    elif (route.method, route.path) == ("GET", "/v1/customers"):
-        assert_lists_only_the_book(served, role, response.json())
+    elif (route.method, route.path) in (("GET", "/v1/customers"), ("GET", "/v1/leads")):
+        assert_lists_only_the_book(served, role, route.action, response.json())
+    elif (route.method, route.path) == ("GET", "/v1/tasks"):
+        assert_lists_only_the_books_tasks(role, response.json())
 
 
-def assert_lists_only_the_book(served: Served, role: str, page: dict[str, Any]) -> None:
+def assert_lists_only_the_book(served: Served, role: str, action: str,
+                               page: dict[str, Any]) -> None:
     """Nothing outside the caller's book appears in the list or its total."""
-    scope = scope_of(principal_of(role), "customers.read")
+    scope = scope_of(principal_of(role), action)
     if scope == "tenant":
         return
     subject = SUBJECT[role]
     people = {subject, "*unassigned*"} | ({"rep-a", "rep-b"} if scope == "team" else set())
     owners = {item["owner"] for item in page["items"]}
     assert owners <= people | {None}, owners
+
+
+def assert_lists_only_the_books_tasks(role: str, page: dict[str, Any]) -> None:
+    """Every task listed is assigned to or given by someone in the caller's book."""
+    scope = scope_of(principal_of(role), "tasks.read")
+    if scope == "tenant":
+        return
+    subject = principal_of(role).subject
+    people = {subject, "*unassigned*"} | ({"rep-a", "rep-b"} if scope == "team" else set())
+    outside = [(t["assignee"], t["created_by"]) for t in page["items"]
+               if t["assignee"] not in people and t["created_by"] not in people]
+    assert not outside, outside

@@ -15,6 +15,7 @@ from services.command.domain.configuration import configuration_id
 from services.common.event_store import ChronicleStore
 from services.common.events.envelope import CrmEvent
 from services.common.events.lead import DiscountRequested
+from services.common.events.task import TaskCreated
 from services.demo.history import OPEN_PATH, generate_history
 from services.demo.names import MANAGERS
 from services.demo.working_day import DEMO_RULES, DEMO_RULES_TOML
@@ -95,6 +96,17 @@ def test_open_tickets_some_past_their_first_response_target(events: list[CrmEven
         priority = history[0].priority  # type: ignore[attr-defined]
         breached += not answered and NOW - history[0].occurred_at > FIRST_RESPONSE[priority]
     assert open_tickets >= 3 and breached >= 1
+
+
+def test_tasks_due_soon_and_overdue_filed_beside_their_customers(
+        events: list[CrmEvent]) -> None:
+    created = [e for e in events if isinstance(e, TaskCreated)]
+    filed = {e.record_id for e in events  # type: ignore[attr-defined]
+             if type(e).__name__ == "CustomerRecordFiled"}
+    assert created and all(task.aggregate_id in filed for task in created)
+    assert any(task.due_at < NOW for task in created)  # overdue: the rule raises alerts
+    assert any(task.due_at > NOW for task in created)  # still to do today or tomorrow
+    assert all(task.due_at > task.occurred_at for task in created)
 
 
 def test_without_a_working_day_nothing_changes(tmp_path: Path) -> None:

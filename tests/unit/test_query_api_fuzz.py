@@ -4,7 +4,7 @@ input makes it answer 500, and every error is in the one error shape {code, mess
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,10 @@ schemathesis.openapi.format("date-time", st.one_of(st.datetimes(timezones=_OFFSE
                             .map(datetime.isoformat))
 
 
+KNOWN_IDS: dict[str, str] = {}
+"""Ids of records `_seed` wrote besides its customer, by path parameter name."""
+
+
 def _seed(writer: TestClient) -> str:
     """A customer with a little of everything, so fuzzed requests also reach the code paths
     behind "customer found" (cursors, as_of folding, timeline filters)."""
@@ -46,14 +50,22 @@ def _seed(writer: TestClient) -> str:
     lead = writer.post("/v1/leads", headers=headers, json={
         "customer_id": customer_id, "title": "Upgrade", "amount": "100.00", "currency": "EUR",
         "source": "web", "occurred_at": "2025-01-03T09:00:00Z"}).json()
+    KNOWN_IDS["lead_id"] = str(lead["lead_id"])
     writer.post(f"/v1/leads/{lead['lead_id']}/stage", headers=headers,
                 json={"stage": "contacted", "occurred_at": "2025-01-04T09:00:00Z"})
     writer.post(f"/v1/customers/{customer_id}/purchases", headers=headers,
                 json={"amount": "10.00", "currency": "EUR", "occurred_at": "2025-02-01T09:00:00Z"})
     ticket = writer.post(f"/v1/customers/{customer_id}/tickets", headers=headers, json={
         "subject": "Help", "priority": "high", "occurred_at": "2025-02-02T09:00:00Z"}).json()
+    KNOWN_IDS["ticket_id"] = str(ticket["ticket_id"])
     writer.post(f"/v1/tickets/{ticket['ticket_id']}/status", headers=headers,
                 json={"status": "resolved", "occurred_at": "2025-02-02T12:00:00Z"})
+    writer.post("/v1/tasks", headers=headers, json={
+        "customer_id": customer_id, "title": "Call back", "assignee": "rep-1",
+        "due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "remind_before": "15m"})
+    writer.post(f"/v1/customers/{customer_id}/notes", headers=headers,
+                json={"body": "Likes tea", "pinned": True})
     return customer_id
 
 
@@ -97,7 +109,14 @@ def query_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIAp
 @pytest.fixture(scope="module")
 def query_schema(query_app: tuple[ASGIApp, str, str]) -> Any:
     app, _, _ = query_app
-    return schemathesis.openapi.from_asgi("/openapi.json", app).include(method="GET")
+    return schemathesis.openapi.from_asgi("/openapi.json", app).include(method="GET").exclude(
+        path=list(NOT_FUZZED))
+
+
+NOT_FUZZED = {"/v1/stream": "an accepted request never ends (the live event stream), so a "
+              "generated case that passes validation would never answer; its refusals are "
+              "fuzzed against a live server in tests/unit/test_stream_sqlite.py"}
+"""GET routes left out of the schema-driven fuzzing, and why."""
 
 
 GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
@@ -105,12 +124,19 @@ GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
               "/v1/analytics/funnel", "/v1/analytics/lifecycle", "/v1/analytics/retention",
               "/v1/analytics/service", "/v1/projections", "/v1/alerts", "/health", "/ready",
               "/metrics", "/v1/me", "/v1/audit/access", "/v1/audit/verify",
-              "/v1/customers/{customer_id}/export"]
+              "/v1/customers/{customer_id}/export", "/v1/tickets", "/v1/tickets/{ticket_id}",
+              "/v1/leads", "/v1/leads/{lead_id}", "/v1/tasks",
+              "/v1/customers/{customer_id}/notes"]
 
 
-def test_the_fuzzed_routes_are_every_get_route(query_schema: Any) -> None:
+def test_the_fuzzed_routes_are_every_get_route(query_schema: Any,
+                                               query_app: tuple[ASGIApp, str, str]) -> None:
     operations = [result.ok() for result in query_schema.get_all_operations()]
     assert sorted(op.path for op in operations) == sorted(GET_ROUTES)
+    every_get = schemathesis.openapi.from_asgi("/openapi.json", query_app[0]).include(
+        method="GET")
+    assert sorted(result.ok().path for result in every_get.get_all_operations()) == sorted(
+        [*GET_ROUTES, *NOT_FUZZED])
 
 
 @pytest.mark.parametrize("path", GET_ROUTES)
@@ -125,6 +151,8 @@ def test_no_input_makes_a_query_route_fail_with_500(query_schema: Any,
         # valid input about a customer that exists reaches the code behind the 404 check
         operation.as_strategy(GenerationMode.POSITIVE, path_parameters={"customer_id": known})
         if "{customer_id}" in path else st.nothing(),
+        *(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={name: value})
+          for name, value in KNOWN_IDS.items() if f"{{{name}}}" in path),
     )
 
     @given(case=cases)

@@ -91,7 +91,7 @@ def _undocumented(openapi: dict[str, Any]) -> list[str]:
         if not get.get("summary"):
             problems.append(f"{path}: no summary")
         content = get.get("responses", {}).get("200", {}).get("content", {})
-        body = content.get("application/json", {})
+        body = content.get("application/json") or content.get("text/event-stream", {})
         schema = body.get("schema", {})
         has_schema = "$ref" in schema or "properties" in schema or "items" in schema
         if not (has_schema or "example" in body or body.get("examples")):

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.command.api import alerts, customers, keys, leads, rules, tickets
+from services.command.api import alerts, customers, keys, leads, notes, rules, tasks, tickets
 from services.command.api.runner import CommandRunner
 from services.command.domain.errors import (
     DomainError,
@@ -41,7 +41,7 @@ def include_command_routes(app: FastAPI, service: CommandService) -> None:
     """Mount the command routes and their error translation on an app (also used by `crm serve`)."""
     app.state.command_service = service
     app.state.command_runner = CommandRunner()
-    for module in (customers, leads, tickets, alerts, rules, keys):
+    for module in (customers, leads, tickets, tasks, notes, alerts, rules, keys):
         app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.exception_handler(DomainError)

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    model_validator,
+)
 
+from services.command.domain.rules.model import Duration
 from services.common.events.customer import LegalBasis
+from services.common.events.note import MAX_NOTE_CHARS
+from services.common.events.task import MAX_REMIND_BEFORE_S
 from services.common.events.ticket import Priority
 from services.common.events.types import (
     Amount,
@@ -281,3 +296,135 @@ class AlertNoteIn(ConditionalBody):
 class TicketPriorityIn(ConditionalBody):
     priority: Priority
     reason: Name | None = None
+
+
+# -- tasks and notes ----------------------------------------------------------------------------
+
+LATEST_DUE = timedelta(days=3650)
+
+
+def _due_time(value: datetime) -> datetime:
+    """In UTC, and within ten years from now (one in the past is the domain's to refuse)."""
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # year 1 at a positive offset has no UTC equivalent
+        raise ValueError("due_at is before 1900") from None
+    if value.year < 1900:
+        raise ValueError("due_at is before 1900")
+    if value > datetime.now(UTC) + LATEST_DUE:
+        raise ValueError("due_at is more than ten years away")
+    return value
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("due_at must be an ISO 8601 timestamp with an offset, not a number")
+    return value
+
+
+DueTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_due_time)]
+"""When a task is due (ISO 8601 with an offset; stored in UTC)."""
+
+
+def _reminder(value: timedelta) -> timedelta:
+    if value.total_seconds() > MAX_REMIND_BEFORE_S:
+        raise ValueError("a reminder is at most 365 days before the due time")
+    return value
+
+
+RemindBefore = Annotated[Duration, AfterValidator(_reminder), WithJsonSchema({
+    "type": "string", "pattern": r"^(\d{1,5}d)?(\d{1,5}h)?(\d{1,5}m)?(\d{1,5}s)?$",
+    "examples": ["15m", "1h30m", "1d"],
+    "description": "How long before the due time to remind the assignee, as the rules file "
+                   "writes durations: \"15m\", \"2h\", \"1d12h\" (at most 365 days)."})]
+
+
+def _note_length(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if len(value) > MAX_NOTE_CHARS:
+        raise ValueError(f"a note is at most {MAX_NOTE_CHARS} characters, not {len(value)}")
+    return value
+
+
+NoteText = Annotated[LongText, AfterValidator(_note_length),
+                     Field(json_schema_extra={"maxLength": MAX_NOTE_CHARS, "minLength": 1})]
+"""Free text about a person, up to 10,000 characters: sealed under the customer's key."""
+
+
+class TaskIn(Body):
+    customer_id: UUID
+    title: Name = Field(description="What is to be done (free text: sealed under the "
+                        "customer's key).")
+    assignee: Code = Field(description="Who is to do it.")
+    due_at: DueTime
+    remind_before: RemindBefore | None = None
+    note: NoteText | None = Field(default=None, description="More about it, if needed.")
+    lead_id: UUID | None = Field(default=None, description="The customer's lead it is about.")
+    ticket_id: UUID | None = Field(default=None, description="The customer's ticket it is about.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "customer_id": "0b8f6f44-3f55-4c1a-9a0e-8f4f6f0b2d11", "title": "Call Ada back",
+            "assignee": "rep-7", "due_at": "2026-03-10T09:00:00+01:00", "remind_before": "15m",
+            "lead_id": "d8a1d944-a7f8-4f0f-ae05-416b4ce82ee4",
+        }]},
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> TaskIn:
+        if self.lead_id is not None and self.ticket_id is not None:
+            raise ValueError("give lead_id or ticket_id, not both")
+        return self
+
+
+class TaskCompleteIn(ConditionalBody):
+    note: NoteText | None = Field(default=None, description="How it went (free text).")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"note": "Agreed to sign on Friday", "expected_version": 1}]})
+
+
+class TaskRescheduleIn(ConditionalBody):
+    due_at: DueTime
+    remind_before: RemindBefore | None = Field(
+        default=None, description="The reminder for the new time; left out: the task keeps "
+        "its reminder; null: none.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"due_at": "2026-03-12T14:00:00Z", "remind_before": "1h"}]})
+
+
+class TaskReassignIn(ConditionalBody):
+    assignee: Code
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"assignee": "rep-9", "expected_version": 2}]})
+
+
+class TaskCancelIn(ConditionalBody):
+    pass
+
+
+class NoteIn(Body):
+    body: NoteText
+    pinned: StrictBool = False
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"body": "Prefers calls after 4pm; decision with the CFO in May.", "pinned": True}]})
+
+
+class NoteEditIn(ConditionalBody):
+    body: NoteText | None = None
+    pinned: StrictBool | None = None
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"body": "Prefers calls after 4pm; decision with the CFO in June.",
+         "expected_version": 1}, {"pinned": False}]})
+
+    @model_validator(mode="after")
+    def _something(self) -> NoteEditIn:
+        if self.body is None and self.pinned is None:
+            raise ValueError("give the new body, pinned, or both")
+        return self

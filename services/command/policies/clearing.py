@@ -1,5 +1,5 @@
 """Alerts resolve themselves when what they asked for happened: the lead was contacted (or
-closed), the ticket was resolved, the discount was decided. Each is a `resolve` command by the
+closed), the ticket was resolved, the discount was decided, the task was done or moved. Each is a `resolve` command by the
 rule, caused by the event that cleared it, so the inbox, the alert's history and the audit agree."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ _CLEARING: tuple[tuple[ClearedKind, str, str], ...] = (
     ("sla_breached", "sla", "cleared: the ticket was resolved"),
     ("discount_approval", "discount-approval",
      "cleared: the discount was decided or the lead closed"),
+    ("task_reminder", "task-reminder",
+     "cleared: the task was done, cancelled, moved or is overdue"),
+    ("task_overdue", "task-reminder", "cleared: the task was done, cancelled or moved"),
 )
 
 

@@ -25,7 +25,15 @@ from typing import Protocol
 
 from services.command.domain.errors import DomainError
 from services.command.domain.rules import RuleSet
-from services.command.policies import assignment, clearing, discounts, dormancy, follow_up, sla
+from services.command.policies import (
+    assignment,
+    clearing,
+    discounts,
+    dormancy,
+    follow_up,
+    sla,
+    task_reminder,
+)
 from services.command.policies.actions import Action
 from services.command.rules_book import RulesBook
 from services.command.service import CommandResult, CommandService
@@ -46,6 +54,7 @@ POLICIES: dict[str, Policy] = {
     "sla": sla.decide,
     "discount_approval": discounts.decide,
     "dormancy": dormancy.decide,
+    "task_reminder": task_reminder.decide,
     "alert_clearing": clearing.decide,
 }
 PHASES: tuple[frozenset[str], ...] = (frozenset({"assignment"}),
@@ -53,7 +62,7 @@ PHASES: tuple[frozenset[str], ...] = (frozenset({"assignment"}),
 """The order of a round: a later phase decides on a state that shows the earlier one's writes."""
 EVENT_DRIVEN: frozenset[str] = frozenset({"assignment", "discount_approval", "alert_clearing"})
 """Policies whose decisions change only when new events arrive; the others (follow-ups, SLAs,
-dormancy) also change as the clock moves on."""
+dormancy, task reminders) also change as the clock moves on."""
 ROUND_LIMIT = 500
 """Rows a policy reads per query in a round (assignment reads on, a page at a time, while it
 can still place a lead)."""

@@ -2,7 +2,8 @@
 
 A record is in a book when one of the people it belongs to is: a customer belongs to its owner,
 to who registered it, and to the owners and creators of its leads; a lead to its owner and its
-creator; a ticket to its assignee and its creator; an alert to its assignees. A lead waiting
+creator; a ticket to its assignee and its creator; an alert to its assignees; a task to its
+assignee and who gave it; a note to its author (whoever may see its customer reads it). A lead waiting
 for assignment (and its customer) belongs to `UNASSIGNED`, which every sales book holds.
 """
 

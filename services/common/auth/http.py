@@ -34,6 +34,7 @@ from services.common.auth.principal import (
     check_tenant_id,
     is_reserved,
 )
+from services.common.auth.stream_tickets import InvalidTicket, StreamTickets, ticket_of
 from services.common.limited import enforce_rate_limits
 from services.common.settings import Settings
 from services.common.tenancy import READING_TENANT
@@ -62,20 +63,26 @@ class Authenticator:
     """Who a request's credentials name: an API key from the key ring, or an OIDC access
     token from the configured identity provider."""
 
-    def __init__(self, settings: Settings, ring: KeyRing | None) -> None:
+    def __init__(self, settings: Settings, ring: KeyRing | None,
+                 tickets: StreamTickets | None = None) -> None:
         self.settings = settings
         self.ring = ring
+        self.tickets = tickets
+        """Redeems the tickets a browser opens the event stream with (stream_tickets.py)."""
         self.enabled = settings.auth_mode == "on"
         if not self.enabled and not is_loopback(settings.host):
             raise ValueError(f"authentication is off, so the API may listen on a loopback "
                              f"address only, not {settings.host}")
         self.oidc = OidcVerifier(settings) if OidcVerifier.configured(settings) else None
 
-    async def principal_of(self, headers: Headers) -> Principal:
+    async def principal_of(self, headers: Headers, scope: Scope | None = None) -> Principal:
         if not self.enabled:
             return INSECURE_PRINCIPAL
         value = headers.get("authorization")
         if not value:
+            ticket = ticket_of(scope) if scope is not None else None
+            if ticket is not None:  # only GET /v1/stream takes one
+                return await run_in_threadpool(self._ticket_principal, ticket)
             raise NotAuthenticated("credentials are required: send Authorization: Bearer "
                                    "<API key or access token>")
         scheme, _, token = value.partition(" ")
@@ -102,6 +109,19 @@ class Authenticator:
             return await run_in_threadpool(_checked_after_refresh, ring, token)
         except InvalidKey as exc:
             raise NotAuthenticated(str(exc)) from None
+
+    def _ticket_principal(self, ticket: str) -> Principal:
+        if self.tickets is None:
+            raise NotAuthenticated("stream tickets are not accepted here")
+        try:
+            principal = self.tickets.redeem(ticket)
+        except InvalidTicket as exc:
+            raise NotAuthenticated(str(exc)) from None
+        if principal.key_id is not None and (
+                self.ring is None or not self.ring.still_valid(principal.key_id)):
+            raise NotAuthenticated("the API key the stream ticket was issued with is no "
+                                   "longer valid")
+        return principal
 
     def _token_principal(self, token: str) -> Principal:
         assert self.oidc is not None
@@ -147,7 +167,7 @@ class RequireAuthentication:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self.authenticator.principal_of(Headers(scope=scope))
+            principal = await self.authenticator.principal_of(Headers(scope=scope), scope)
         except NotAuthenticated as exc:
             await _unauthorized(send, str(exc))
             return

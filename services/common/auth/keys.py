@@ -136,6 +136,17 @@ class KeyRing:
         record.last_used_at = self._used[key_id] = now
         return record.principal()
 
+    def still_valid(self, key_id: str, now: datetime | None = None) -> bool:
+        """Whether a key this ring accepted is still neither revoked nor expired (what a
+        long-lived request, such as an event stream, asks again now and then). Reads the
+        store only when the ring is stale."""
+        if not self.is_fresh():
+            self.refresh()
+        record = self._keys.get(UUID(key_id))
+        now = now or datetime.now(UTC)
+        return record is not None and record.revoked_at is None and (
+            record.expires_at is None or now < record.expires_at)
+
     # -- what the ring knows ----------------------------------------------------------------
 
     def refresh(self) -> None:

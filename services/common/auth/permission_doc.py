@@ -40,8 +40,8 @@ def render() -> str:
               "| scope | actions |", "|---|---|"]
     lines += [f"| `{scope}` | {', '.join(f'`{a}`' for a in actions)} |"
               for scope, actions in SCOPES.items()]
-    lines += ["", "Customer reads leave out, by role (unless another role of the caller reads "
-              "it): " + "; ".join(f"`{role}`: {', '.join(fields)}"
+    lines += ["", "Customer and lead reads leave out, by role (unless another role of the "
+              "caller reads it): " + "; ".join(f"`{role}`: {', '.join(fields)}"
                                   for role, fields in FIELDS_WITHHELD.items()) + ".",
               "", "### Routes", "", "| route | action |", "|---|---|"]
     lines += [f"| `{route.method} {route.path}` | `{route.action}` |" for route in ROUTES]

@@ -18,6 +18,7 @@ from services.common.events.customer import (
     CustomerUntagged,
 )
 from services.common.events.envelope import CrmEvent
+from services.common.events.filing import CustomerRecordFiled
 from services.common.events.interaction import InteractionLogged
 from services.common.events.internal import CommandRecorded
 from services.common.events.lead import (
@@ -34,7 +35,17 @@ from services.common.events.lead import (
     LeadWon,
     PaymentReceived,
 )
+from services.common.events.note import NoteAdded, NoteDeleted, NoteEdited
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.task import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskOverdue,
+    TaskReassigned,
+    TaskReminded,
+    TaskRescheduled,
+)
 from services.common.events.tenant import TenantRulesChanged
 from services.common.events.ticket import (
     TicketAssigned,
@@ -82,7 +93,18 @@ ALL_EVENT_CLASSES: tuple[type[CrmEvent], ...] = (
     AlertRaised,
     AlertAcknowledged,
     AlertResolved,
+    TaskCreated,
+    TaskCompleted,
+    TaskRescheduled,
+    TaskReassigned,
+    TaskCancelled,
+    TaskReminded,
+    TaskOverdue,
+    NoteAdded,
+    NoteEdited,
+    NoteDeleted,
     CommandRecorded,
+    CustomerRecordFiled,
     TenantRulesChanged,
     ApiKeyCreated,
     ApiKeyRevoked,

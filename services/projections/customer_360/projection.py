@@ -49,7 +49,9 @@ from services.common.events.lead import (
     LeadWon,
     PaymentReceived,
 )
+from services.common.events.note import NOTE_EVENTS
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.task import TASK_EVENTS
 from services.common.events.ticket import (
     OPEN_TICKET_STATUSES,
     TicketAssigned,
@@ -167,6 +169,9 @@ class Customer360Projection(Projection):
         # alerts have their own read model; the lead's `follow_up_overdue`, the ticket's
         # `sla_breached` and the discount's `approver` already show what they are about
         AlertRaised, AlertAcknowledged, AlertResolved,
+        # tasks and notes have read models of their own (`tasks`, `notes`); the query side
+        # puts the customer's open tasks and notes into the document it serves
+        *TASK_EVENTS, *NOTE_EVENTS,
     })
 
     # -- profile ------------------------------------------------------------------------------

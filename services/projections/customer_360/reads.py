@@ -17,6 +17,7 @@ from services.projections.customer_360.projection import (
     Customer360Projection,
     Doc,
 )
+from services.projections.leads.reads import FunnelSlice, leads_exist
 from services.projections.lifecycle import reads as lifecycle
 from services.projections.model import ConsumedEvent, Row, fold
 from services.projections.personal import open_values, query_tokens
@@ -34,7 +35,9 @@ def open_document(doc: Doc, vault: PersonalDataVault | None) -> Doc:
     erased (or the reader has no vault)."""
     customer_id = doc["customer_id"]
     personal = open_values(vault, customer_id, PROFILE, doc.get("personal") or None)
-    opened = {**doc, "personal": personal or {}}
+    opened = {**doc, "personal": personal or {},
+              "display_name": display_name((personal or {}).get("name"),
+                                           doc.get("external_ref"), doc.get("erased", False))}
     if any(lead.get("lost_reason") is not None for lead in doc.get("leads", ())):
         opened["leads"] = [{**lead, "lost_reason": _one(vault, customer_id, lead["lead_id"],
                                                         lead.get("lost_reason"), "reason")}
@@ -45,6 +48,13 @@ def open_document(doc: Doc, vault: PersonalDataVault | None) -> Doc:
             {**item, "subject": _one(vault, customer_id, item["ticket_id"], item.get("subject"),
                                      "subject")} for item in tickets["items"]]}
     return opened
+
+
+def display_name(name: str | None, external_ref: str | None, erased: bool) -> str | None:
+    """What to call a customer: its name, else its reference in a source system (a customer
+    an import met first is known by nothing else until a profile names it); none once
+    erased."""
+    return None if erased else (name or external_ref)
 
 
 def _one(vault: PersonalDataVault | None, customer_id: str, context_id: str, stored: Any,
@@ -147,9 +157,12 @@ class CustomerFilter:
     region: str | None = None
     source: str | None = None
     q: str | None = None
-    """Text in the name, e-mail or company (case-insensitive)."""
+    """Text in the company or the external reference; the name, e-mail or phone by their
+    blind tokens."""
     book: Sequence[str] | None = None
     """Only customers in the book of these people (services/common/auth/book.py)."""
+    leads: FunnelSlice | None = None
+    """Only customers with a lead in this slice (the leads behind a funnel figure)."""
 
 
 @dataclass(frozen=True)
@@ -199,9 +212,12 @@ def list_customers(store: SqlReadStore, where: CustomerFilter, *, sort: SortKey 
         doc = store.from_db("json", row["doc"]) or {}
         personal = open_values(vault, row["id"], PROFILE, doc.get("personal") or None) or {}
         created_at = store.from_db("ts", row["created_at"])
+        erased = bool(doc.get("erased", False))
         items.append({
             "customer_id": row["id"], "name": personal.get("name"),
-            "email": personal.get("email"), "company": row["company"],
+            "email": personal.get("email"),
+            "display_name": display_name(personal.get("name"), doc.get("external_ref"), erased),
+            "external_ref": doc.get("external_ref"), "erased": erased, "company": row["company"],
             "owner": row["owner"], "region": row["region"], "source": row["source"],
             "lifecycle_stage": row["lifecycle_stage"], "tags": doc.get("tags", []),
             "created_at": None if created_at is None else str(created_at),
@@ -235,12 +251,21 @@ def _conditions(where: CustomerFilter, postgres: bool, vault: PersonalDataVault 
         condition, book_params = book_condition(where.book, postgres)
         conditions.append(condition)
         params += book_params
+    if where.leads is not None and not where.leads.empty:
+        condition, lead_params = leads_exist("c.id", where.tenant_id, where.leads)
+        conditions.append(condition)
+        params += lead_params
     if where.q is not None:
-        # The company is not personal: matched anywhere in it. Names, e-mail addresses and
-        # phones only by their blind tokens: a whole value, a word, a word's start, an
-        # address's parts, a phone's last digits (services/projections/personal.py).
+        # The company and the external reference are not personal: matched anywhere in them.
+        # Names, e-mail addresses and phones only by their blind tokens: a whole value, a
+        # word, a word's start, an address's parts, a phone's last digits
+        # (services/projections/personal.py).
         escaped = where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches, match_params = ["lower(c.company) LIKE ? ESCAPE '\\'"], [f"%{escaped}%"]
+        reference = ("c.doc ->> 'external_ref'" if postgres
+                     else "json_extract(c.doc, '$.external_ref')")
+        matches = ["lower(c.company) LIKE ? ESCAPE '\\'",
+                   f"lower(COALESCE({reference}, '')) LIKE ? ESCAPE '\\'"]
+        match_params = [f"%{escaped}%", f"%{escaped}%"]
         tokens = query_tokens(vault, where.tenant_id, where.q)
         if tokens is not None:
             whole, words = tokens
@@ -260,3 +285,22 @@ def customers_in_book(tenant_id: str, book: Sequence[str], postgres: bool
     condition, params = book_condition(book, postgres)
     return (f"SELECT c.id FROM {CUSTOMERS.name} c WHERE c.tenant_id = ? AND {condition}",
             [tenant_id, *params])
+
+
+def visible_customers(store: SqlReadStore, tenant_id: str, customer_ids: Iterable[str],
+                      book: Sequence[str] | None) -> set[str]:
+    """Which of these customers the model has seen in this tenant and book (None: any)."""
+    ids = list(dict.fromkeys(customer_ids))
+    found: set[str] = set()
+    for start in range(0, len(ids), 400):  # SQLite caps bound parameters
+        chunk = ids[start : start + 400]
+        conditions = [f"c.id IN ({', '.join('?' for _ in chunk)})", "c.tenant_id = ?"]
+        params: list[Any] = [*chunk, tenant_id]
+        if book is not None:
+            condition, book_params = book_condition(book, store.dialect == "postgres")
+            conditions.append(condition)
+            params += book_params
+        rows = store.query(f"SELECT c.id AS id FROM {CUSTOMERS.name} c "
+                           f"WHERE {' AND '.join(conditions)}", params)
+        found.update(str(row["id"]) for row in rows)
+    return found

@@ -55,7 +55,9 @@ from services.common.events.lead import (
     LeadWon,
     PaymentReceived,
 )
+from services.common.events.note import NOTE_EVENTS
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.task import TASK_EVENTS
 from services.common.events.ticket import (
     TicketAssigned,
     TicketCommentAdded,
@@ -112,6 +114,8 @@ class LifecycleProjection(Projection):
         FollowUpOverdue, TicketOpened, TicketAssigned, TicketStatusChanged, TicketCommentAdded,
         TicketFirstResponded, TicketSlaBreached, TicketPriorityChanged, AlertRaised,
         AlertAcknowledged, AlertResolved,
+        # a task or a note is work about the customer, no contact with them
+        *TASK_EVENTS, *NOTE_EVENTS,
     })
 
     def __init__(self, config: LifecycleConfig | None = None) -> None:

@@ -250,9 +250,10 @@ def _read_log(store: ChronicleStore, where: ExportFilter, batch_size: int
 class _Decoder:
     """A stored event as an export row.
 
-    A current version-1 event is read straight from its stored JSON: it was validated when it
-    was written and is exactly `model_dump_json()`, so validating it again would only cost
-    time. Anything older goes through the mapper, which upcasts it.
+    A current version-1 event without personal values is read straight from its stored JSON:
+    it was validated when it was written and is exactly `model_dump_json()`, so validating it
+    again would only cost time. Anything older, or holding sealed personal values, goes
+    through the mapper, which upcasts and opens it.
     """
 
     def __init__(self, store: ChronicleStore) -> None:
@@ -271,7 +272,8 @@ class _Decoder:
             payload = mapper.cipher.decrypt(payload)
         if mapper.compressor:
             payload = mapper.compressor.decompress(payload)
-        if cls.schema_version == 1 and b'"schema_version"' not in payload:
+        if cls.schema_version == 1 and "personal" not in cls.model_fields \
+                and b'"schema_version"' not in payload:
             state: dict[str, Any] = json.loads(payload)
         else:
             event = cast(CrmEvent, mapper.to_domain_event(notification))

@@ -2,13 +2,15 @@
 
 The policies (services/command/policies) decide from these rows and a clock; the rows hold no
 decision, only facts: who owns each open lead and when it was last touched, each ticket's
-clocks and breaches, each customer's last activity, pending discounts, and the alerts the rules
-raised. Deadlines are these stored anchors plus the windows in the tenant's rules, so they
-survive restarts (durable timers) and follow rule changes at once.
+clocks and breaches, each customer's last activity, pending discounts, open tasks and their
+due and reminder times, and the alerts the rules raised. Deadlines are these stored anchors
+plus the windows in the tenant's rules (or, for tasks, their own times), so they survive
+restarts (durable timers) and follow rule changes at once.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
@@ -41,7 +43,17 @@ from services.common.events.lead import (
     LeadWon,
     PaymentReceived,
 )
+from services.common.events.note import NOTE_EVENTS
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.task import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskOverdue,
+    TaskReassigned,
+    TaskReminded,
+    TaskRescheduled,
+)
 from services.common.events.ticket import (
     OPEN_TICKET_STATUSES,
     TicketAssigned,
@@ -89,24 +101,38 @@ CUSTOMERS = Table("policy_customers", {
 ALERTS = Table("policy_alerts", {
     "id": "text", "tenant_id": "text", "customer_id": "text", "kind": "text",
     "subject_id": "text", "status": "text", "raised_at": "ts",
-    "correlation_id": "text",
+    "correlation_id": "text", "due_at": "ts",
 }, indexes=(("status", "kind"),))
+TASKS = Table("policy_tasks", {
+    "id": "text", "tenant_id": "text", "customer_id": "text", "assignee": "text",
+    "created_by": "text", "open": "bool", "due_at": "ts", "remind_before_s": "int",
+    "remind_at": "ts", "reminded_for": "ts", "overdue_for": "ts",
+    "schedule_event_id": "text", "remind_event_id": "text", "overdue_event_id": "text",
+    "close_event_id": "text", "correlation_id": "text",
+}, indexes=(("tenant_id", "open", "remind_at"), ("tenant_id", "open", "due_at")))
+"""Open tasks and their deadlines: `remind_at` (due time less the reminder) and `due_at`;
+`reminded_for` and `overdue_for` name the due time each alert was raised for, so a task moved
+to a new time is reminded again, once."""
+ERASED = Table("policy_erased_customers", {"id": "text", "tenant_id": "text"})
+"""Customers whose data was erased: their records accept no command, so no rule chases them."""
 
 LEAD = LEADS.row("aggregate_id")
 TICKET = TICKETS.row("aggregate_id")
 DISCOUNT = DISCOUNTS.row("discount_id")
 CUSTOMER = CUSTOMERS.row("customer_id")
 ALERT = ALERTS.row("aggregate_id")
+TASK = TASKS.row("aggregate_id")
 
 
 class PolicyStateProjection(Projection):
     name: ClassVar[str] = "policy_state"
-    tables: ClassVar[tuple[Table, ...]] = (LEADS, DISCOUNTS, TICKETS, CUSTOMERS, ALERTS)
+    tables: ClassVar[tuple[Table, ...]] = (LEADS, DISCOUNTS, TICKETS, CUSTOMERS, ALERTS, TASKS,
+                                           ERASED)
     ignored = frozenset({
         # nothing a policy decides from
         CustomerProfileChanged, CustomerTagged, CustomerUntagged, CustomerOwnerChanged,
-        CustomerConsentChanged, CustomersMerged, CustomerErased, CustomerRecordLinked,
-        CustomerAlertLinked, TicketCommentAdded, PaymentReceived,
+        CustomerConsentChanged, CustomersMerged, CustomerRecordLinked,
+        CustomerAlertLinked, TicketCommentAdded, PaymentReceived, *NOTE_EVENTS,
         # a lost lead is closed by its LeadStageChanged(to=lost)
         LeadLost,
     })
@@ -117,6 +143,11 @@ class PolicyStateProjection(Projection):
     def registered(self, rows: Rows, event: CustomerRegistered, position: int) -> None:
         if rows.get(CUSTOMERS, str(event.customer_id)) is None:
             rows.put(CUSTOMERS, _customer(event))
+
+    @handler
+    def erased(self, rows: Rows, event: CustomerErased, position: int) -> None:
+        for customer_id in (event.customer_id, *event.erased_customer_ids):
+            rows.put(ERASED, {"id": str(customer_id), "tenant_id": event.tenant_id})
 
     @handler(reads=[CUSTOMER])
     def bought(self, rows: Rows, event: PurchaseRecorded | LeadWon, position: int) -> None:
@@ -266,6 +297,7 @@ class PolicyStateProjection(Projection):
             "customer_id": str(event.customer_id), "kind": event.kind,
             "subject_id": str(event.subject_id), "status": "open",
             "raised_at": iso(event.occurred_at), "correlation_id": str(event.correlation_id),
+            "due_at": iso(event.due_at) if event.due_at is not None else None,
         })
 
     @handler(reads=[ALERT])
@@ -275,6 +307,52 @@ class PolicyStateProjection(Projection):
     @handler(reads=[ALERT])
     def alert_resolved(self, rows: Rows, event: AlertResolved, position: int) -> None:
         _update(rows, ALERTS, str(event.aggregate_id), status="resolved")
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    @handler
+    def task_created(self, rows: Rows, event: TaskCreated, position: int) -> None:
+        rows.put(TASKS, {
+            "id": str(event.aggregate_id), "tenant_id": event.tenant_id,
+            "customer_id": str(event.customer_id), "assignee": event.assignee,
+            "created_by": event.actor, "open": True,
+            **_schedule(event.due_at, event.remind_before_s, event),
+            "reminded_for": None, "overdue_for": None, "remind_event_id": None,
+            "overdue_event_id": None, "close_event_id": None,
+            "correlation_id": str(event.correlation_id),
+        })
+
+    @handler(reads=[TASK])
+    def task_rescheduled(self, rows: Rows, event: TaskRescheduled, position: int) -> None:
+        _update(rows, TASKS, str(event.aggregate_id),
+                **_schedule(event.due_at, event.remind_before_s, event))
+
+    @handler(reads=[TASK])
+    def task_reassigned(self, rows: Rows, event: TaskReassigned, position: int) -> None:
+        _update(rows, TASKS, str(event.aggregate_id), assignee=event.to_assignee)
+
+    @handler(reads=[TASK])
+    def task_closed(self, rows: Rows, event: TaskCompleted | TaskCancelled, position: int) -> None:
+        _update(rows, TASKS, str(event.aggregate_id), open=False,
+                close_event_id=str(event.event_id))
+
+    @handler(reads=[TASK])
+    def task_reminded(self, rows: Rows, event: TaskReminded, position: int) -> None:
+        _update(rows, TASKS, str(event.aggregate_id), reminded_for=iso(event.due_at),
+                remind_event_id=str(event.event_id))
+
+    @handler(reads=[TASK])
+    def task_overdue(self, rows: Rows, event: TaskOverdue, position: int) -> None:
+        _update(rows, TASKS, str(event.aggregate_id), overdue_for=iso(event.due_at),
+                overdue_event_id=str(event.event_id))
+
+
+def _schedule(due_at: datetime, remind_before_s: int | None, e: CrmEvent) -> Row:
+    """A task's deadlines as the event that set them says."""
+    remind_at = due_at - timedelta(seconds=remind_before_s) if remind_before_s else None
+    return {"due_at": iso(due_at), "remind_before_s": remind_before_s,
+            "remind_at": iso(remind_at) if remind_at is not None else None,
+            "schedule_event_id": str(e.event_id)}
 
 
 def _customer(e: CrmEvent) -> Row:

@@ -16,7 +16,9 @@ from services.projections.policy_state.projection import (
     ALERTS,
     CUSTOMERS,
     DISCOUNTS,
+    ERASED,
     LEADS,
+    TASKS,
     TICKETS,
     PolicyStateProjection,
 )
@@ -31,7 +33,8 @@ SLA_CLOCKS: dict[Sla, tuple[str, str]] = {
     "first_response": ("opened_at", "open_event_id"),
     "resolution": ("resolution_since", "resolution_event_id"),
 }
-ClearedKind = Literal["follow_up_overdue", "sla_breached", "discount_approval"]
+ClearedKind = Literal["follow_up_overdue", "sla_breached", "discount_approval",
+                      "task_reminder", "task_overdue"]
 
 _ACTIVE_ALERT = "a.tenant_id = ? AND a.status IN ('open', 'acknowledged')"
 _CLEARED: dict[ClearedKind, str] = {
@@ -56,7 +59,22 @@ _CLEARED: dict[ClearedKind, str] = {
         f"WHERE {_ACTIVE_ALERT} AND a.kind = 'discount_approval' AND (l.open = ? OR NOT EXISTS "
         f"(SELECT 1 FROM {DISCOUNTS.name} d WHERE d.lead_id = l.id AND d.status = 'pending')) "
         "LIMIT ?",
+    # A task's alerts are about one due time (`a.due_at`): they clear when the task is closed
+    # or moved to another time; its reminder also when it is recorded overdue.
+    "task_reminder":
+        "SELECT a.*, CASE WHEN t.open = ? THEN t.close_event_id "
+        "WHEN t.due_at <> a.due_at THEN t.schedule_event_id ELSE t.overdue_event_id END AS cause "
+        f"FROM {ALERTS.name} a JOIN {TASKS.name} t ON t.id = a.subject_id "
+        f"WHERE {_ACTIVE_ALERT} AND a.kind = 'task_reminder' "
+        "AND (t.open = ? OR t.due_at <> a.due_at OR t.overdue_for = a.due_at) LIMIT ?",
+    "task_overdue":
+        "SELECT a.*, CASE WHEN t.open = ? THEN t.close_event_id ELSE t.schedule_event_id END "
+        f"AS cause FROM {ALERTS.name} a JOIN {TASKS.name} t ON t.id = a.subject_id "
+        f"WHERE {_ACTIVE_ALERT} AND a.kind = 'task_overdue' "
+        "AND (t.open = ? OR t.due_at <> a.due_at) LIMIT ?",
 }
+_CAUSE_FIRST: frozenset[ClearedKind] = frozenset({"task_reminder", "task_overdue"})
+"""Kinds whose query asks `open = ?` once more, in the cause, before the tenant."""
 
 
 class PolicyStateReads:
@@ -156,6 +174,24 @@ class PolicyStateReads:
             f"AND {condition} AND {anchor} <= ? ORDER BY {anchor} LIMIT ?",
             [tenant, True, priority, *flags, started_before, limit])
 
+    def tasks_to_remind(self, tenant: str, now: datetime, *, limit: int) -> list[Row]:
+        """Open tasks whose reminder time has come and whose assignee was not yet reminded of
+        their current due time; soonest reminder first."""
+        return self._rows(
+            f"SELECT t.* FROM {TASKS.name} t WHERE t.tenant_id = ? AND t.open = ? "
+            "AND t.remind_at <= ? AND (t.reminded_for IS NULL OR t.reminded_for <> t.due_at) "
+            f"AND NOT EXISTS (SELECT 1 FROM {ERASED.name} e WHERE e.id = t.customer_id) "
+            "ORDER BY t.remind_at LIMIT ?", [tenant, True, now, limit])
+
+    def tasks_past_due(self, tenant: str, now: datetime, *, limit: int) -> list[Row]:
+        """Open tasks past their due time, not yet recorded overdue for it; longest overdue
+        first."""
+        return self._rows(
+            f"SELECT t.* FROM {TASKS.name} t WHERE t.tenant_id = ? AND t.open = ? "
+            "AND t.due_at <= ? AND (t.overdue_for IS NULL OR t.overdue_for <> t.due_at) "
+            f"AND NOT EXISTS (SELECT 1 FROM {ERASED.name} e WHERE e.id = t.customer_id) "
+            "ORDER BY t.due_at LIMIT ?", [tenant, True, now, limit])
+
     def quiet_buyers(self, tenant: str, active_before: datetime, *, limit: int) -> list[Row]:
         """Customers who bought, last active before `active_before`, not yet marked dormant
         for that last activity."""
@@ -168,5 +204,9 @@ class PolicyStateReads:
 
     def cleared_alerts(self, tenant: str, kind: ClearedKind, *, limit: int) -> list[Row]:
         """Active alerts of `kind` whose cause has gone (the lead was contacted or closed, the
-        ticket resolved, the discount decided), each with the clearing event as `cause`."""
-        return self._rows(_CLEARED[kind], [tenant, False, limit])
+        ticket resolved, the discount decided, the task done or moved), each with the clearing
+        event as `cause`."""
+        params = [tenant, False, limit]
+        if kind in _CAUSE_FIRST:
+            params = [False, *params]
+        return self._rows(_CLEARED[kind], params)

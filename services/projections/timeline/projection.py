@@ -15,7 +15,7 @@ Facts a rule recorded (actor `rule:<id>`) name the rule in their summary.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, get_args
 
 from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
@@ -48,7 +48,17 @@ from services.common.events.lead import (
     LeadWon,
     PaymentReceived,
 )
+from services.common.events.note import NoteAdded, NoteDeleted, NoteEdited
 from services.common.events.purchase import PurchaseRecorded
+from services.common.events.task import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskOverdue,
+    TaskReassigned,
+    TaskReminded,
+    TaskRescheduled,
+)
 from services.common.events.ticket import (
     PRIORITIES,
     TicketAssigned,
@@ -72,15 +82,18 @@ ENTRIES = Table("timeline", {
             ("customer_id", "kind", "occurred_at", "position")))
 RECORDS = Table("timeline_records", {"id": "text", "customer_id": "text", "kind": "text",
                                      "title": "text", "sealed": "json"})
-"""Personal words (an interaction's subject, a lost reason, a ticket's subject) never stand in
-a summary: it holds a marker `⟨<context id>.<field>⟩` instead, and the value is sealed under
-the customer's key in the entry's (or the ticket record's) `sealed` column; reads.py opens and
-puts it in. Once the customer is erased, the marker reads "[erased]"."""
+"""Personal words (an interaction's subject, a lost reason, a ticket's subject, a task's title,
+a note's text) never stand in a summary: it holds a marker `⟨<context id>.<field>⟩` instead,
+and the value is sealed under the customer's key in the entry's (or the ticket, task or note
+record's) `sealed` column; reads.py opens and puts it in. Once the customer is erased, the
+marker reads "[erased]". A note's record keeps its current text, so each of its entries shows
+that; once the note is deleted its record keeps no text, only `title` "[deleted]", which the
+markers then read."""
 RECORD = RECORDS.row("aggregate_id")
 """The title of the lead or ticket (or what the alert is about) the event belongs to."""
 
-Kind = Literal["alert", "consent", "interaction", "lead", "lifecycle", "owner", "payment",
-               "profile", "purchase", "tag", "ticket"]
+Kind = Literal["alert", "consent", "interaction", "lead", "lifecycle", "note", "owner",
+               "payment", "profile", "purchase", "tag", "task", "ticket"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
@@ -286,6 +299,81 @@ class TimelineProjection(Projection):
                text + (f" ({marker(own, 'reason')})" if event.reason else ""),
                sealed=self._sealed(event, own, {"reason": event.reason}))
 
+    # -- tasks --------------------------------------------------------------------------------
+
+    @handler
+    def task_created(self, rows: Rows, event: TaskCreated, position: int) -> None:
+        task = str(event.aggregate_id)
+        sealed = self._sealed(event, task, {"title": event.title})
+        _remember(rows, event, "task", None, sealed)
+        _entry(rows, event, position, "task",
+               f"{_task(marker(task, 'title') if sealed else None)} for {event.assignee}, due "
+               f"{_when(event.due_at)}")
+
+    @handler(reads=[RECORD])
+    def task_completed(self, rows: Rows, event: TaskCompleted, position: int) -> None:
+        _entry(rows, event, position, "task", f"{_task(_title(rows, event))} completed")
+
+    @handler(reads=[RECORD])
+    def task_cancelled(self, rows: Rows, event: TaskCancelled, position: int) -> None:
+        _entry(rows, event, position, "task", f"{_task(_title(rows, event))} cancelled")
+
+    @handler(reads=[RECORD])
+    def task_rescheduled(self, rows: Rows, event: TaskRescheduled, position: int) -> None:
+        _entry(rows, event, position, "task",
+               f"{_task(_title(rows, event))} moved to {_when(event.due_at)}")
+
+    @handler(reads=[RECORD])
+    def task_reassigned(self, rows: Rows, event: TaskReassigned, position: int) -> None:
+        _entry(rows, event, position, "task", f"{_task(_title(rows, event))} reassigned "
+               f"{event.from_assignee} → {event.to_assignee}")
+
+    @handler(reads=[RECORD])
+    def task_reminded(self, rows: Rows, event: TaskReminded, position: int) -> None:
+        _entry(rows, event, position, "task", f"Reminder of {_task(_title(rows, event), 'task')}"
+               f", due {_when(event.due_at)}" + _rule(event, ", sent by"), names_its_rule=True)
+
+    @handler(reads=[RECORD])
+    def task_overdue(self, rows: Rows, event: TaskOverdue, position: int) -> None:
+        _entry(rows, event, position, "task", f"{_task(_title(rows, event))} overdue since "
+               f"{_when(event.due_at)}" + _rule(event, ", flagged by"), names_its_rule=True)
+
+    # -- notes --------------------------------------------------------------------------------
+
+    @handler(reads=[RECORDS.row("subject_id")])
+    def note_added(self, rows: Rows, event: NoteAdded, position: int) -> None:
+        note = str(event.aggregate_id)
+        sealed = self._sealed(event, note, {"title": _excerpt(event.body)})
+        _remember(rows, event, "note", None, sealed)
+        on = ""
+        if event.subject_kind != "customer":
+            subject = _record_title(rows.get(RECORDS, str(event.subject_id)))
+            on = " on " + (_lead(subject, "lead") if event.subject_kind == "lead"
+                           else _ticket(subject, "ticket"))
+        pinned = " (pinned)" if event.pinned else ""
+        _entry(rows, event, position, "note",
+               f"Note{pinned} by {event.author}{on}: {marker(note, 'title')}")
+
+    @handler(reads=[RECORD])
+    def note_edited(self, rows: Rows, event: NoteEdited, position: int) -> None:
+        note = str(event.aggregate_id)
+        record = rows.get(RECORDS, note)
+        if event.body is not None and record is not None and record.get("sealed") is not None:
+            sealed = self._sealed(event, note, {"title": _excerpt(event.body)})
+            rows.put(RECORDS, {**record, "sealed": sealed})
+        changes = (["edited"] if event.personal is not None else []) + \
+            ([] if event.pinned is None else ["pinned" if event.pinned else "unpinned"])
+        _entry(rows, event, position, "note",
+               f"Note {' and '.join(changes) or 'edited'}: {marker(note, 'title')}")
+
+    @handler(reads=[RECORD])
+    def note_deleted(self, rows: Rows, event: NoteDeleted, position: int) -> None:
+        note = str(event.aggregate_id)
+        record = rows.get(RECORDS, note)
+        if record is not None:  # its entries no longer show its text
+            rows.put(RECORDS, {**record, "sealed": None, "title": DELETED})
+        _entry(rows, event, position, "note", "Note deleted")
+
     # -- alerts: facts about the customer's lead or ticket (someone was asked to act on it) ----
 
     @handler(reads=[RECORDS.row("subject_id")])
@@ -398,8 +486,30 @@ def _ticket(title: str | None, word: str = "Ticket") -> str:
     return f"{word} '{title}'" if title else word
 
 
+def _task(title: str | None, word: str = "Task") -> str:
+    return f"{word} '{title}'" if title else word
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+EXCERPT = 160
+"""Characters of a note a timeline entry shows."""
+DELETED = "[deleted]"
+
+
+def _excerpt(body: str | None) -> str | None:
+    """The note's text on one line, cut to `EXCERPT` characters."""
+    if body is None:
+        return None
+    line = " ".join(body.split())
+    return line if len(line) <= EXCERPT else line[:EXCERPT - 1] + "…"
+
+
 _ALERT_KINDS = {"follow_up_overdue": "follow-up overdue", "sla_breached": "SLA breached",
-                "discount_approval": "discount approval"}
+                "discount_approval": "discount approval", "task_reminder": "reminder",
+                "task_overdue": "overdue"}
 
 
 def _alert_about(event: AlertRaised, subject_title: str) -> str:
@@ -409,4 +519,6 @@ def _alert_about(event: AlertRaised, subject_title: str) -> str:
         return f"{label} on {_lead(subject_title, 'lead')}"
     if event.subject_kind == "ticket":
         return f"{label} on {_ticket(subject_title, 'ticket')}"
+    if event.subject_kind == "task":
+        return f"{label} on {_task(subject_title, 'task')}"
     return label

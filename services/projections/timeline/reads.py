@@ -30,7 +30,7 @@ Cursor = tuple[str, int]
 def read_timeline(store: SqlReadStore, customer_id: str, *, limit: int = 50,
                   before: Cursor | Sequence[Any] | None = None,
                   kinds: Iterable[str] | None = None,
-                  vault: PersonalDataVault | None = None,
+                  vault: PersonalDataVault | None = None, withhold_personal: bool = False,
                   ) -> tuple[list[dict[str, Any]], Cursor | None]:
     """One page of the customer's timeline, newest business time first, and the cursor of the
     next page (None on the last page).
@@ -59,13 +59,15 @@ def read_timeline(store: SqlReadStore, customer_id: str, *, limit: int = 50,
     from_db = store.from_db
     rows = [{name: from_db(kind, raw[name]) for name, kind in ENTRIES.columns.items()}
             for raw in found[:limit]]
-    items = _opened(rows, customer_id, vault, lambda ids: _stored_records(store, ids))
+    items = _opened(rows, customer_id, vault, lambda ids: _stored_records(store, ids),
+                    withhold_personal)
     next_cursor = (items[-1]["occurred_at"], items[-1]["position"]) \
         if len(found) > limit else None
     return items, next_cursor
 
 
-def timeline_as_of(events: Iterable[ConsumedEvent], limit: int) -> list[dict[str, Any]]:
+def timeline_as_of(events: Iterable[ConsumedEvent], limit: int,
+                   withhold_personal: bool = False) -> list[dict[str, Any]]:
     """The newest `limit` items of the timeline folded in memory from these events."""
     folded = fold(TimelineProjection(), events)
     entries = folded.all(ENTRIES)
@@ -74,19 +76,26 @@ def timeline_as_of(events: Iterable[ConsumedEvent], limit: int) -> list[dict[str
     page = entries[:limit]
     customer_id = page[0]["customer_id"] if page else ""
     return _opened(page, customer_id, None,
-                   lambda ids: [records[i] for i in ids if i in records])
+                   lambda ids: [records[i] for i in ids if i in records], withhold_personal)
 
 
 _MARKER = re.compile("\u27e8([0-9a-f-]{36})\\.([a-z_]+)\u27e9")
+WITHHELD = "[withheld]"
 
 
 def _opened(rows: list[Row], customer_id: str, vault: PersonalDataVault | None,
-            records_of: Callable[[list[str]], list[Row]]) -> list[dict[str, Any]]:
+            records_of: Callable[[list[str]], list[Row]],
+            withhold_personal: bool = False) -> list[dict[str, Any]]:
     """The items: each summary's markers replaced by the values sealed in its entry or in the
-    record it names (services/projections/timeline/projection.py RECORDS)."""
+    record it names (services/projections/timeline/projection.py RECORDS) — or, for a reader
+    whose roles withhold personal data, by "[withheld]", nothing opened."""
+    if withhold_personal:
+        return [{**{k: v for k, v in row.items() if k not in ("id", "sealed")},
+                 "summary": _MARKER.sub(WITHHELD, row["summary"]), "event_id": row["id"]}
+                for row in rows]
     wanted = sorted({found.group(1) for row in rows for found in _MARKER.finditer(row["summary"])}
                     - {row["id"] for row in rows})
-    record_values = {record["id"]: open_values(vault, customer_id, record["id"], record["sealed"])
+    record_values = {record["id"]: _record_values(vault, customer_id, record)
                      for record in records_of(wanted)}
     items = []
     for row in rows:
@@ -106,9 +115,19 @@ def _opened(rows: list[Row], customer_id: str, vault: PersonalDataVault | None,
     return items
 
 
+def _record_values(vault: PersonalDataVault | None, customer_id: str,
+                   record: Row) -> dict[str, Any] | None:
+    """The values a record's markers read: its sealed ones; a record that keeps none but a
+    title (a deleted note) reads its title."""
+    if record.get("sealed") is None and record.get("title"):
+        return {"title": record["title"]}
+    return open_values(vault, customer_id, record["id"], record["sealed"])
+
+
 def _stored_records(store: SqlReadStore, ids: list[str]) -> list[Row]:
     if not ids:
         return []
-    found = store.query(f"SELECT id, sealed FROM {RECORDS.name} WHERE id IN "
+    found = store.query(f"SELECT id, title, sealed FROM {RECORDS.name} WHERE id IN "
                         f"({', '.join('?' * len(ids))})", ids)
-    return [{"id": row["id"], "sealed": store.from_db("json", row["sealed"])} for row in found]
+    return [{"id": row["id"], "title": row["title"],
+             "sealed": store.from_db("json", row["sealed"])} for row in found]

@@ -4,12 +4,13 @@ kind, customer or subject, newest first, with keyset pagination."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
 from services.common.auth.http import CallerDep
+from services.common.events.alert import AlertKind
 from services.common.times import iso
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.alerts import reads as alerts
@@ -41,11 +42,10 @@ def list_alerts(
     assignee: CodeParam = None,
     status: Annotated[StatusFilter, Query(
         description="`active` (the default) is open or acknowledged")] = "active",
-    kind: Annotated[Literal["follow_up_overdue", "sla_breached", "discount_approval"] | None,
-                    Query()] = None,
+    kind: Annotated[AlertKind | None, Query()] = None,
     customer_id: UUID | None = None,
-    subject_id: Annotated[UUID | None, Query(description="The lead, ticket or customer the "
-                                             "alert is about")] = None,
+    subject_id: Annotated[UUID | None, Query(description="The lead, ticket, task or customer "
+                                             "the alert is about")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:

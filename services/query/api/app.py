@@ -18,8 +18,13 @@ from services.query.api import (
     audit_verify,
     customers,
     history,
+    leads,
+    notes,
     projections,
+    stream,
     subject,
+    tasks,
+    tickets,
 )
 from services.query.read_models import ReadModels
 
@@ -29,8 +34,8 @@ STALLED_AFTER_S = 300.0
 def include_query_routes(app: FastAPI, read_models: ReadModels) -> None:
     """Mount the read routes on an app (the standalone query API, or `crm serve`)."""
     app.state.read_models = read_models
-    for module in (history, customers, subject, analytics, alerts, projections, audit,
-                   audit_verify):
+    for module in (history, customers, leads, subject, analytics, alerts, tickets, projections,
+                   audit, audit_verify, stream, tasks, notes):
         app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.get("/ready", tags=["operations"], summary="Readiness: stores reachable, projections "

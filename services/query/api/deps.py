@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from services.common.auth.http import Caller, CallerDep
@@ -54,6 +55,33 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 """Text parameters hold no control characters (PostgreSQL text cannot hold NUL at all)."""
 CodeParam = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)]
 """An owner, tag, region, source, channel or assignee to filter by."""
+
+_DURATION = re.compile(r"^(?:(\d{1,5})d)?(?:(\d{1,5})h)?(?:(\d{1,5})m)?(?:(\d{1,5})s)?$")
+LONGEST_DURATION = timedelta(days=3650)
+
+
+def parse_duration(value: object) -> timedelta:
+    """"7d", "4h", "1h30m", "45s", spelt as the rules file spells durations (the rules' own
+    parser is the command side's; tests/unit/test_tickets.py holds the two to one reading)."""
+    if isinstance(value, timedelta):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    match = _DURATION.match(text)
+    if match is None or not any(match.groups()):
+        raise ValueError(f'{value!r} is not a duration such as "7d", "4h", "1h30m" or "45s"')
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if duration <= timedelta(0):
+        raise ValueError("a duration must be above zero")
+    if duration > LONGEST_DURATION:
+        raise ValueError("a duration must be at most 3650 days")
+    return duration
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), WithJsonSchema({
+    "type": "string", "pattern": _DURATION.pattern, "examples": ["2h", "1d12h", "45m"]})]
+"""A duration query parameter, as the rules file writes one: days, hours, minutes and seconds
+in that order, each optional (`7d`, `4h`, `1h30m`, `45s`), above zero, at most 3650 days."""
 
 
 async def _read_models(request: Request) -> ReadModels:  # async: no thread hop

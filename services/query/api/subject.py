@@ -23,7 +23,7 @@ _EXAMPLE: dict[str, Any] = {
                 "source": "web", "owner": "rep-1", "tags": ["vip"], "external_ref": None,
                 "registered_at": "2026-03-01T09:00:00+00:00", "registered_by": "rep-1"},
     "consents": {"email": True}, "leads": [], "purchases": [], "interactions": [],
-    "tickets": [], "history": [{
+    "tickets": [], "tasks": [], "notes": [], "history": [{
         "position": 1041, "type": "crm.customer.registered", "version": 2,
         "event_id": "27731d44-33cc-497f-a9a1-6d540c91a409",
         "aggregate_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015", "actor": "rep-1",
@@ -39,7 +39,7 @@ router = APIRouter(tags=["customers (read)"],
 @router.get("/v1/customers/{customer_id}/export",
             summary="Everything about a customer as one JSON document (GDPR art. 15 and 20)",
             description=f"Profile, consents, leads, purchases, interactions, tickets with their "
-            f"comments, and the full history with actors and times, read from the event store "
+            f"comments, tasks, notes, and the full history with actors and times, read from the event store "
             f"(`format`: `{FORMAT}`). After an erasure the personal values are gone from it "
             "too. Each export is recorded in the access log.",
             responses={200: {"content": {"application/json": {"example": _EXAMPLE}}}})

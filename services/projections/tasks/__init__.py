@@ -1,0 +1,1 @@
+"""The tasks read model: projection.py (handlers), reads.py (every query of it)."""

@@ -1,0 +1,16 @@
+"""The leads contract on the embedded composition (`crm serve` without PostgreSQL or Kafka):
+SQLite events and read models, projectors following the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.settings import Settings
+from tests.contract.leads_api import LeadsApiContract
+
+
+class TestLeadsApiEmbedded(LeadsApiContract):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def settings(cls, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+        return Settings(data_dir=tmp_path_factory.mktemp("crm-data"), read_wait_timeout_s=5.0)
