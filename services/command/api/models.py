@@ -281,7 +281,10 @@ class CommandAccepted(BaseModel):
     """Every 2xx: the ids concerned, the aggregate's new version and the global position of the
     last event written (pass it as `min_position` to read your own write)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"task_id": "0b8e5c0e-3f4a-4c1e-9d55-6f1c2a7b9e10",
+         "customer_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015", "version": 2,
+         "position": 1042}]})
 
     version: int
     position: int
