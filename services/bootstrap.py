@@ -28,6 +28,7 @@ from services.command.service import CommandService
 from services.common.audit_chain.checkpoints import Checkpointer, checkpointer_for
 from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
+from services.common.auth.sessions import Sessions
 from services.common.auth.stream_tickets import StreamTickets
 from services.common.clock import Clock, SystemClock
 from services.common.event_store import ChronicleStore, open_event_store
@@ -35,6 +36,7 @@ from services.common.limits import Limits
 from services.common.people import PeopleDirectory
 from services.common.settings import Settings
 from services.common.web import BodySizeLimit
+from services.common.web_app import WebFront, default_web_dir
 from services.projections.host import ProjectorHost
 from services.projections.leads.reads import PipelineTerms
 from services.projections.policy_state.reads import NAME as POLICY_STATE
@@ -84,8 +86,10 @@ def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_rin
     app.state.org_of = lambda tenant: org_of(rules.rule_set(tenant))
     app.state.pipeline_terms_of = lambda tenant: pipeline_terms_of(rules.rule_set(tenant))
     app.state.sla_targets_of = lambda tenant: sla_targets_of(rules.rule_set(tenant))
-    authenticator = authenticator or Authenticator(settings, key_ring, StreamTickets(store))
+    authenticator = authenticator or Authenticator(settings, key_ring, StreamTickets(store),
+                                                   Sessions(store, settings))
     app.state.stream_tickets = authenticator.tickets
+    app.state.sessions = authenticator.sessions
     return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
 
 
@@ -228,6 +232,12 @@ class Chronicle:
         include_query_routes(app, self.reads)
         return self._limited(app)
 
+    def with_web_app(self, api: ASGIApp, *, pages: bool = True) -> ASGIApp:
+        """An API as the `crm` commands serve it: the web app at `/` and the offline API docs
+        at `/docs` in front of it (services/common/web_app.py); `pages=False` adds the docs
+        only."""
+        return WebFront(api, self.settings.web_dir or default_web_dir(), pages=pages)
+
     def _limited(self, app: FastAPI) -> ASGIApp:
         return at_the_edge(app, self.settings, self._store(), self.key_ring, self.authenticator,
                            self.commands.rules_book if self.commands is not None else None,
@@ -260,7 +270,8 @@ class Chronicle:
         """Who a request's credentials name (one per process: it caches the provider's keys)."""
         if self._authenticator is None:
             self._authenticator = Authenticator(self.settings, self.key_ring,
-                                                StreamTickets(self._store()))
+                                                StreamTickets(self._store()),
+                                                Sessions(self._store(), self.settings))
         return self._authenticator
 
     # -- running ------------------------------------------------------------------------------

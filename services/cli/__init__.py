@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from services.cli import audit, data, keys, privacy, replay, rules, run, schemas
+from services.cli import audit, data, keys, privacy, replay, rules, run, schemas, users
 from services.common.private_files import restrict_umask
 
 app = typer.Typer(help="Chronicle CRM — an event-sourced CRM.", no_args_is_help=True,
@@ -30,5 +30,6 @@ replay.register(app)
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(rules.app, name="rules")
 app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")

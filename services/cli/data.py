@@ -35,21 +35,23 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
 
 
-def seed_if_empty(crm: Chronicle) -> None:
-    """`crm serve --demo`: two years of history of a few customers, into an empty store."""
+def seed_if_empty(crm: Chronicle) -> bool:
+    """`crm serve --demo`: two years of history of a few customers, into an empty store;
+    whether it loaded them."""
     from services.demo.history import generate_history
 
     store = crm.store
     assert store is not None
     if store.recorder.select_notifications(1, 1, topics=[get_topic(CustomerRegistered)]):
         typer.echo("store already holds customers; sample data not loaded again")
-        return
+        return False
     summary = generate_history(store, customers=DEMO_CUSTOMERS, working_day=True,
                                rules_toml=_demo_rules_unless_set(store, "default"))
     typer.echo(f"loaded sample data: {summary.customers} customers, {summary.events} events "
                f"({summary.leads} leads, {summary.interactions} interactions, "
                f"{summary.tickets} tickets, {summary.purchases} purchases; last position "
                f"{summary.last_position})")
+    return True
 
 
 def _demo_rules_unless_set(store: ChronicleStore, tenant_id: str) -> str | None:

@@ -57,15 +57,18 @@ def serve(
     configure_logging(settings)
     crm = Chronicle(settings, Parts.everything(settings))
     try:
-        app = _edge(crm, crm.api)
+        app = _edge(crm, lambda: crm.with_web_app(crm.api()))
+        seeded = False
         if demo:
             from services.cli.data import seed_if_empty
 
-            seed_if_empty(crm)
+            seeded = seed_if_empty(crm)
         crm.start()
         _listen(app, settings, f"Chronicle CRM listening on {_base(settings)} (events: "
-                f"{settings.describe_store()}; read models: {crm.describe_read_models()}; API "
-                f"docs at /docs)", _access_hint(crm, settings, demo), crm.end_streams)
+                f"{settings.describe_store()}; read models: {crm.describe_read_models()}; the "
+                f"web app at /, API docs at /docs)",
+                _access_hint(crm, settings, demo, seeded=demo and seeded),
+                crm.end_streams)
     finally:
         crm.stop()
 
@@ -87,8 +90,9 @@ def _edge(crm: Chronicle, build: Callable[[], Any]) -> Any:
         fail(f"refused: {exc}", 2)
 
 
-def _access_hint(crm: Chronicle, settings: Settings, demo: bool) -> str:
-    """How to get in: a demo key, the command that issues the first key, or a warning."""
+def _access_hint(crm: Chronicle, settings: Settings, demo: bool, seeded: bool = False) -> str:
+    """How to get in: a demo key (and the demo accounts when the sample data was just
+    loaded), the command that issues the first key, or a warning."""
     if settings.auth_mode == "off":
         log.warning("authentication is OFF (--insecure-no-auth): every caller is anonymous "
                     "with every right, in every tenant; never expose this port")
@@ -101,9 +105,14 @@ def _access_hint(crm: Chronicle, settings: Settings, demo: bool) -> str:
             CommandContext(actor=cli_actor(), tenant_id=settings.default_tenant),
             subject="demo-admin", roles=["admin"], scopes=[], expires_at=None,
             display_name="Demo admin")
+        accounts = ""
+        if seeded:
+            from services.cli.users import add_demo_users
+
+            accounts = "\n" + add_demo_users(crm, settings)
         return (f"demo admin key for tenant {settings.default_tenant} (shown once):\n"
                 f"{issued.token}\ntry: curl -H 'Authorization: Bearer {issued.token}' "
-                f"{_base(settings)}/v1/customers")
+                f"{_base(settings)}/v1/customers{accounts}")
     if not crm.key_ring.keys():
         return ("no API key exists yet: every /v1 call answers 401 until you issue one, e.g.\n"
                 f"crm keys create --role admin --subject you --tenant "
@@ -125,7 +134,8 @@ def command_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
                              auth_mode="off" if insecure_no_auth else None)
     configure_logging(settings)
     with Chronicle(settings, Parts(commands=True)) as crm:
-        _listen(_edge(crm, crm.command_api), settings, f"Chronicle command API listening on "
+        _listen(_edge(crm, lambda: crm.with_web_app(crm.command_api(), pages=False)),
+                settings, f"Chronicle command API listening on "
                 f"{_base(settings)} (events: {settings.describe_store()})",
                 _access_hint(crm, settings, demo=False))
 
@@ -141,7 +151,8 @@ def query_api(host: Host = None, port: Port = None, data_dir: DataDir = None,
         require_store(settings)
     configure_logging(settings)
     with Chronicle(settings, Parts(read_models=registry.NAMES, queries=True)) as crm:
-        _listen(_edge(crm, crm.query_api), settings, f"Chronicle query API listening on "
+        _listen(_edge(crm, lambda: crm.with_web_app(crm.query_api())), settings,
+                f"Chronicle query API listening on "
                 f"{_base(settings)} (read models: {crm.describe_read_models()})",
                 _access_hint(crm, settings, demo=False), crm.end_streams)
 

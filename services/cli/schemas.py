@@ -57,3 +57,20 @@ def schemas_asyncapi(
     path = output or DEFAULT_PATH
     changed = write_asyncapi(path)
     typer.echo(f"{'wrote' if changed else 'unchanged'} {path}")
+
+
+@app.command("openapi")
+def schemas_openapi(
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="Target file (default: standard output)")] = None,
+) -> None:
+    """Write the OpenAPI document of `crm serve`'s API (the web app's types are generated
+    from it: `npm run api-types --prefix services/web`)."""
+    from services.cli.openapi_doc import render, serve_openapi_document
+
+    text = render(serve_openapi_document())
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)

@@ -35,6 +35,7 @@ from services.command.domain.purchase import Purchase, purchase_id_for_reference
 from services.command.domain.rules import RulesFileError
 from services.command.domain.task import Task
 from services.command.domain.ticket import Ticket
+from services.command.domain.user_account import UserAccount
 from services.command.execution import CommandExecution, CommandResult, Decision, Idempotency
 from services.common.auth.keys import NewKey, new_key
 from services.common.auth.permissions import ROLES, SCOPES
@@ -701,6 +702,45 @@ class CommandService(CommandExecution):
             return Decision(key, {"key_id": str(key_id)})
 
         return self._execute(ctx, None, decide, stream=key_id)
+
+    # -- local accounts (services/common/auth/users.py keeps their password hashes) -----------
+
+    def add_user(self, ctx: CommandContext, user_id: UUID, *, name: str, roles: list[str],
+                 teams: list[str], display_name: str | None = None) -> CommandResult:
+        """Record a new local account of `ctx.tenant_id` (its id derived from tenant and
+        name): refused when the name is malformed or reserved, a role unknown, or the
+        account exists."""
+        check_key_grant(name, roles, [], None)
+
+        def decide() -> Decision:
+            try:
+                self._load(UserAccount, user_id, ctx)
+            except NotFound:
+                pass
+            else:
+                raise Duplicate(f"the account {name} exists already", name=name)
+            account = UserAccount.add(user_id, ctx, name=name, roles=sorted(set(roles)),
+                                      teams=sorted(set(teams)), display_name=display_name)
+            return Decision(account, {"user_id": str(user_id)}, status_code=201)
+
+        return self._execute(ctx, None, decide, stream=user_id)
+
+    def record_password_change(self, ctx: CommandContext, user_id: UUID) -> CommandResult:
+        def decide() -> Decision:
+            account = self._load(UserAccount, user_id, ctx)
+            account.password_changed(ctx)
+            return Decision(account, {"user_id": str(user_id)})
+
+        return self._execute(ctx, None, decide, stream=user_id)
+
+    def disable_user(self, ctx: CommandContext, user_id: UUID,
+                     reason: str | None = None) -> CommandResult:
+        def decide() -> Decision:
+            account = self._load(UserAccount, user_id, ctx)
+            account.disable(ctx, reason)
+            return Decision(account, {"user_id": str(user_id)})
+
+        return self._execute(ctx, None, decide, stream=user_id)
 
 
 def check_key_grant(subject: str, roles: list[str], scopes: list[str],

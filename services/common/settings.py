@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     policy_interval_s: float = Field(
         default=1.0, gt=0, le=3600,
         description="How often the policies look for due deadlines when idle.")
+    web_dir: Path | None = Field(
+        default=None, description="Directory of the built web app served at `/` (index.html, "
+        "assets/, api-docs/); default services/web/dist beside the installed package.")
 
     auth_mode: Literal["on", "off"] = Field(
         default="on", description="`off` (or `crm serve --insecure-no-auth`) serves every route "
@@ -159,6 +162,18 @@ class Settings(BaseSettings):
     auth_claim_teams: str = Field(default="teams", min_length=1, max_length=200)
     auth_leeway_s: int = Field(default=30, ge=0, le=300,
                                description="Clock skew allowed on `exp` and `nbf`.")
+
+    # Browser sessions of local accounts (services/common/auth/sessions.py): 30 min idle and
+    # 12 h at most, OWASP's usual values for a business application.
+    session_idle_s: float = Field(
+        default=1800.0, gt=0, le=7 * 86_400,
+        description="A browser session unused for this long ends (sign in again).")
+    session_max_s: float = Field(
+        default=43_200.0, gt=0, le=30 * 86_400,
+        description="A browser session ends this long after its sign-in, however used.")
+    session_cookie_secure: bool = Field(
+        default=False, description="Mark the session cookies `Secure` even when the request "
+        "did not arrive over TLS (behind a proxy that ends TLS and does not say so).")
 
     # -- Transport security of the Kafka clients, and secrets from files ----------------------
     # Every kafka-python client takes these (services/common/kafka_clients.py). Every secret

@@ -182,6 +182,8 @@ def rules_text() -> dict[str, Any]:
 
 CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/v1/me"): Call(lambda r, k: ("/v1/me", {}), record=False),
+    ("GET", "/v1/session"): Call(lambda r, k: ("/v1/session", {}), record=False),
+    ("DELETE", "/v1/session"): Call(lambda r, k: ("/v1/session", {}), 204, record=False),
     ("POST", "/v1/customers"): Call(lambda r, k: ("/v1/customers", body(
         {"personal": {"name": "New"}})), 201, record=False),
     ("GET", "/v1/customers"): Call(lambda r, k: ("/v1/customers", {

@@ -126,7 +126,7 @@ GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
               "/metrics", "/v1/me", "/v1/audit/access", "/v1/audit/verify",
               "/v1/customers/{customer_id}/export", "/v1/tickets", "/v1/tickets/{ticket_id}",
               "/v1/leads", "/v1/leads/{lead_id}", "/v1/tasks",
-              "/v1/customers/{customer_id}/notes"]
+              "/v1/customers/{customer_id}/notes", "/v1/session"]
 
 
 def test_the_fuzzed_routes_are_every_get_route(query_schema: Any,

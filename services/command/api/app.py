@@ -19,7 +19,7 @@ from services.command.domain.errors import (
     VersionConflict,
 )
 from services.command.service import CommandService
-from services.common.auth import me
+from services.common.auth import me, session_api
 from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import (
@@ -73,4 +73,5 @@ def command_app(settings: Settings, service: CommandService) -> FastAPI:
     install_health(app)
     include_command_routes(app, service)
     app.include_router(me.router)
+    app.include_router(session_api.router)
     return app

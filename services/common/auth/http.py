@@ -1,8 +1,9 @@
 """Authentication and authorisation at the HTTP edge, in one place for both APIs.
 
-`RequireAuthentication` (ASGI middleware) turns the `Authorization: Bearer` credential into a
-principal before any route, body or parameter is looked at: without valid credentials every
-path but the public ones answers 401. `authorize` (a dependency on every router) then picks
+`RequireAuthentication` (ASGI middleware) turns the `Authorization: Bearer` credential (or,
+without one, a browser session's cookie, with its CSRF check on writes) into a principal before
+any route, body or parameter is looked at: without valid credentials every path but the public
+ones answers 401. `authorize` (a dependency on every router) then picks
 the tenant, refuses `X-Actor`, and checks the route's action against the permission table.
 """
 
@@ -19,12 +20,19 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.auth.book import WHOLE_TENANT, Book, book_of
 from services.common.auth.keys import InvalidKey, KeyRing, looks_like_key
 from services.common.auth.oidc import InvalidToken, OidcVerifier
-from services.common.auth.permissions import ACTION_OF, PUBLIC_PATHS, ROLES, scope_of
+from services.common.auth.permissions import (
+    ACTION_OF,
+    PUBLIC_PATHS,
+    PUBLIC_ROUTES,
+    ROLES,
+    scope_of,
+)
 from services.common.auth.permissions import Scope as RecordScope
 from services.common.auth.principal import (
     ANONYMOUS,
@@ -33,6 +41,13 @@ from services.common.auth.principal import (
     Principal,
     check_tenant_id,
     is_reserved,
+)
+from services.common.auth.sessions import (
+    SESSION_COOKIE,
+    CsrfFailed,
+    InvalidSession,
+    Sessions,
+    check_csrf,
 )
 from services.common.auth.stream_tickets import InvalidTicket, StreamTickets, ticket_of
 from services.common.limited import enforce_rate_limits
@@ -60,15 +75,17 @@ def is_loopback(host: str) -> bool:
 
 
 class Authenticator:
-    """Who a request's credentials name: an API key from the key ring, or an OIDC access
-    token from the configured identity provider."""
+    """Who a request's credentials name: an API key from the key ring, an OIDC access
+    token from the configured identity provider, or a browser session's cookie."""
 
     def __init__(self, settings: Settings, ring: KeyRing | None,
-                 tickets: StreamTickets | None = None) -> None:
+                 tickets: StreamTickets | None = None, sessions: Sessions | None = None) -> None:
         self.settings = settings
         self.ring = ring
         self.tickets = tickets
         """Redeems the tickets a browser opens the event stream with (stream_tickets.py)."""
+        self.sessions = sessions
+        """Checks the session cookies of signed-in accounts (sessions.py)."""
         self.enabled = settings.auth_mode == "on"
         if not self.enabled and not is_loopback(settings.host):
             raise ValueError(f"authentication is off, so the API may listen on a loopback "
@@ -83,8 +100,14 @@ class Authenticator:
             ticket = ticket_of(scope) if scope is not None else None
             if ticket is not None:  # only GET /v1/stream takes one
                 return await run_in_threadpool(self._ticket_principal, ticket)
+            session = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+            if session and self.sessions is not None:
+                principal = await run_in_threadpool(self._session_principal, session)
+                check_csrf(scope.get("method", "GET") if scope is not None else "GET",
+                           headers, session)  # CsrfFailed: 403
+                return principal
             raise NotAuthenticated("credentials are required: send Authorization: Bearer "
-                                   "<API key or access token>")
+                                   "<API key or access token>, or sign in (POST /v1/session)")
         scheme, _, token = value.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -122,6 +145,13 @@ class Authenticator:
             raise NotAuthenticated("the API key the stream ticket was issued with is no "
                                    "longer valid")
         return principal
+
+    def _session_principal(self, session: str) -> Principal:
+        assert self.sessions is not None
+        try:
+            return self.sessions.principal(session)
+        except InvalidSession as exc:
+            raise NotAuthenticated(str(exc)) from None
 
     def _token_principal(self, token: str) -> Principal:
         assert self.oidc is not None
@@ -163,7 +193,8 @@ class RequireAuthentication:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or (
+                scope["method"], scope["path"]) in PUBLIC_ROUTES:
             await self.app(scope, receive, send)
             return
         try:
@@ -171,8 +202,19 @@ class RequireAuthentication:
         except NotAuthenticated as exc:
             await _unauthorized(send, str(exc))
             return
+        except CsrfFailed as exc:
+            await _refused(send, 403, "csrf_failed", str(exc))
+            return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+async def _refused(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"code": code, "message": message, "details": {}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unauthorized(send: Send, message: str) -> None:

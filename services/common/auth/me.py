@@ -23,7 +23,8 @@ class Me(BaseModel):
     roles: list[str]
     teams: list[str]
     scopes: list[str]
-    credential: str = Field(description="api_key, oidc, or none (authentication off).")
+    credential: str = Field(description="api_key, oidc, session (signed in with a password), "
+                            "or none (authentication off).")
     key_id: str | None
     permissions: dict[str, Scope] = Field(description="Each action you may take, and its "
                                         "scope: tenant, team or own.")

@@ -27,7 +27,7 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("me.read", "See who you are signed in as"),
+    Action("me.read", "See who you are signed in as; sign out"),
     Action("customers.read", "Customer-360, lists and search, timelines, tickets"),
     Action("customers.register", "Register a customer"),
     Action("customers.change", "Change a customer's profile, tags and consents"),
@@ -155,6 +155,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me", "me.read"),
+    Route("GET", "/v1/session", "me.read"),
+    Route("DELETE", "/v1/session", "me.read"),
     Route("POST", "/v1/customers", "customers.register"),
     Route("GET", "/v1/customers", "customers.read"),
     Route("GET", "/v1/customers/{customer_id}", "customers.read"),
@@ -223,6 +225,12 @@ ACTION_OF: dict[tuple[str, str], str] = {(r.method, r.path): r.action for r in R
 PUBLIC_PATHS: frozenset[str] = frozenset({
     "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Served without credentials: probes and the API's own description."""
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/session")})
+"""(method, path) served without credentials: signing in with a name and a password."""
+
+
+def is_public(method: str, path: str) -> bool:
+    return path in PUBLIC_PATHS or (method.upper(), path) in PUBLIC_ROUTES
 
 
 def scope_of(principal: Principal, action: str) -> Scope | None:

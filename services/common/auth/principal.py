@@ -38,7 +38,7 @@ ANONYMOUS = "anonymous"
 ANY_TENANT = "*"
 """In `Principal.tenants`: every tenant (only without authentication, and for the system)."""
 
-Credential = Literal["api_key", "oidc", "none", "system"]
+Credential = Literal["api_key", "oidc", "session", "none", "system"]
 
 
 def is_reserved(subject: str) -> bool:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from services.common.events.access import ApiKeyCreated, ApiKeyRevoked
+from services.common.events.access import (
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    UserAdded,
+    UserDisabled,
+    UserPasswordChanged,
+)
 from services.common.events.alert import AlertAcknowledged, AlertRaised, AlertResolved
 from services.common.events.customer import (
     CustomerAlertLinked,
@@ -108,6 +114,9 @@ ALL_EVENT_CLASSES: tuple[type[CrmEvent], ...] = (
     TenantRulesChanged,
     ApiKeyCreated,
     ApiKeyRevoked,
+    UserAdded,
+    UserPasswordChanged,
+    UserDisabled,
 )
 
 PUBLISHED_EVENT_CLASSES: tuple[type[CrmEvent], ...] = tuple(

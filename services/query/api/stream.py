@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.auth.http import Caller, CallerDep
 from services.common.auth.keys import KeyRing
+from services.common.auth.sessions import SESSION_COOKIE, Sessions
 from services.common.auth.stream_tickets import TICKET_TTL_S, StreamTickets
 from services.common.events.catalog import BY_TYPE
 from services.common.limited import TooManyRequests
@@ -176,7 +177,12 @@ def _book_checks(read_models: ReadModels, caller: Caller
 
 
 def _still_valid(request: Request, caller: Caller) -> Callable[[], bool] | None:
-    """For an API key: whether it is still neither revoked nor expired."""
+    """For an API key: whether it is still neither revoked nor expired; for a browser
+    session: whether it has not ended (services/common/auth/sessions.py)."""
+    sessions: Sessions | None = getattr(request.app.state, "sessions", None)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if caller.principal.credential == "session" and sessions is not None and cookie:
+        return lambda: sessions.alive(cookie)
     ring: KeyRing | None = getattr(request.app.state, "key_ring", None)
     key_id = caller.principal.key_id
     if ring is None or key_id is None:

@@ -1,0 +1,104 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { NavLink, Navigate, Outlet, useLocation, useNavigate } from "react-router";
+
+import { signOut, type Me } from "../api/session";
+import { useI18n } from "../i18n/I18nProvider";
+import type { MessageKey } from "../i18n/messages";
+import { useApi } from "./ApiProvider";
+import { errorText } from "./errorText";
+import { LanguageSwitch } from "./LanguageSwitch";
+import { ME_QUERY, useMe } from "./session";
+
+export const PAGES: ReadonlyArray<{ path: string; label: MessageKey }> = [
+  { path: "/my-day", label: "nav.myDay" },
+  { path: "/customers", label: "nav.customers" },
+  { path: "/pipeline", label: "nav.pipeline" },
+  { path: "/tickets", label: "nav.tickets" },
+  { path: "/alerts", label: "nav.alerts" },
+  { path: "/dashboards", label: "nav.dashboards" },
+  { path: "/admin", label: "nav.admin" },
+];
+
+/** The frame of every page after sign-in; sends a visitor who is not signed in to sign in. */
+export function Shell() {
+  const { t } = useI18n();
+  const me = useMe();
+  const location = useLocation();
+
+  if (me.isPending) {
+    return (
+      <p className="page-status" role="status">
+        {t("app.loading")}
+      </p>
+    );
+  }
+  if (me.isError) {
+    return (
+      <p className="notice notice--error" role="alert">
+        {errorText(me.error, t)}
+      </p>
+    );
+  }
+  if (!me.data) {
+    const next = encodeURIComponent(location.pathname + location.search);
+    return <Navigate to={`/sign-in?next=${next}`} replace />;
+  }
+  return <SignedInShell me={me.data} />;
+}
+
+function SignedInShell({ me }: { me: Me }) {
+  const { t } = useI18n();
+  const client = useApi();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const [signOutError, setSignOutError] = useState<string | null>(null);
+
+  async function leave() {
+    setSignOutError(null);
+    try {
+      await signOut(client);
+    } catch (error) {
+      setSignOutError(errorText(error, t));
+      return;
+    }
+    queryClient.clear();
+    queryClient.setQueryData(ME_QUERY, null);
+    navigate("/sign-in", { replace: true });
+  }
+
+  return (
+    <div className="shell">
+      <a className="skip-link" href="#content">
+        {t("app.skipToContent")}
+      </a>
+      <header className="shell__header">
+        <span className="shell__brand">{t("app.name")}</span>
+        <nav aria-label={t("nav.label")} className="shell__nav">
+          <ul>
+            {PAGES.map((page) => (
+              <li key={page.path}>
+                <NavLink to={page.path}>{t(page.label)}</NavLink>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="shell__session">
+          <LanguageSwitch />
+          <span>{t("session.signedInAs", { name: me.display_name ?? me.subject, tenant: me.tenant_id })}</span>
+          <button type="button" onClick={leave}>
+            {t("session.signOut")}
+          </button>
+          {signOutError && (
+            <span role="alert" className="notice notice--error">
+              {signOutError}
+            </span>
+          )}
+        </div>
+      </header>
+      <main id="content" className="shell__main" tabIndex={-1}>
+        <Outlet context={me} />
+      </main>
+    </div>
+  );
+}
