@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.common.privacy.vault import PersonalDataVault, is_sealed
+from services.common.privacy.vault import CustomerForgotten, PersonalDataVault, is_sealed
 
 MIN_PREFIX, MAX_PREFIX = 2, 16
 TOKEN_HEX = 20
@@ -36,7 +36,12 @@ def seal_values(vault: PersonalDataVault | None, customer_id: str, context_id: s
         return None
     if vault is None:
         return kept
-    return vault.seal(customer_id, context_id, kept)
+    try:
+        return vault.seal(customer_id, context_id, kept)
+    except CustomerForgotten:
+        # Erased since (a rebuild replays the log from before the erasure): nothing of the
+        # person is kept, and the row keeps its figures.
+        return None
 
 
 def open_values(vault: PersonalDataVault | None, customer_id: str, context_id: str,

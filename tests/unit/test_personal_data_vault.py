@@ -122,6 +122,22 @@ def test_erasing_destroys_the_key_for_every_process_and_nothing_seals_for_it_aga
     other.close()
 
 
+def test_a_read_model_keeps_nothing_of_a_customer_erased_since_and_does_not_fail(
+        settings: Settings) -> None:
+    """A rebuild replays events stored before an erasure; a value opened just before the key
+    went (another process's cache) must not make the projection fail on sealing it."""
+    from services.projections.personal import open_values, seal_values
+
+    store = open_event_store(settings)
+    customer_id = _register(store)
+    row = seal_values(store.vault, str(customer_id), "ctx", {"name": "Ada", "email": None})
+    assert open_values(store.vault, str(customer_id), "ctx", row) == {"name": "Ada"}
+    store.vault.destroy(customer_id)
+    assert seal_values(store.vault, str(customer_id), "ctx", {"name": "Ada"}) is None
+    assert open_values(store.vault, str(customer_id), "ctx", row) is None  # shredded
+    store.close()
+
+
 def test_a_sealed_value_moved_to_another_event_does_not_open(settings: Settings) -> None:
     store = open_event_store(settings)
     customer_id = uuid4()
