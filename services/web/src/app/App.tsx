@@ -1,8 +1,13 @@
 import { Navigate, Route, Routes } from "react-router";
 
+import { AlertsPage } from "../features/alerts/AlertsPage";
+import { CustomerPage } from "../features/customers/CustomerPage";
+import { CustomersPage } from "../features/customers/CustomersPage";
 import { MyDayPage } from "../features/my-day/MyDayPage";
 import { NotFoundPage, PlaceholderPage } from "../features/placeholders/PlaceholderPage";
 import { SignInPage } from "../features/sign-in/SignInPage";
+import { TicketPage } from "../features/tickets/TicketPage";
+import { TicketsPage } from "../features/tickets/TicketsPage";
 import { Shell } from "./Shell";
 
 export function App() {
@@ -12,10 +17,12 @@ export function App() {
       <Route element={<Shell />}>
         <Route index element={<Navigate to="/my-day" replace />} />
         <Route path="my-day" element={<MyDayPage />} />
-        <Route path="customers/*" element={<PlaceholderPage title="nav.customers" />} />
+        <Route path="customers" element={<CustomersPage />} />
+        <Route path="customers/:customerId" element={<CustomerPage />} />
         <Route path="pipeline" element={<PlaceholderPage title="nav.pipeline" />} />
-        <Route path="tickets/*" element={<PlaceholderPage title="nav.tickets" />} />
-        <Route path="alerts" element={<PlaceholderPage title="nav.alerts" />} />
+        <Route path="tickets" element={<TicketsPage />} />
+        <Route path="tickets/:ticketId" element={<TicketPage />} />
+        <Route path="alerts" element={<AlertsPage />} />
         <Route path="dashboards" element={<PlaceholderPage title="nav.dashboards" />} />
         <Route path="admin" element={<PlaceholderPage title="nav.admin" />} />
         <Route path="*" element={<NotFoundPage />} />

@@ -1,6 +1,6 @@
 import { useQuery, type UseQueryResult } from "@tanstack/react-query";
 import type { ReactNode } from "react";
-import { useOutletContext } from "react-router";
+import { Link, useOutletContext } from "react-router";
 
 import type { GetResult } from "../../api/client";
 import type { Me } from "../../api/session";
@@ -100,7 +100,10 @@ function LeadRow({ lead }: { lead: Lead }) {
     <li className="item">
       <span className="item__title">{lead.title}</span>
       <span className="item__meta">
-        {lead.customer_name ?? lead.customer_company ?? ""} · {t("lead.stage", { stage: lead.stage })}
+        <Link to={`/customers/${encodeURIComponent(lead.customer_id)}`}>
+          {lead.customer_name ?? lead.customer_company ?? t("lead.customer")}
+        </Link>{" "}
+        · {t("lead.stage", { stage: lead.stage })}
         {lead.amount ? ` · ${money(lead.amount, lead.currency)}` : ""}
       </span>
       {lead.follow_up_overdue ? (
