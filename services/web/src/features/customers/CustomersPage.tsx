@@ -14,6 +14,7 @@ import {
   ORDERS,
   SORT_KEYS,
   TEXT_FILTERS,
+  LEAD_FILTERS,
   apiQuery,
   lifecycleLabel,
   searchFromState,
@@ -108,7 +109,7 @@ function SearchForm({ state, onSearch }: { state: ListState; onSearch: (state: L
     const form = new FormData(event.currentTarget);
     const text = (name: string) => String(form.get(name) ?? "").trim();
     const search = new URLSearchParams();
-    for (const name of [...TEXT_FILTERS, "lifecycle_stage", "sort", "order"]) {
+    for (const name of [...TEXT_FILTERS, ...LEAD_FILTERS, "lifecycle_stage", "sort", "order"]) {
       const value = text(name);
       if (value) search.set(name, value);
     }
@@ -169,6 +170,18 @@ function SearchForm({ state, onSearch }: { state: ListState; onSearch: (state: L
           ))}
         </select>
       </div>
+      {LEAD_FILTERS.some((name) => state[name]) && (
+        <p className="field field--wide">
+          {t("customers.leadFilter", {
+            filters: LEAD_FILTERS.filter((name) => state[name])
+              .map((name) => `${name}=${state[name]}`)
+              .join(", "),
+          })}
+          {LEAD_FILTERS.filter((name) => state[name]).map((name) => (
+            <input key={name} type="hidden" name={name} value={state[name]} />
+          ))}
+        </p>
+      )}
       <div className="search-form__actions">
         <button type="submit">{t("customers.search")}</button>
         <Link to="/customers">{t("customers.clear")}</Link>

@@ -43,4 +43,12 @@ describe("the list's state in the URL", () => {
     expect(apiQuery({ ...state, cursor: "x" }, 10)).toMatchObject({ cursor: "x", limit: 10 });
     expect(apiQuery({ ...state, cursor: "x" }, 10, "")).not.toHaveProperty("cursor");
   });
+
+  it("keeps a funnel figure's lead filters from the URL to the API", () => {
+    const search = "lead_reached=won&lead_source=web&lead_created_from=2026-01-01";
+    const state = stateFromSearch(new URLSearchParams(search));
+    expect(state).toMatchObject({ lead_reached: "won", lead_source: "web", lead_created_from: "2026-01-01" });
+    expect(searchFromState(state).toString()).toBe(search);
+    expect(apiQuery(state, 25)).toMatchObject({ lead_reached: "won", lead_source: "web", lead_created_from: "2026-01-01" });
+  });
 });

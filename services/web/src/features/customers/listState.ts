@@ -16,12 +16,29 @@ export type Order = (typeof ORDERS)[number];
 export const TEXT_FILTERS = ["q", "owner", "tag", "region", "source"] as const;
 export type TextFilter = (typeof TEXT_FILTERS)[number];
 
+/** The filters on the customers' leads (a funnel figure's customers), by their name in the API and the URL. */
+export const LEAD_FILTERS = [
+  "lead_reached",
+  "lead_source",
+  "lead_owner",
+  "lead_region",
+  "lead_created_from",
+  "lead_created_to",
+] as const;
+export type LeadFilter = (typeof LEAD_FILTERS)[number];
+
 export interface ListState {
   q: string;
   owner: string;
   tag: string;
   region: string;
   source: string;
+  lead_reached: string;
+  lead_source: string;
+  lead_owner: string;
+  lead_region: string;
+  lead_created_from: string;
+  lead_created_to: string;
   lifecycle_stage: LifecycleStage | "";
   sort: SortKey;
   /** "" : the API's default for the sort (newest first by date, A to Z by company). */
@@ -35,6 +52,12 @@ export const EMPTY_STATE: ListState = {
   tag: "",
   region: "",
   source: "",
+  lead_reached: "",
+  lead_source: "",
+  lead_owner: "",
+  lead_region: "",
+  lead_created_from: "",
+  lead_created_to: "",
   lifecycle_stage: "",
   sort: "created_at",
   order: "",
@@ -48,6 +71,7 @@ function oneOf<T extends string>(values: readonly T[], value: string | null): T 
 export function stateFromSearch(search: URLSearchParams): ListState {
   const state: ListState = { ...EMPTY_STATE };
   for (const name of TEXT_FILTERS) state[name] = (search.get(name) ?? "").trim();
+  for (const name of LEAD_FILTERS) state[name] = (search.get(name) ?? "").trim();
   state.lifecycle_stage = oneOf(LIFECYCLE_STAGES, search.get("lifecycle_stage"));
   state.sort = oneOf(SORT_KEYS, search.get("sort")) || "created_at";
   state.order = oneOf(ORDERS, search.get("order"));
@@ -59,6 +83,7 @@ export function stateFromSearch(search: URLSearchParams): ListState {
 export function searchFromState(state: ListState): URLSearchParams {
   const search = new URLSearchParams();
   for (const name of TEXT_FILTERS) if (state[name].trim()) search.set(name, state[name].trim());
+  for (const name of LEAD_FILTERS) if (state[name].trim()) search.set(name, state[name].trim());
   if (state.lifecycle_stage) search.set("lifecycle_stage", state.lifecycle_stage);
   if (state.sort !== "created_at") search.set("sort", state.sort);
   if (state.order) search.set("order", state.order);
@@ -77,6 +102,7 @@ export type CustomersQuery = NonNullable<GetQuery<"/v1/customers">>;
 export function apiQuery(state: ListState, limit: number, cursor: string = state.cursor): CustomersQuery {
   const query: CustomersQuery = { sort: state.sort, limit };
   for (const name of TEXT_FILTERS) if (state[name]) query[name] = state[name];
+  for (const name of LEAD_FILTERS) if (state[name]) query[name] = state[name];
   if (state.lifecycle_stage) query.lifecycle_stage = state.lifecycle_stage;
   if (state.order) query.order = state.order;
   if (cursor) query.cursor = cursor;
