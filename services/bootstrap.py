@@ -28,6 +28,7 @@ from services.command.service import CommandService
 from services.common.audit_chain.checkpoints import Checkpointer, checkpointer_for
 from services.common.auth.http import Authenticator, RequireAuthentication
 from services.common.auth.keys import KeyRing
+from services.common.auth.oidc_login import oidc_login_of
 from services.common.auth.sessions import Sessions
 from services.common.auth.stream_tickets import StreamTickets
 from services.common.clock import Clock, SystemClock
@@ -90,6 +91,7 @@ def at_the_edge(app: FastAPI, settings: Settings, store: ChronicleStore, key_rin
                                                    Sessions(store, settings))
     app.state.stream_tickets = authenticator.tickets
     app.state.sessions = authenticator.sessions
+    app.state.oidc_login = oidc_login_of(settings, authenticator, store)
     return BodySizeLimit(RequireAuthentication(app, authenticator), settings.max_body_bytes)
 
 

@@ -163,6 +163,28 @@ class Settings(BaseSettings):
     auth_leeway_s: int = Field(default=30, ge=0, le=300,
                                description="Clock skew allowed on `exp` and `nbf`.")
 
+    # Signing in in the browser at the identity provider of `auth_issuer` (authorization code
+    # flow with PKCE, services/common/auth/oidc_login.py).
+    oidc_client_id: str | None = Field(
+        default=None, min_length=1, max_length=400, description="The CRM's client id at the "
+        "identity provider: set (with `auth_issuer`), the sign-in page offers signing in "
+        "there; ID tokens must name it in `aud`.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The client's secret, for a confidential client (also "
+        "`CRM_OIDC_CLIENT_SECRET_FILE`); unset: a public client (PKCE only).")
+    oidc_redirect_url: str | None = Field(
+        default=None, description="The callback URL registered at the provider "
+        "(`https://crm.example/v1/session/oidc/callback`); default: derived from the request.")
+    oidc_scopes: str = Field(
+        default="profile", max_length=1000, description="Scopes asked for besides `openid` "
+        "(space-separated), such as the ones that put tenant and roles claims in the ID token.")
+    oidc_display_name: str | None = Field(
+        default=None, max_length=80, description="The provider's name on the sign-in button "
+        "(\"Sign in with …\").")
+    local_accounts: bool = Field(
+        default=True, description="`false`: names and passwords do not sign in "
+        "(`POST /v1/session` answers 404); only the identity provider does.")
+
     # Browser sessions of local accounts (services/common/auth/sessions.py): 30 min idle and
     # 12 h at most, OWASP's usual values for a business application.
     session_idle_s: float = Field(

@@ -18,8 +18,10 @@ that says how to build it.
 
 from __future__ import annotations
 
+import gzip
 import html
 import posixpath
+import threading
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -66,6 +68,10 @@ REVALIDATE = "no-cache"
 DOCS_DIR = "api-docs"
 """Where the build puts the API docs page and Swagger UI's files, inside dist/."""
 
+COMPRESSIBLE = frozenset({".html", ".js", ".mjs", ".css", ".json", ".svg", ".map", ".txt"})
+"""Text files answered gzipped to a browser that accepts it (images and fonts are compressed
+already)."""
+
 BUILD_COMMAND = "npm ci --prefix services/web && npm run build --prefix services/web"
 
 
@@ -103,6 +109,7 @@ class WebFront:
         self.pages = pages
         self._files = StaticFiles(directory=web_dir, check_dir=False)
         self._docs = StaticFiles(directory=web_dir / DOCS_DIR, check_dir=False)
+        self._gzipped = GzipCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -112,7 +119,7 @@ class WebFront:
             await self.app(scope, receive, send)
             return
         response = await self._respond(path, scope)
-        await response(scope, receive, send)
+        await self._gzipped.encode(response, scope)(scope, receive, send)
 
     async def _respond(self, path: str, scope: Scope) -> Response:
         if path == "/redoc":  # the API's ReDoc page loads its script from a CDN
@@ -153,6 +160,57 @@ class WebFront:
         response.headers.update({**SECURITY_HEADERS, "Content-Security-Policy": policy,
                                  "Cache-Control": cache})
         return response
+
+
+class GzipCache:
+    """Gzipped copies of the build's text files, made once per file version (the build is
+    read-only while served), so a first load moves the compressed bytes."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._copies: dict[tuple[str, int, int], bytes] = {}
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    def encode(self, response: Response, scope: Scope) -> Response:
+        """`response` itself, or its gzipped equivalent when the file is text, the answer a
+        whole 200 and the request accepts gzip."""
+        path = getattr(response, "path", None)
+        if not isinstance(response, FileResponse) or path is None \
+                or Path(path).suffix not in COMPRESSIBLE:
+            return response
+        response.headers["Vary"] = "Accept-Encoding"
+        request_headers = dict(scope.get("headers") or [])
+        accepted = request_headers.get(b"accept-encoding", b"").decode("latin-1").lower()
+        if response.status_code != 200 or scope.get("method") != "GET" \
+                or b"range" in request_headers \
+                or "gzip" not in {part.split(";")[0].strip() for part in accepted.split(",")}:
+            return response
+        try:
+            body = self._copy(Path(path))
+        except OSError:
+            return response
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-length", "accept-ranges")}
+        headers["Content-Encoding"] = "gzip"
+        etag = headers.get("etag")
+        if etag and not etag.startswith("W/"):
+            headers["etag"] = f"W/{etag}"  # the same content in another encoding
+        return Response(body, status_code=200, headers=headers,
+                        media_type=response.media_type)
+
+    def _copy(self, path: Path) -> bytes:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            found = self._copies.get(key)
+        if found is not None:
+            return found
+        body = gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+        with self._lock:
+            if len(self._copies) >= self._max_entries:
+                self._copies.clear()
+            self._copies[key] = body
+        return body
 
 
 def _not_found() -> Response:

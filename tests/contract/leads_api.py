@@ -384,6 +384,47 @@ class LeadsApiContract:
             "approved", "manager-1", "fine for three years")
         assert [a["alert_id"] for a in page["alerts"]] == [approval]
 
+    def test_stale_counts_from_the_last_contact_by_the_stage_window_in_force(
+            self, crm: Crm) -> None:
+        put_rules(crm, '[follow_up]\nstages = { contacted = "3d", proposal = "10d" }')
+        ada = customer(crm, "Ada Lovelace")
+        quiet = lead(crm, ada, "Quiet", ago(6), owner="rep-1")
+        walk(crm, quiet, ("contacted", ago(5)))
+        Rules(crm).follow_up(quiet, ago(1))  # flagged a day ago: not overdue again yet
+        long_window = lead(crm, ada, "Long window", ago(6), owner="rep-1", amount="10.00",
+                           currency="EUR")
+        walk(crm, long_window, ("contacted", ago(5)), ("qualified", ago(5)),
+             ("proposal", ago(5)))
+        fresh = lead(crm, ada, "Fresh", ago(6), owner="rep-1")
+        walk(crm, fresh, ("contacted", ago(2)))
+        closed = lead(crm, ada, "Closed", ago(9), owner="rep-1")
+        walk(crm, closed, ("lost", ago(8)), reason="price")
+        items = {item["title"]: item for item in crm.get("/v1/leads", limit=200)["items"]}
+        assert {title: (item["stale"], item["follow_up_overdue"])
+                for title, item in items.items()} == {
+            "Quiet": (True, False), "Long window": (False, False), "Fresh": (False, False),
+            "Closed": (False, False)}
+        assert crm.get(f"/v1/leads/{quiet}")["stale"] is True
+        # A contact makes it fresh again.
+        crm.post(f"/v1/customers/{ada}/interactions", {
+            "channel": "call", "lead_id": quiet, "occurred_at": ago(0, 1)})
+        (again,) = [item for item in crm.get("/v1/leads", limit=200)["items"]
+                    if item["lead_id"] == quiet]
+        assert again["stale"] is False
+
+    def test_the_listed_version_is_the_one_a_change_expects(self, crm: Crm) -> None:
+        ada = customer(crm, "Ada Lovelace")
+        deal = lead(crm, ada, "Versioned", ago(3), owner="rep-1")
+        walk(crm, deal, ("contacted", ago(2)))
+        (listed,) = crm.get("/v1/leads", customer_id=ada)["items"]
+        assert listed["version"] == crm.get(f"/v1/leads/{deal}")["version"] == 2
+        crm.post(f"/v1/leads/{deal}/stage", {"stage": "new", "expected_version": 2})
+        stale = crm.client.post(f"/v1/leads/{deal}/stage", json={
+            "stage": "contacted", "expected_version": 2}, headers=crm.auth("rep-1"))
+        assert stale.status_code == 409, stale.text
+        (listed,) = crm.get("/v1/leads", customer_id=ada)["items"]
+        assert listed["version"] == 3
+
     def test_a_closed_lead_has_its_reason_and_final_times_and_no_follow_up(self, crm: Crm
                                                                            ) -> None:
         ada = customer(crm, "Ada Lovelace")

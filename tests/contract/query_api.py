@@ -411,6 +411,47 @@ class QueryApiContract:
         assert first["events"] + rest["events"] == events
         assert rest["next_after_position"] is None
 
+    def test_history_shows_what_each_event_changed_field_by_field(self, crm: Crm) -> None:
+        customer = crm.customer(owner="rep-1", company="Engines Ltd", occurred_at=at(0))
+        lead = crm.lead(customer, at(1))
+        crm.stage(lead, "contacted", at(2))
+        crm.post(f"/v1/customers/{customer}/profile",
+                 {"company": "Analytical Engines", "occurred_at": at(3),
+                  "personal": {"email": "countess@example.com"}}, actor="manager-1")
+        crm.post(f"/v1/customers/{customer}/tags", {"tag": "gold", "occurred_at": at(4)})
+        events = crm.get_raw(f"/v1/customers/{customer}/history").json()["events"]
+        changes = {e["type"]: {c["field"]: (c["before"], c["after"]) for c in e["changes"]}
+                   for e in events}
+        registered = changes["crm.customer.registered"]
+        assert registered["name"] == (None, "Ada Lovelace")
+        assert registered["company"] == (None, "Engines Ltd")
+        assert registered["owner"] == (None, "rep-1")
+        assert registered["lifecycle_stage"] == (None, "prospect")
+        created = changes["crm.lead.created"]
+        assert created["lead.amount"] == (None, "12000.00")
+        assert created["lead.status"] == (None, "open")
+        assert created["lead.stage"][0] is None
+        moved = changes["crm.lead.stage_changed"]
+        assert moved["lead.stage"] == (created["lead.stage"][1], "contacted")
+        assert "lead.amount" not in moved and "company" not in moved
+        profile = next(e for e in events if e["type"] == "crm.customer.profile_changed")
+        assert profile["actor"] == "manager-1"
+        assert changes["crm.customer.profile_changed"] == {
+            "company": ("Engines Ltd", "Analytical Engines"),
+            "email": ("ada@example.com", "countess@example.com")}
+        assert changes["crm.customer.tagged"] == {"tags": ([], ["gold"])}
+        assert changes["crm.customer.record_linked"] == {}
+
+        crm.post(f"/v1/customers/{customer}/erase", {
+            "legal_basis": "gdpr_art_17", "request_reference": "DSR-1", "reason": "Asked"},
+            actor="dpo")
+        after = crm.get_raw(f"/v1/customers/{customer}/history").json()["events"]
+        fields = [(e["type"], c["field"]) for e in after for c in e["changes"]]
+        assert not any(field in ("name", "email", "phone") for _, field in fields)
+        assert ("crm.customer.erased", "erased") in fields
+        assert ("crm.customer.profile_changed", "company") in fields
+        assert "Ada Lovelace" not in json.dumps(after)
+
     def test_history_of_an_unknown_or_another_tenants_customer_is_404(self, crm: Crm) -> None:
         customer = crm.customer()
         error_shaped(crm.get_raw(f"/v1/customers/{uuid4()}/history"), 404)
@@ -469,6 +510,67 @@ class QueryApiContract:
         assert later["stages"][0]["reached"] == 0 and later["win_rate"] is None
         covering = crm.get("/v1/analytics/funnel", **{"from": at(0), "to": at(1)})
         assert covering["stages"][0]["reached"] == 3
+
+    def test_sales_figures_count_the_leads_and_sum_their_money_per_currency(self, crm: Crm
+                                                                            ) -> None:
+        self._pipeline(crm)  # won 12000.00 EUR (rep-1, web), lost (rep-2), open (rep-1)
+        extra = crm.lead(crm.customer("Edsger Dijkstra"), at(1), source="web", owner="rep-1",
+                         region="EMEA", amount="99.5", currency="USD")
+        crm.stage(extra, "contacted", at(2))
+        crm.lead(crm.customer("Barbara Liskov"), at(1), source="web", owner="rep-2",
+                 amount="0.125", currency="EUR")
+        sales = crm.get("/v1/analytics/sales")
+        day = 86400.0
+        assert {k: sales[k] for k in ("leads", "won", "lost", "open")} == {
+            "leads": 5, "won": 1, "lost": 1, "open": 3}
+        assert sales["win_rate"] == pytest.approx(0.5)
+        assert sales["conversion_to_won"] == pytest.approx(1 / 5)
+        assert sales["median_sales_cycle_s"] == pytest.approx(10 * day)
+        assert sales["open_value"] == [{"currency": "EUR", "amount": "12000.125"},
+                                       {"currency": "USD", "amount": "99.50"}], sales
+        assert sales["won_amount"] == [{"currency": "EUR", "amount": "12000.00"}]
+        assert sales["groups"] == []
+
+        by_owner = {g["key"]: g for g in crm.get("/v1/analytics/sales", group_by="owner")["groups"]}
+        assert list(by_owner) == ["rep-1", "rep-2"]
+        rep_1, rep_2 = by_owner["rep-1"], by_owner["rep-2"]
+        assert (rep_1["leads"], rep_1["won"], rep_1["lost"], rep_1["open"]) == (3, 1, 0, 2)
+        assert rep_1["win_rate"] == 1.0 and rep_1["median_sales_cycle_s"] == pytest.approx(10 * day)
+        assert rep_1["open_value"] == [{"currency": "EUR", "amount": "12000.00"},
+                                       {"currency": "USD", "amount": "99.50"}]
+        assert rep_1["won_amount"] == [{"currency": "EUR", "amount": "12000.00"}]
+        assert (rep_2["leads"], rep_2["won"], rep_2["lost"], rep_2["open"]) == (2, 0, 1, 1)
+        assert rep_2["win_rate"] == 0.0 and rep_2["median_sales_cycle_s"] is None
+        assert rep_2["open_value"] == [{"currency": "EUR", "amount": "0.125"}]
+        assert rep_2["won_amount"] == []
+
+        by_source = {g["key"]: g for g in crm.get("/v1/analytics/sales",
+                                                   group_by="source")["groups"]}
+        assert [(k, g["leads"], g["won"]) for k, g in by_source.items()] == [
+            ("referral", 1, 0), ("web", 4, 1)]
+        assert by_source["web"]["conversion_to_won"] == pytest.approx(1 / 4)
+        assert by_source["referral"]["open_value"] == [{"currency": "EUR", "amount": "12000.00"}]
+
+        # The funnel's filters select the same leads.
+        funnel = crm.get("/v1/analytics/funnel", group_by="owner", **{"from": at(1)})
+        later = crm.get("/v1/analytics/sales", group_by="owner", **{"from": at(1)})
+        assert [g["key"] for g in later["groups"]] == [g["key"] for g in funnel["groups"]]
+        assert later["leads"] == funnel["stages"][0]["reached"] == 2
+        only = crm.get("/v1/analytics/sales", owner="rep-2", source="web", region="NA")
+        assert (only["leads"], only["lost"], only["open_value"]) == (1, 1, [])
+        months = crm.get("/v1/analytics/sales", group_by="period", period="month")
+        assert [(g["key"], g["leads"]) for g in months["groups"]] == [("2025-03", 5)]
+
+    def test_sales_figures_of_a_rep_are_their_own_book(self, crm: Crm) -> None:
+        self._pipeline(crm)
+        answer = crm.get_raw("/v1/analytics/sales", {"group_by": "owner",
+                                                      "min_position": crm.position},
+                             headers=crm.auth("rep-2", ("sales_rep",)))
+        assert answer.status_code == 200, answer.text
+        sales = answer.json()
+        assert (sales["leads"], sales["lost"]) == (1, 1)
+        assert [g["key"] for g in sales["groups"]] == ["rep-2"]
+        assert sales["open_value"] == [] and sales["won_amount"] == []
 
     def test_lifecycle_counts_and_transitions_match_the_customers_written(self, crm: Crm
                                                                          ) -> None:
@@ -624,6 +726,9 @@ class QueryApiContract:
         ("/v1/analytics/funnel", {"group_by": "weather"}),
         ("/v1/analytics/funnel", {"from": at(2), "to": at(1)}),
         ("/v1/analytics/funnel", {"period": "fortnight"}),
+        ("/v1/analytics/sales", {"group_by": "weather"}),
+        ("/v1/analytics/sales", {"from": at(2), "to": at(1)}),
+        ("/v1/analytics/sales", {"owner": "rep\x00"}),
         ("/v1/analytics/lifecycle", {"as_of": "soon"}),
         ("/v1/analytics/retention", {"activity": "gossip"}),
         ("/v1/analytics/retention", {"cohort": "week"}),

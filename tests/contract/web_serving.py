@@ -114,6 +114,29 @@ class WebServingContract:
         icon = client.get("/favicon.svg")
         assert icon.status_code == 200 and icon.headers["cache-control"] == "no-cache"
 
+    def test_text_files_are_gzipped_for_a_browser_that_accepts_it(self, client: TestClient
+                                                                  ) -> None:
+        zipped = client.get("/assets/app-1a2b3c.js", headers={"Accept-Encoding": "gzip, br"})
+        assert zipped.status_code == 200 and zipped.headers["content-encoding"] == "gzip"
+        assert zipped.text == ASSET  # httpx decodes it: the bytes on the wire were gzip
+        assert zipped.headers["vary"] == "Accept-Encoding"
+        assert zipped.headers["etag"].startswith("W/")
+        assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert zipped.headers["content-security-policy"]
+        plain = client.get("/assets/app-1a2b3c.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == ASSET
+        assert plain.headers["vary"] == "Accept-Encoding"
+        assert int(plain.headers["content-length"]) == len(ASSET.encode())
+        again = client.get("/assets/app-1a2b3c.js", headers={
+            "Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]})
+        assert again.status_code == 304
+        page = client.get("/my-day", headers={"Accept-Encoding": "gzip"})
+        assert page.headers["content-encoding"] == "gzip" and page.text == INDEX
+        head = client.head("/assets/app-1a2b3c.js", headers={"Accept-Encoding": "gzip"})
+        assert head.status_code == 200 and "content-encoding" not in head.headers
+        icon = client.get("/favicon.svg", headers={"Accept-Encoding": "gzip"})
+        assert icon.headers["content-encoding"] == "gzip"
+
     @pytest.mark.parametrize("path", ["/assets/app-0000.js", "/assets/", "/assets/%2e%2e/index.html",
                                       "/assets/..%2findex.html", "/docs/nothing.js",
                                       "/docs/%2e%2e/index.html"])

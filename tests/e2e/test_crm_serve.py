@@ -202,8 +202,8 @@ def test_serve_demo_feeds_every_read_model_in_one_process(tmp_path: Path) -> Non
         customers = db.execute("SELECT COUNT(*) FROM customer_360").fetchone()[0]
         assert customers == 25  # 24 sample customers and the one registered above
         assert db.execute("SELECT COUNT(*) FROM timeline").fetchone()[0] > 100
-    with duckdb.connect(str(data_dir / "analytics.duckdb"), read_only=True) as db:
-        assert db.execute("SELECT COUNT(*) FROM funnel_leads").fetchone()[0] > 0  # type: ignore[index]
+    with duckdb.connect(str(data_dir / "analytics.duckdb"), read_only=True) as analytics:
+        assert analytics.execute("SELECT COUNT(*) FROM funnel_leads").fetchone()[0] > 0  # type: ignore[index]
 
 
 @pytest.mark.postgres

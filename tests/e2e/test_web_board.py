@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.board_keys import arrow_over
 from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
 from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
 from tests.waiting import eventually
@@ -85,7 +86,7 @@ def test_a_rep_drags_a_lead_through_the_budget_gate(browser: Any, tmp_path: Path
             expect(handle).to_be_focused()
             page.keyboard.press("Space")
             expect(handle).to_have_attribute("aria-pressed", "true")  # picked up
-            page.keyboard.press("ArrowRight")
+            arrow_over(page, "qualified")
             expect(page.get_by_text(f"{TITLE} is over Qualified.")).to_be_attached()
             page.keyboard.press("Space")
 

@@ -22,10 +22,12 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+from services.command.accounts import add_user
 from services.command.domain.aggregate import CommandContext
 from services.command.service import AlertSpec, CommandService, NewCustomer
 from services.common.auth.permissions import ACTION_OF, ROLES, ROUTES, SCOPES, Route, scope_of
 from services.common.auth.principal import Principal
+from services.common.auth.users import UserDirectory
 from services.common.events.customer import CustomerPersonal
 from tests.contract.query_api import compose_serve
 from tests.errors import error_shaped
@@ -292,23 +294,43 @@ CALLS: dict[tuple[str, str], Call] = {
         f"/v1/alerts/{r.alert()}/resolve", body({})), in_book_if_unassigned=False),
     **{("GET", f"/v1/analytics/{name}"): Call(
         lambda r, k, name=name: (f"/v1/analytics/{name}", {}), record=False)
-       for name in ("funnel", "lifecycle", "retention", "service")},
+       for name in ("funnel", "lifecycle", "retention", "service", "sales")},
     ("GET", "/v1/rules"): Call(lambda r, k: ("/v1/rules", {}), record=False),
     ("GET", "/v1/rules/history"): Call(lambda r, k: ("/v1/rules/history", {}), record=False),
     ("PUT", "/v1/rules"): Call(lambda r, k: ("/v1/rules", rules_text()), record=False),
+    ("POST", "/v1/rules/check"): Call(lambda r, k: ("/v1/rules/check", rules_text()),
+                                      record=False),
     ("GET", "/v1/admin/keys"): Call(lambda r, k: ("/v1/admin/keys", {}), record=False),
     ("POST", "/v1/admin/keys"): Call(lambda r, k: ("/v1/admin/keys", body(
         {"subject": "new-key", "roles": ["analyst"]})), 201, record=False),
     ("DELETE", "/v1/admin/keys/{key_id}"): Call(lambda r, k: (
         f"/v1/admin/keys/{issued_key_id(r, k)}", {})),
+    ("GET", "/v1/admin/users"): Call(lambda r, k: ("/v1/admin/users", {}), record=False),
+    ("POST", "/v1/admin/users"): Call(lambda r, k: ("/v1/admin/users", body(
+        {"name": f"user-{uuid4().hex[:8]}", "roles": ["analyst"], "generate_password": True})),
+        201, record=False),
+    ("POST", "/v1/admin/users/{name}/password"): Call(lambda r, k: (
+        f"/v1/admin/users/{account_of(r)}/password", body({"generate_password": True}))),
+    ("POST", "/v1/admin/users/{name}/disable"): Call(lambda r, k: (
+        f"/v1/admin/users/{account_of(r)}/disable", body({}))),
     ("GET", "/v1/audit/access"): Call(lambda r, k: ("/v1/audit/access", {}), record=False),
     ("GET", "/v1/audit/verify"): Call(lambda r, k: ("/v1/audit/verify", {}), record=False),
     ("GET", "/v1/projections"): Call(lambda r, k: ("/v1/projections", {}), record=False),
+    ("GET", "/v1/projections/{name}/dead-letters"): Call(lambda r, k: (
+        "/v1/projections/customer_360/dead-letters", {}), record=False),
     ("GET", "/metrics"): Call(lambda r, k: ("/metrics", {}), record=False),
     ("GET", "/v1/stream"): Call(lambda r, k: ("/v1/stream", {}), record=False, endless=True),
     ("POST", "/v1/stream/tickets"): Call(lambda r, k: ("/v1/stream/tickets", {}), 201,
                                          record=False),
 }
+
+
+def account_of(records: Records) -> str:
+    """A local account of the case's tenant (accounts are the tenant's, whoever's book)."""
+    name = f"account-{uuid4().hex[:8]}"
+    add_user(records.service, UserDirectory(records.service.store), records.ctx(), name=name,
+             roles=["analyst"], teams=[], password=f"matrix-{uuid4().hex}")
+    return name
 
 
 def issued_key_id(records: Records, keys: Keys) -> str:

@@ -188,6 +188,7 @@ def test_expensive_reads_past_the_cap_get_503_with_retry_after(tmp_path: Path) -
                                      ("/v1/analytics/lifecycle", {}),
                                      ("/v1/analytics/retention", {}),
                                      ("/v1/analytics/service", {}),
+                                     ("/v1/analytics/sales", {}),
                                      (f"/v1/customers/{created['customer_id']}",
                                       {"as_of": "2030-01-01"}),
                                      (f"/v1/customers/{created['customer_id']}",

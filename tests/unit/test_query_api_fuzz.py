@@ -122,11 +122,14 @@ NOT_FUZZED = {"/v1/stream": "an accepted request never ends (the live event stre
 GET_ROUTES = ["/v1/customers", "/v1/customers/{customer_id}",
               "/v1/customers/{customer_id}/timeline", "/v1/customers/{customer_id}/history",
               "/v1/analytics/funnel", "/v1/analytics/lifecycle", "/v1/analytics/retention",
-              "/v1/analytics/service", "/v1/projections", "/v1/alerts", "/health", "/ready",
+              "/v1/analytics/service", "/v1/analytics/sales", "/v1/projections",
+              "/v1/projections/{name}/dead-letters", "/v1/alerts",
+              "/health", "/ready",
               "/metrics", "/v1/me", "/v1/audit/access", "/v1/audit/verify",
               "/v1/customers/{customer_id}/export", "/v1/tickets", "/v1/tickets/{ticket_id}",
               "/v1/leads", "/v1/leads/{lead_id}", "/v1/tasks",
-              "/v1/customers/{customer_id}/notes", "/v1/session"]
+              "/v1/customers/{customer_id}/notes", "/v1/session", "/v1/session/methods",
+              "/v1/session/oidc/start", "/v1/session/oidc/callback"]
 
 
 def test_the_fuzzed_routes_are_every_get_route(query_schema: Any,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
 from services.demo.history import generate_history
 from services.projections.funnel.reads import read_funnel
+from services.projections.funnel.sales import read_sales
 from services.projections.lifecycle.reads import LifecycleConfig, read_lifecycle_counts
 from services.projections.offline.export import export_events
 from services.projections.offline.standalone import (
@@ -61,6 +63,8 @@ def _figures(duck: DuckReadStore) -> dict[str, object]:
         "funnel": read_funnel(duck),
         "funnel_by_source": read_funnel(duck, group_by="source"),
         "funnel_by_month": read_funnel(duck, group_by="period", period="month"),
+        "sales_by_owner": read_sales(duck, group_by="owner"),
+        "sales_by_source": read_sales(duck, group_by="source"),
         "service": read_service(duck),
         "lifecycle": read_lifecycle_counts(duck, AS_OF),
     }
@@ -82,6 +86,8 @@ def test_replayed_export_gives_the_live_retention_funnel_service_and_lifecycle(
         assert figures == _figures(live)
         cohorts = figures["retention"]["purchase"]["cohorts"]  # type: ignore[index]
         assert len(cohorts) > 12 and figures["funnel"]["stages"][0]["reached"] > 0  # type: ignore[index]
+        sales: dict[str, Any] = figures["sales_by_owner"]  # type: ignore[assignment]
+        assert sales["won"] > 0 and sales["won_amount"] and sales["open_value"]
     finally:
         replayed.close()
 

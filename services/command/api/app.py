@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.command.api import alerts, customers, keys, leads, notes, rules, tasks, tickets
+from services.command.api import (
+    alerts,
+    customers,
+    keys,
+    leads,
+    notes,
+    rules,
+    tasks,
+    tickets,
+    users,
+)
 from services.command.api.runner import CommandRunner
 from services.command.domain.errors import (
     DomainError,
@@ -19,7 +29,7 @@ from services.command.domain.errors import (
     VersionConflict,
 )
 from services.command.service import CommandService
-from services.common.auth import me, session_api
+from services.common.auth import me, oidc_login, session_api
 from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import (
@@ -41,7 +51,7 @@ def include_command_routes(app: FastAPI, service: CommandService) -> None:
     """Mount the command routes and their error translation on an app (also used by `crm serve`)."""
     app.state.command_service = service
     app.state.command_runner = CommandRunner()
-    for module in (customers, leads, tickets, tasks, notes, alerts, rules, keys):
+    for module in (customers, leads, tickets, tasks, notes, alerts, rules, keys, users):
         app.include_router(module.router, dependencies=AUTHORIZED)
 
     @app.exception_handler(DomainError)
@@ -74,4 +84,5 @@ def command_app(settings: Settings, service: CommandService) -> FastAPI:
     include_command_routes(app, service)
     app.include_router(me.router)
     app.include_router(session_api.router)
+    app.include_router(oidc_login.router)
     return app

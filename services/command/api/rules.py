@@ -17,8 +17,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.command.api.deps import Context, IdempotencyHeader, IfMatch, Run, Service
-from services.command.domain.configuration import TenantConfiguration, configuration_id
-from services.command.domain.rules import RuleSet, format_duration
+from services.command.domain.configuration import (
+    TenantConfiguration,
+    configuration_id,
+    rules_digest,
+)
+from services.command.domain.rules import RuleSet, changed_rules, format_duration
+from services.command.domain.rules.loading import RulesFileError, parse_rules
 from services.command.service import CommandService, Idempotency
 from services.common.events.tenant import TenantRulesChanged
 from services.common.web import ERROR_RESPONSES, ApiError
@@ -46,6 +51,22 @@ class RulesInForce(BaseModel):
     rules_toml: str = Field(description="The file as applied; empty for the built-in rules.")
     rules: dict[str, Any] = Field(description="Every rule, defaults included; durations as "
                                   "\"7d\", \"4h30m\", amounts as strings.")
+
+
+class RuleProblemOut(BaseModel):
+    line: int | None = Field(description="The file's line (1-based); null: the whole file.")
+    path: str = Field(description="The rule's dotted path, e.g. `follow_up.default`.")
+    reason: str
+
+
+class RulesChecked(BaseModel):
+    ok: bool = Field(description="Whether PUT /v1/rules would accept the file.")
+    problems: list[RuleProblemOut] = Field(description="Each problem, in file order; empty "
+                                           "when ok.")
+    changed: list[str] = Field(description="When ok: the named parts of the rules that "
+                               "differ from those in force, sorted.")
+    in_force: bool = Field(description="Whether the file is the one in force already (a PUT "
+                           "of it is refused as no change).")
 
 
 class RuleChange(BaseModel):
@@ -116,6 +137,18 @@ def rules_history(service: CommandService, tenant_id: str) -> RulesHistory:
     ])
 
 
+def check_rules(service: CommandService, tenant_id: str, text: str) -> RulesChecked:
+    """What PUT /v1/rules would say of a file, without recording anything."""
+    try:
+        parsed = parse_rules(text, "check")
+    except RulesFileError as exc:
+        return RulesChecked(ok=False, changed=[], in_force=False, problems=[
+            RuleProblemOut(line=p.line, path=p.path, reason=p.reason) for p in exc.problems])
+    config = service.rules_book.configuration(tenant_id)
+    return RulesChecked(ok=True, problems=[], changed=sorted(changed_rules(config.rules, parsed)),
+                        in_force=rules_digest(text) == config.digest)
+
+
 # -- the request body -------------------------------------------------------------------------
 
 
@@ -180,6 +213,14 @@ async def replace_rules(request: Request, service: Service, run: Run, ctx: Conte
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(body.model_dump(mode="json"), headers=headers)
+
+
+@router.post("/check", response_model=RulesChecked, openapi_extra=_TOML_BODY,
+             summary="Check a rules file as PUT would, changing nothing (a dry run)")
+async def check_rules_file(request: Request, service: Service, run: Run,
+                           ctx: Context) -> RulesChecked:
+    text = rules_text(request.headers.get("content-type"), await request.body())
+    return await run(check_rules, service, ctx.tenant_id, text)
 
 
 @router.get("", response_model=RulesInForce, summary="The tenant's rules in force")

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.auth.book import WHOLE_TENANT, Book, book_of
 from services.common.auth.keys import InvalidKey, KeyRing, looks_like_key
-from services.common.auth.oidc import InvalidToken, OidcVerifier
+from services.common.auth.oidc import InvalidToken, OidcVerifier, TokenIdentity
 from services.common.auth.permissions import (
     ACTION_OF,
     PUBLIC_PATHS,
@@ -38,6 +38,7 @@ from services.common.auth.principal import (
     ANONYMOUS,
     ANY_TENANT,
     TENANT_ID_RULE,
+    Credential,
     Principal,
     check_tenant_id,
     is_reserved,
@@ -159,16 +160,26 @@ class Authenticator:
             identity = self.oidc.verify(token)
         except InvalidToken as exc:
             raise NotAuthenticated(exc.reason) from None
-        if is_reserved(identity.subject):
-            raise NotAuthenticated("the token's subject is reserved for the system")
-        tenants = tuple(t for t in identity.tenants if _valid_tenant(t))
-        if not tenants:
-            raise NotAuthenticated(f"the token names no tenant (claim "
-                                   f"{self.settings.auth_claim_tenant!r})")
-        return Principal(subject=identity.subject, tenants=tenants,
-                         roles=frozenset(r for r in identity.roles if r in ROLES),
-                         teams=frozenset(identity.teams), display_name=identity.display_name,
-                         credential="oidc")
+        return principal_of_identity(identity, self.settings)
+
+
+class NoTenant(NotAuthenticated):
+    """The token names no tenant the CRM knows how to read."""
+
+
+def principal_of_identity(identity: TokenIdentity, settings: Settings,
+                          credential: Credential = "oidc") -> Principal:
+    """The principal a verified token speaks for (an access token, or the ID token of a
+    browser sign-in): its valid tenants, the roles the CRM knows, its teams."""
+    if is_reserved(identity.subject):
+        raise NotAuthenticated("the token's subject is reserved for the system")
+    tenants = tuple(t for t in identity.tenants if _valid_tenant(t))
+    if not tenants:
+        raise NoTenant(f"the token names no tenant (claim {settings.auth_claim_tenant!r})")
+    return Principal(subject=identity.subject, tenants=tenants,
+                     roles=frozenset(r for r in identity.roles if r in ROLES),
+                     teams=frozenset(identity.teams), display_name=identity.display_name,
+                     credential=credential)
 
 
 def _checked_after_refresh(ring: KeyRing, token: str) -> Principal:

@@ -9,6 +9,7 @@ on the token's word alone (no `none`, no HMAC keyed with a public key).
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -47,6 +48,7 @@ BAD_SIGNATURE = "the token's signature is invalid"
 MALFORMED = "the token is malformed"
 NO_SUBJECT = "the token names no subject"
 KEYS_UNAVAILABLE = "the identity provider's keys could not be fetched"
+WRONG_NONCE = "the token's nonce is not the one of this sign-in"
 
 
 class InvalidToken(Exception):
@@ -83,6 +85,10 @@ class _Key:
 _KeySet = dict[str | None, tuple[_Key, ...]]
 
 
+class ProviderUnavailable(Exception):
+    """The identity provider's discovery document could not be read (the reason is logged)."""
+
+
 class _FetchFailed(Exception):
     """The provider's discovery document or JWKS could not be read (logged, never shown)."""
 
@@ -115,6 +121,7 @@ class OidcVerifier:
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last fetch, successful or not
         self._discovered_jwks_url: str | None = None
+        self._discovery: dict[str, Any] | None = None
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -208,19 +215,74 @@ class OidcVerifier:
             logger.warning("the JWKS at %s holds no usable signing key", url)
         return keys
 
+    def discovery(self) -> dict[str, Any]:
+        """The issuer's discovery document, read once; ProviderUnavailable when it cannot be
+        (the reason is logged, not raised)."""
+        if self._discovery is None:
+            with self._fetch_lock:
+                if self._discovery is None:
+                    try:
+                        self._discovery = self._discovery_document()
+                    except _FetchFailed as exc:
+                        logger.warning("could not read the discovery document: %s", exc)
+                        raise ProviderUnavailable() from None
+        return self._discovery
+
+    def verify_id_token(self, token: str, client_id: str, nonce: str) -> TokenIdentity:
+        """The identity of an OIDC ID token issued for `client_id` in the sign-in that sent
+        `nonce` (signature by the provider's keys, `iss`, `aud`, `exp`, `nonce`);
+        `InvalidToken` for anything else."""
+        try:
+            if self._issuer is None:
+                raise InvalidToken(WRONG_ISSUER)
+            if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
+                raise InvalidToken(MALFORMED)
+            header = jwt.get_unverified_header(token)
+            algorithm = header.get("alg")
+            if not isinstance(algorithm, str) or algorithm not in ALLOWED_ALGORITHMS:
+                raise InvalidToken(ALGORITHM_NOT_ALLOWED)
+            kid = header.get("kid")
+            if kid is not None and not isinstance(kid, str):
+                raise InvalidToken(MALFORMED)
+            claims = self._decode(token, self._key_for(kid, algorithm),
+                                  audience=client_id, also_required=("iat", "nonce"))
+            sent = claims.get("nonce")
+            if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(),
+                                                                     nonce.encode()):
+                raise InvalidToken(WRONG_NONCE)
+            parties = claims.get("aud")
+            if isinstance(parties, list) and len(parties) > 1 and claims.get("azp") != client_id:
+                raise InvalidToken(WRONG_AUDIENCE)
+            return self._identity(claims)
+        except InvalidToken:
+            raise
+        except jwt.PyJWTError:
+            raise InvalidToken(MALFORMED) from None
+        except Exception as exc:  # a library surprise must still read as a refused token
+            logger.warning("ID token verification failed unexpectedly: %s", type(exc).__name__)
+            raise InvalidToken(MALFORMED) from None
+
+    def _discovery_document(self) -> dict[str, Any]:
+        assert self._issuer is not None
+        url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
+        document = self._get_json(url)
+        if document.get("issuer") != self._issuer:
+            logger.warning("the discovery document at %s names issuer %r, configured is %r",
+                           url, document.get("issuer"), self._issuer)
+        return document
+
     def _discover_jwks_url(self) -> str:
         """The `jwks_uri` of the issuer's discovery document, read once (under `_fetch_lock`)."""
         if self._discovered_jwks_url is not None:
             return self._discovered_jwks_url
         assert self._issuer is not None  # `configured` holds and no JWKS URL is set
         url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document = self._get_json(url)
+        if self._discovery is None:
+            self._discovery = self._discovery_document()
+        document = self._discovery
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
             raise _FetchFailed(f"{url} names no jwks_uri")
-        if document.get("issuer") != self._issuer:
-            logger.warning("the discovery document at %s names issuer %r, configured is %r",
-                           url, document.get("issuer"), self._issuer)
         self._discovered_jwks_url = jwks_uri
         return jwks_uri
 
@@ -247,20 +309,22 @@ class OidcVerifier:
             raise _FetchFailed(f"{url} answered JSON that is not an object")
         return document
 
-    def _decode(self, token: str, key: _Key) -> dict[str, Any]:
-        required = ["exp"]
+    def _decode(self, token: str, key: _Key, audience: str | None = None,
+                also_required: tuple[str, ...] = ()) -> dict[str, Any]:
+        audience = audience or self._audience
+        required = ["exp", *also_required]
         if self._issuer is not None:
             required.append("iss")
-        if self._audience is not None:
+        if audience is not None:
             required.append("aud")
         options: Options = {
             "require": required,
-            "verify_aud": self._audience is not None,
+            "verify_aud": audience is not None,
             "enforce_minimum_key_length": True,
         }
         try:
             return jwt.decode(token, key.jwk, algorithms=[key.algorithm], options=options,
-                              audience=self._audience, issuer=self._issuer,
+                              audience=audience, issuer=self._issuer,
                               leeway=self._leeway_s)
         except jwt.PyJWTError as exc:
             raise InvalidToken(_reason(exc)) from None

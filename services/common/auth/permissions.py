@@ -66,6 +66,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("rules.write", "Replace the tenant's rules"),
     Action("keys.read", "List API keys (never their secrets)"),
     Action("keys.manage", "Create and revoke API keys"),
+    Action("users.read", "List local accounts (never their passwords)"),
+    Action("users.manage", "Add local accounts, give them a new password, disable them"),
     Action("operations.read", "Projection status and metrics"),
 )
 ACTION_NAMES: frozenset[str] = frozenset(action.name for action in ACTIONS)
@@ -207,15 +209,22 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/analytics/lifecycle", "analytics.read"),
     Route("GET", "/v1/analytics/retention", "analytics.read"),
     Route("GET", "/v1/analytics/service", "analytics.read"),
+    Route("GET", "/v1/analytics/sales", "analytics.read"),
     Route("GET", "/v1/rules", "rules.read"),
     Route("GET", "/v1/rules/history", "rules.read"),
     Route("PUT", "/v1/rules", "rules.write"),
+    Route("POST", "/v1/rules/check", "rules.write"),
     Route("GET", "/v1/admin/keys", "keys.read"),
     Route("POST", "/v1/admin/keys", "keys.manage"),
     Route("DELETE", "/v1/admin/keys/{key_id}", "keys.manage"),
+    Route("GET", "/v1/admin/users", "users.read"),
+    Route("POST", "/v1/admin/users", "users.manage"),
+    Route("POST", "/v1/admin/users/{name}/password", "users.manage"),
+    Route("POST", "/v1/admin/users/{name}/disable", "users.manage"),
     Route("GET", "/v1/audit/access", "audit.read"),
     Route("GET", "/v1/audit/verify", "audit.verify"),
     Route("GET", "/v1/projections", "operations.read"),
+    Route("GET", "/v1/projections/{name}/dead-letters", "operations.read"),
     Route("GET", "/metrics", "operations.read"),
     Route("GET", "/v1/stream", "events.stream"),
     Route("POST", "/v1/stream/tickets", "events.stream"),
@@ -225,8 +234,11 @@ ACTION_OF: dict[tuple[str, str], str] = {(r.method, r.path): r.action for r in R
 PUBLIC_PATHS: frozenset[str] = frozenset({
     "/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Served without credentials: probes and the API's own description."""
-PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/session")})
-"""(method, path) served without credentials: signing in with a name and a password."""
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/v1/session"), ("GET", "/v1/session/methods"),
+    ("GET", "/v1/session/oidc/start"), ("GET", "/v1/session/oidc/callback")})
+"""(method, path) served without credentials: signing in with a name and a password, or at
+the identity provider (services/common/auth/oidc_login.py), and which of the two is offered."""
 
 
 def is_public(method: str, path: str) -> bool:

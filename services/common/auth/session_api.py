@@ -75,6 +75,7 @@ def _secure(request: Request, sessions: Sessions) -> bool:
              "password: a session cookie, and the CSRF token writes must carry",
              responses={401: {"description": "Wrong name or password (one answer for both)"},
                         403: {"description": "A cross-site request"},
+                        404: {"description": "Local accounts are off (`CRM_LOCAL_ACCOUNTS`)"},
                         429: {"description": "Too many failed sign-ins of this name from "
                               "this address"}})
 async def sign_in(body: SignIn, request: Request) -> JSONResponse:
@@ -83,6 +84,9 @@ async def sign_in(body: SignIn, request: Request) -> JSONResponse:
     except CsrfFailed as exc:
         raise ApiError(403, "csrf_failed", str(exc)) from None
     sessions = _sessions(request)
+    if not request.app.state.settings.local_accounts:
+        raise ApiError(404, "not_found", "names and passwords do not sign in here: sign in "
+                       "at the identity provider (GET /v1/session/methods)")
     client = request.client.host if request.client else "unknown"
     try:
         signed: SignedIn = await run_in_threadpool(sessions.sign_in, body.tenant, body.name,
@@ -103,13 +107,19 @@ async def sign_in(body: SignIn, request: Request) -> JSONResponse:
                         csrf_token=signed.csrf_token, expires_at=signed.expires_at,
                         idle_timeout_s=sessions.idle.total_seconds())
     response = JSONResponse(answer.model_dump(mode="json"), headers=NO_STORE)
+    set_session_cookies(response, request, sessions, signed.token, signed.csrf_token)
+    return response
+
+
+def set_session_cookies(response: Response, request: Request, sessions: Sessions, token: str,
+                        csrf_token: str) -> None:
+    """The session's cookies (every sign-in sets the same ones)."""
     max_age = int(sessions.longest.total_seconds())
     secure = _secure(request, sessions)
-    response.set_cookie(SESSION_COOKIE, signed.token, max_age=max_age, path="/",
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/",
                         secure=secure, httponly=True, samesite="strict")
-    response.set_cookie(CSRF_COOKIE, signed.csrf_token, max_age=max_age, path="/",
+    response.set_cookie(CSRF_COOKIE, csrf_token, max_age=max_age, path="/",
                         secure=secure, httponly=False, samesite="strict")
-    return response
 
 
 @router.get("/session", response_model=SessionOut, dependencies=[Depends(authorize)],

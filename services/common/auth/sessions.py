@@ -6,7 +6,9 @@ Secure over TLS); only its SHA-256 digest is kept, in a table beside the events
 (`crm_sessions`), so any replica of the API recognises it. A session ends when unused for
 `session_idle_s`, `session_max_s` after the sign-in, at sign-out, and when its account is
 disabled or given a new password. Its principal is read from the account at each request:
-roles and teams are the account's as they are now.
+roles and teams are the account's as they are now. A session opened by the identity provider
+(oidc_login.py) has no local account: its principal, as the ID token gave it, is kept with it
+(`crm_session_principals`) and lasts as long as the session.
 
 A request authenticated by the cookie that may change something (POST, PUT, PATCH, DELETE)
 must carry the session's CSRF token in `X-CSRF-Token`. The token is an HMAC of the session id,
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -43,6 +46,7 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_PREFIX = "crm_ss_"
 _SESSION = re.compile(r"^crm_ss_[A-Za-z0-9_-]{43}$")
 TABLE = "crm_sessions"
+PRINCIPALS_TABLE = "crm_session_principals"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_FAILURES = 5
 """Failed sign-ins of one name from one address within `SIGN_IN_WINDOW` before 429."""
@@ -85,12 +89,24 @@ class SignedIn:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """A session opened for a principal without a local account."""
+
+    token: str
+    """The session id, for the cookie only."""
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Session:
     tenant_id: str
     name: str
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    principal: Principal | None = None
+    """Set for a session of the identity provider (no local account); credential `session`."""
 
 
 def csrf_token_of(session_token: str) -> str:
@@ -188,6 +204,9 @@ class Sessions:
         self._table.create("digest TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, "
                            "name TEXT NOT NULL, created_at TEXT NOT NULL, "
                            "last_seen_at TEXT NOT NULL, expires_at TEXT NOT NULL")
+        self._principals = side_table(store, PRINCIPALS_TABLE)
+        self._principals.create("digest TEXT PRIMARY KEY, principal TEXT NOT NULL, "
+                                "expires_at TEXT NOT NULL")
         # The in-memory store's sessions, shared by every Sessions object on that store.
         self._memory: dict[str, Session] = store.__dict__.setdefault("_crm_sessions", {})
         self._lock = threading.Lock()
@@ -220,6 +239,19 @@ class Sessions:
         self._save(_digest(token), session, now)
         return SignedIn(token, csrf_token_of(token), record, session.expires_at)
 
+    def open_for(self, principal: Principal) -> Opened:
+        """A new session for a principal the identity provider vouched for (no local
+        account); it ends like any other, by its timeouts or at sign-out."""
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock.now()
+        kept = Principal(subject=principal.subject, tenants=principal.tenants,
+                         roles=principal.roles, teams=principal.teams,
+                         display_name=principal.display_name, credential="session")
+        session = Session(principal.tenants[0], principal.subject, now, now,
+                          now + self.longest, kept)
+        self._save(_digest(token), session, now)
+        return Opened(token, csrf_token_of(token), session.expires_at)
+
     def sign_out(self, token: str) -> Session | None:
         """End the session (the one it was, or None when there was none)."""
         if not _SESSION.fullmatch(token):
@@ -239,9 +271,9 @@ class Sessions:
 
     # -- checking a session ---------------------------------------------------------------
 
-    def check(self, token: str) -> tuple[Session, UserRecord]:
-        """The session of a cookie and its account as it is now; InvalidSession otherwise
-        (an ended session is deleted)."""
+    def check(self, token: str) -> tuple[Session, UserRecord | None]:
+        """The session of a cookie and its account as it is now (None for a session of the
+        identity provider); InvalidSession otherwise (an ended session is deleted)."""
         if not _SESSION.fullmatch(token):
             raise InvalidSession("the session cookie is malformed: sign in again")
         digest = _digest(token)
@@ -252,10 +284,12 @@ class Sessions:
         if now >= session.expires_at or now - session.last_seen_at >= self.idle:
             self._delete(digest)
             raise InvalidSession("the session has ended: sign in again")
-        record = self.users.get(session.tenant_id, session.name)
-        if record is None or record.disabled_at is not None:
-            self._delete(digest)
-            raise InvalidSession("the account is disabled")
+        record = None
+        if session.principal is None:
+            record = self.users.get(session.tenant_id, session.name)
+            if record is None or record.disabled_at is not None:
+                self._delete(digest)
+                raise InvalidSession("the account is disabled")
         if now - session.last_seen_at >= TOUCH_EVERY:
             self._touch(digest, now)
         return session, record
@@ -268,12 +302,18 @@ class Sessions:
         if session is None:
             return False
         now = self.clock.now()
+        if not (now < session.expires_at and now - session.last_seen_at < self.idle):
+            return False
+        if session.principal is not None:
+            return True
         record = self.users.get(session.tenant_id, session.name)
-        return (now < session.expires_at and now - session.last_seen_at < self.idle
-                and record is not None and record.disabled_at is None)
+        return record is not None and record.disabled_at is None
 
     def principal(self, token: str) -> Principal:
-        _, record = self.check(token)
+        session, record = self.check(token)
+        if session.principal is not None:
+            return session.principal
+        assert record is not None
         return record.principal()
 
     # -- the table --------------------------------------------------------------------------
@@ -287,6 +327,11 @@ class Sessions:
             return
         # Ended sessions go as new ones come: the table holds about the live ones.
         self._table.execute("DELETE FROM {t} WHERE expires_at < ?", (_text(now),))
+        if session.principal is not None:
+            self._principals.execute("DELETE FROM {t} WHERE expires_at < ?", (_text(now),))
+            self._principals.execute(
+                "INSERT INTO {t} (digest, principal, expires_at) VALUES (?, ?, ?)",
+                (digest, _principal_text(session.principal), _text(session.expires_at)))
         self._table.execute(
             "INSERT INTO {t} (digest, tenant_id, name, created_at, last_seen_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -297,13 +342,15 @@ class Sessions:
         if self._table.datastore is None:
             with self._lock:
                 return self._memory.get(digest)
-        rows = self._table.rows("SELECT tenant_id, name, created_at, last_seen_at, expires_at "
-                                "FROM {t} WHERE digest = ?", (digest,))
+        rows = self._table.rows(
+            "SELECT s.tenant_id, s.name, s.created_at, s.last_seen_at, s.expires_at, "
+            f"p.principal FROM {{t}} s LEFT JOIN {self._principals.name} p "
+            "ON p.digest = s.digest WHERE s.digest = ?", (digest,))
         if not rows:
             return None
-        tenant_id, name, created, seen, ends = rows[0]
+        tenant_id, name, created, seen, ends, principal = rows[0]
         return Session(str(tenant_id), str(name), _moment(created), _moment(seen),
-                       _moment(ends))
+                       _moment(ends), _principal_of(principal))
 
     def _touch(self, digest: str, now: datetime) -> None:
         if self._table.datastore is None:
@@ -311,7 +358,8 @@ class Sessions:
                 found = self._memory.get(digest)
                 if found is not None:
                     self._memory[digest] = Session(found.tenant_id, found.name,
-                                                   found.created_at, now, found.expires_at)
+                                                   found.created_at, now, found.expires_at,
+                                                   found.principal)
             return
         self._table.execute("UPDATE {t} SET last_seen_at = ? WHERE digest = ?",
                             (_text(now), digest))
@@ -323,6 +371,8 @@ class Sessions:
                 self._memory.pop(digest, None)
         else:
             self._table.execute("DELETE FROM {t} WHERE digest = ?", (digest,))
+            if found is not None and found.principal is not None:
+                self._principals.execute("DELETE FROM {t} WHERE digest = ?", (digest,))
         return found
 
 
@@ -342,6 +392,21 @@ def _well_formed(tenant_id: str, name: str) -> bool:
     except ValueError:
         return False
     return bool(TENANT_ID.fullmatch(tenant_id)) and not is_reserved(name)
+
+
+def _principal_text(principal: Principal) -> str:
+    return json.dumps({"subject": principal.subject, "tenants": list(principal.tenants),
+                       "roles": sorted(principal.roles), "teams": sorted(principal.teams),
+                       "display_name": principal.display_name})
+
+
+def _principal_of(value: object) -> Principal | None:
+    if value is None:
+        return None
+    kept = json.loads(str(value))
+    return Principal(subject=kept["subject"], tenants=tuple(kept["tenants"]),
+                     roles=frozenset(kept["roles"]), teams=frozenset(kept["teams"]),
+                     display_name=kept["display_name"], credential="session")
 
 
 def _digest(token: str) -> str:

@@ -6,7 +6,9 @@ A tenant has one pipeline (its rules file's `[pipeline]`), named `default` here.
 The next follow-up deadline is the follow-up policy's (services/command/policies/follow_up.py)
 worked out from this model's anchors and the tenant's window for the lead's stage: the latest
 of the lead's last touch, its customer's last contact and its latest overdue flag, plus the
-window. Closed leads, and leads in a stage the pipeline no longer has, have none.
+window. Closed leads, and leads in a stage the pipeline no longer has, have none. A lead is
+`stale` when its last contact (not an overdue flag) is older than that window. Both are worked
+out at read time from the rules in force, so neither needs a column or a rebuild.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class PipelineTerms:
 _SUMMARY_COLUMNS = ("id", "customer_id", "title", "external_ref", "owner", "created_by",
                     "stage", "status", "source", "channel", "region", "industry", "amount",
                     "currency", "created_at", "stage_entered_at", "closed_at", "touched_at",
-                    "overdue_at")
+                    "overdue_at", "version")
 
 
 def _last_contact_us(postgres: bool) -> str:
@@ -288,7 +290,7 @@ def read_lead(store: SqlReadStore, lead_id: str, tenant_id: str, *,
         conditions.append(condition)
         params += book_params
     columns = ", ".join(f"l.{name}" for name in _SUMMARY_COLUMNS)
-    found = store.query(f"SELECT {columns}, l.doc, l.version, l.last_position, l.updated_at, "
+    found = store.query(f"SELECT {columns}, l.doc, l.last_position, l.updated_at, "
                         f"{_CUSTOMER_COLUMNS} FROM {_FROM} WHERE {' AND '.join(conditions)}",
                         params)
     if not found:
@@ -327,7 +329,7 @@ def read_lead(store: SqlReadStore, lead_id: str, tenant_id: str, *,
         "time_in_stage": time_in_stage, "lost_reason": lost_reason, "won": doc["won"],
         "discounts": discounts, "payments": doc["payments"],
         "follow_ups_overdue": doc["follow_ups_overdue"],
-        "version": int(row["version"]), "last_position": int(row["last_position"]),
+        "last_position": int(row["last_position"]),
         "updated_at": _moment(store, row["updated_at"]),
     }
 
@@ -341,6 +343,16 @@ def follow_up_due(status: str, stage: str, anchors: Sequence[str | None],
     if span is None or not moments:
         return None
     return max(m for m in moments if m is not None) + span
+
+
+def is_stale(status: str, stage: str, last_contact: str, window: FollowUpWindow | None,
+             now: datetime) -> bool:
+    """Whether an open lead has had no contact for longer than its stage's follow-up window
+    (unlike `follow_up_overdue`, an overdue flag does not restart this clock: only a contact
+    does)."""
+    span = window(stage) if window is not None and status == "open" else None
+    last = as_utc(last_contact)
+    return span is not None and last is not None and last + span < now
 
 
 def _moment(store: SqlReadStore, value: Any) -> str | None:
@@ -375,6 +387,8 @@ def _summary(store: SqlReadStore, row: dict[str, Any], vault: PersonalDataVault 
         "closed_at": _moment(store, row["closed_at"]), "last_contact_at": last_contact,
         "next_follow_up_at": iso(due) if due is not None else None,
         "follow_up_overdue": due is not None and due <= now,
+        "stale": is_stale(row["status"], row["stage"], last_contact, follow_up, now),
+        "version": int(row["version"]),
         "customer_id": customer_id,
         # An import names a customer it first meets by its reference, until a profile does.
         "customer_name": None if erased else (name or reference),

@@ -12,10 +12,13 @@ from services.common.limited import ExpensiveRead
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.customer_360 import reads as customer_360_model
 from services.projections.funnel import reads as funnel_model
+from services.projections.funnel import sales as sales_model
 from services.projections.lifecycle import reads as lifecycle_model
 from services.projections.retention import reads as retention_model
 from services.projections.service import reads as service_model
+from services.query.api.analytics_models import Funnel, Retention, Sales, Service
 from services.query.api.deps import CodeParam, Moment, ReadModelsDep, consistent
+from services.query.withholding import withheld
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERROR_RESPONSES.items() if k in (400, 422)},
@@ -39,9 +42,9 @@ def _range(start: datetime | None, end: datetime | None) -> None:
         raise ApiError(422, "invalid_range", "`to` must be after `from`")
 
 
-@router.get("/funnel", summary="Stage reach (at all and in order), conversion, time in stage, "
-            "win rate, sales cycle", responses={200: {"content": {"application/json": {
-                "example": FUNNEL_EXAMPLE}}}})
+@router.get("/funnel", response_model=Funnel, summary="Stage reach (at all and in order), "
+            "conversion, time in stage, win rate, sales cycle",
+            responses={200: {"content": {"application/json": {"example": FUNNEL_EXAMPLE}}}})
 def funnel(
     read_models: ReadModelsDep, caller: CallerDep,
     _position: Annotated[int, Depends(consistent(funnel_model.NAME))],
@@ -56,6 +59,42 @@ def funnel(
         read_models.analytics, start=start, end=end, tenant_id=caller.tenant_id, source=source,
         owner=owner, region=region, group_by=group_by, period=period,
         owners=caller.book.limited_to())
+
+
+SALES_EXAMPLE = {
+    "leads": 40, "won": 12, "lost": 8, "open": 20, "win_rate": 0.6, "conversion_to_won": 0.3,
+    "median_sales_cycle_s": 2592000.0,
+    "open_value": [{"currency": "EUR", "amount": "180000.00"}],
+    "won_amount": [{"currency": "EUR", "amount": "96000.00"},
+                   {"currency": "USD", "amount": "12000.00"}],
+    "groups": [],
+}
+
+
+@router.get("/sales", response_model=Sales, summary="Leads, won, lost and open, win rate, "
+            "conversion to won, sales cycle, open pipeline value and won amount per currency — "
+            "by source, owner, region or period", responses={200: {"content": {
+                "application/json": {"example": SALES_EXAMPLE}}}})
+def sales(
+    read_models: ReadModelsDep, caller: CallerDep,
+    _position: Annotated[int, Depends(consistent(funnel_model.NAME))],
+    _slot: ExpensiveRead,
+    start: From = None, end: To = None, source: CodeParam = None, owner: CodeParam = None,
+    region: CodeParam = None,
+    group_by: Annotated[Literal["source", "owner", "region", "period"] | None, Query()] = None,
+    period: Annotated[Literal["day", "week", "month", "quarter", "year"], Query()] = "month",
+) -> dict[str, Any]:
+    """The leads are selected as the funnel selects them (created in the range, by source,
+    owner now and region; a scoped caller's book); money is summed per currency."""
+    _range(start, end)
+    result = sales_model.read_sales(
+        read_models.analytics, start=start, end=end, tenant_id=caller.tenant_id, source=source,
+        owner=owner, region=region, group_by=group_by, period=period,
+        owners=caller.book.limited_to())
+    if "lead amounts" in withheld(caller, "analytics.read"):
+        for figures in (result, *result["groups"]):
+            figures["open_value"] = figures["won_amount"] = None
+    return result
 
 
 @router.get("/lifecycle", summary="Customers per lifecycle stage as of a moment, and the "
@@ -90,7 +129,8 @@ def lifecycle(
     return result
 
 
-@router.get("/retention", summary="Monthly cohort retention matrix by business time",
+@router.get("/retention", response_model=Retention,
+            summary="Monthly cohort retention matrix by business time",
             responses={200: {"content": {"application/json": {"example": {
                 "cohort": "month", "activity": "purchase", "cohorts": [
                     {"cohort": "2026-01", "size": 40, "retained": [40, 12, 9],
@@ -119,9 +159,9 @@ SERVICE_EXAMPLE = {"by_priority": [{"priority": "urgent", **_SERVICE_FIGURES}],
                    "overall": _SERVICE_FIGURES}
 
 
-@router.get("/service", summary="First-response and resolution percentiles by priority, SLA "
-            "breach rate", responses={200: {"content": {"application/json": {
-                "example": SERVICE_EXAMPLE}}}})
+@router.get("/service", response_model=Service, summary="First-response and resolution "
+            "percentiles by priority, SLA breach rate",
+            responses={200: {"content": {"application/json": {"example": SERVICE_EXAMPLE}}}})
 def service(
     read_models: ReadModelsDep, caller: CallerDep,
     # retention too: a scoped caller's book is its customers' owners there

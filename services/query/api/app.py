@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.common.auth import me, session_api
+from services.common.auth import me, oidc_login, session_api
 from services.common.auth.http import AUTHORIZED
 from services.common.settings import Settings
 from services.common.web import answers_head, install_error_handlers, install_health
@@ -82,4 +82,5 @@ def query_app(settings: Settings, read_models: ReadModels) -> FastAPI:
     include_query_routes(app, read_models)
     app.include_router(me.router)
     app.include_router(session_api.router)
+    app.include_router(oidc_login.router)
     return app

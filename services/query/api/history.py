@@ -16,6 +16,8 @@ from services.common.limited import ExpensiveRead
 from services.common.people import PeopleDirectory
 from services.common.web import ERROR_RESPONSES, ApiError
 from services.projections.customer_360 import reads as customer_360_model
+from services.projections.customer_360.changes import field_changes
+from services.projections.lifecycle.stages import LifecycleConfig
 from services.projections.model import ConsumedEvent
 from services.query.api.deps import ReadModelsDep, RecordAccess
 
@@ -36,9 +38,16 @@ _HISTORY_EXAMPLE: dict[str, Any] = {
         "recorded_at": "2026-03-02T09:30:00.120000+00:00",
         "correlation_id": "0b8f6f44-3f55-4c1a-9a0e-8f4f6f0b2d11", "causation_id": None,
         "data": {"tag": "gold"},
+        "changes": [{"field": "tags", "before": ["vip"], "after": ["vip", "gold"]}],
     }],
     "next_after_position": None,
 }
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = None
+    after: Any = None
 
 
 class HistoryItem(BaseModel):
@@ -57,6 +66,14 @@ class HistoryItem(BaseModel):
     correlation_id: UUID
     causation_id: UUID | None
     data: dict[str, Any]
+    changes: list[FieldChange] = Field(
+        default_factory=list, description="What the event changed, field by field, before and "
+        "after (folded from the customer's events in store order). Fields: `name`, `email`, "
+        "`phone`, `company`, `region`, `industry`, `source`, `external_ref`, `owner`, `tags`, "
+        "`consent.<channel>`, `lifecycle_stage`, `erased`; of the event's lead `lead.title`, "
+        "`lead.stage`, `lead.status`, `lead.amount`, `lead.currency`, `lead.owner`; of its "
+        "ticket `ticket.status`, `ticket.priority`, `ticket.assignee`. Personal values are "
+        "shown as `data` shows them: none once the customer is erased.")
 
 
 class History(BaseModel):
@@ -73,7 +90,7 @@ class History(BaseModel):
 
 def history_page(customer_id: UUID, events: Sequence[PositionedEvent], after_position: int,
                  limit: int, names: Callable[[set[str]], Mapping[str, str]] = lambda _: {},
-                 ) -> History:
+                 changes: Mapping[int, Sequence[Mapping[str, Any]]] | None = None) -> History:
     """One page of `events` (a customer's history in store order) after `after_position`."""
     following = [e for e in events if e.position > after_position]
     page = following[:limit]
@@ -88,6 +105,7 @@ def history_page(customer_id: UUID, events: Sequence[PositionedEvent], after_pos
             recorded_at=e.event.recorded_at.isoformat(),
             correlation_id=e.event.correlation_id, causation_id=e.event.causation_id,
             data=e.event.data(),
+            changes=[FieldChange(**change) for change in (changes or {}).get(e.position, ())],
         )
         for e in page
     ]
@@ -113,8 +131,12 @@ def history(customer_id: Annotated[UUID, Path(description="Customer id")], reque
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
     people: PeopleDirectory | None = getattr(request.app.state, "people", None)
+    changes = field_changes(
+        [ConsumedEvent(0, e.position, e.position, e.event) for e in events], str(customer_id),
+        LifecycleConfig.from_settings(read_models.settings))
     page = history_page(customer_id, events, after_position, limit,
-                        lambda actors: people.names(caller.tenant_id, actors) if people else {})
+                        lambda actors: people.names(caller.tenant_id, actors) if people else {},
+                        changes)
     record("history", [str(customer_id)])
     return page
 

@@ -15,6 +15,7 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "stage_entered_at": "2026-03-09T14:00:00.000000+00:00", "closed_at": None,
     "last_contact_at": "2026-03-10T10:30:00.000000+00:00",
     "next_follow_up_at": "2026-03-17T10:30:00.000000+00:00", "follow_up_overdue": False,
+    "stale": False, "version": 9,
     "customer_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015", "customer_name": "Ada Lovelace",
     "customer_company": "Analytical Engines Ltd", "customer_external_ref": "ERP-0042",
     "customer_erased": False,
@@ -52,6 +53,12 @@ class LeadSummary(BaseModel):
                                           "overdue flag) plus the follow-up window of the "
                                           "stage; null for a closed lead, or without one")
     follow_up_overdue: bool = Field(description="`next_follow_up_at` has passed")
+    stale: bool = Field(description="An open lead with no contact (`last_contact_at`) for "
+                        "longer than the follow-up window of its stage in the tenant's rules; "
+                        "an overdue flag does not reset it, only a contact does")
+    version: int = Field(description="The lead's version (events applied to it): send it as "
+                         "`expected_version` to refuse a change if someone else changed the "
+                         "lead since")
     customer_id: str
     customer_name: str | None = Field(None, description="The customer's name; its external "
                                       "reference until a profile names it (a customer an "
@@ -146,7 +153,7 @@ class LeadDetail(LeadSummary):
                                "approval",
                     "assignees": ["manager-2"], "raised_at": "2026-03-10T10:01:00.000000+00:00",
                     "due_at": None}],
-        "version": 9, "last_position": 1042,
+        "last_position": 1042,
     }]})
 
     stage_history: list[StageStay] = Field(description="Every stay in a stage, oldest first "
@@ -165,5 +172,4 @@ class LeadDetail(LeadSummary):
     follow_ups_overdue: int = Field(description="Times the follow-up rule flagged the lead")
     alerts: list[LeadAlert] = Field(description="The lead's open and acknowledged alerts, "
                                     "newest first")
-    version: int = Field(description="Events applied to the lead")
     last_position: int

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
+from services.common.auth.http import CallerDep
+from services.common.web import ApiError
+from services.projections.registry import NAMES
 from services.query.api.deps import ReadModelsDep
+from services.query.read_models import ReadModels
+
+MAX_DEAD_LETTERS_PAGE = 200
+MAX_DEAD_LETTERS_READ = 10_000
 
 router = APIRouter(tags=["operations"])
 
@@ -40,6 +48,94 @@ def projections(read_models: ReadModelsDep) -> dict[str, Any]:
     store = read_models.event_store
     head = store.recorder.max_notification_id() if store is not None else None
     return {"head_position": head, "projections": read_models.statuses()}
+
+
+class DeadLetterOut(BaseModel):
+    event_id: str | None = Field(description="Null when the record could not be decoded")
+    event_type: str | None
+    position: int | None = Field(description="Global position of the event, when known")
+    partition: int = Field(description="Source partition of the record")
+    offset: int = Field(description="Source offset of the record")
+    generation: int = Field(description="Table generation that refused it")
+    reason: str = Field(description="The error's type (a validation error by field), never "
+                        "its message or the event's values")
+    recorded_at: str = Field(description="When the projector set it aside, UTC")
+
+
+class DeadLettersPage(BaseModel):
+    projection: str
+    total: int = Field(description="Dead letters of your tenant in this read model")
+    items: list[DeadLetterOut] = Field(description="Newest first")
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; null on "
+                                    "the last page")
+
+
+def _reason(error: str) -> str:
+    """The error's first line (its type, as the projector recorded it: no values)."""
+    first = error.split("\n", 1)[0].strip()
+    return "undecodable" if first.startswith("undecodable") else first[:300]
+
+
+def _tenant_of(read_models: ReadModels, payload: object, position: object) -> str | None:
+    """The tenant of a dead letter's event: from its published form, else from the store."""
+    if isinstance(payload, str):
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and isinstance(document.get("tenantid"), str):
+            return str(document["tenantid"])
+    store = read_models.event_store
+    if store is None or not isinstance(position, int):
+        return None
+    try:
+        found = store.recorder.select_notifications(position, 1)
+        if not found or found[0].id != position:
+            return None
+        tenant = getattr(store.mapper.to_domain_event(found[0]), "tenant_id", None)
+    except Exception:  # an event that cannot be read here is nobody's to see
+        return None
+    return tenant if isinstance(tenant, str) else None
+
+
+def dead_letters(read_models: ReadModels, name: str, tenant_id: str, offset: int,
+                 limit: int) -> dict[str, Any]:
+    runner = read_models.host.runners.get(name)
+    stores = [runner.store] if runner is not None else [
+        s for s in (read_models.host.sql_store, read_models.host.analytics_store) if s]
+    rows: list[dict[str, Any]] = []
+    for store in stores:
+        rows += store.query(
+            "SELECT generation, source_partition, source_offset, position, event_id, "
+            "event_type, error, payload, recorded_at FROM projection_dead_letters "
+            "WHERE projection = ? ORDER BY recorded_at DESC, source_partition, source_offset "
+            f"LIMIT {MAX_DEAD_LETTERS_READ}", (name,))
+    ours = [row for row in rows
+            if _tenant_of(read_models, row["payload"], row["position"]) == tenant_id]
+    page = ours[offset:offset + limit]
+    return {
+        "projection": name, "total": len(ours),
+        "items": [DeadLetterOut(
+            event_id=row["event_id"], event_type=row["event_type"],
+            position=None if row["position"] is None else int(row["position"]),
+            partition=int(row["source_partition"]), offset=int(row["source_offset"]),
+            generation=int(row["generation"]), reason=_reason(str(row["error"])),
+            recorded_at=str(row["recorded_at"])).model_dump() for row in page],
+        "next_offset": offset + limit if offset + limit < len(ours) else None,
+    }
+
+
+@router.get("/v1/projections/{name}/dead-letters", response_model=DeadLettersPage,
+            summary="The events a read model could not apply: id, type, position, reason")
+def projection_dead_letters(
+    read_models: ReadModelsDep, caller: CallerDep,
+    name: Annotated[str, Path(max_length=64, description="The read model's name")],
+    offset: Annotated[int, Query(ge=0, le=MAX_DEAD_LETTERS_READ)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_DEAD_LETTERS_PAGE)] = 50,
+) -> dict[str, Any]:
+    if name not in NAMES:
+        raise ApiError(404, "not_found", f"no read model {name}", known=list(NAMES))
+    return dead_letters(read_models, name, caller.tenant_id, offset, limit)
 
 
 @router.get("/metrics", response_class=PlainTextResponse,

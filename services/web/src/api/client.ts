@@ -46,7 +46,9 @@ export interface ClientOptions {
 
 export interface ApiClient {
   get<P extends GetPath>(path: P, init?: GetInit<P>): Promise<GetResult<P>>;
-  send<T = unknown>(method: UnsafeMethod, path: string, body?: unknown): Promise<T>;
+  send<T = unknown>(method: UnsafeMethod, path: string, body?: unknown, signal?: AbortSignal): Promise<T>;
+  /** Send a text body as `contentType` (a rules file as application/toml, say). */
+  sendText<T = unknown>(method: UnsafeMethod, path: string, text: string, contentType: string): Promise<T>;
   /** Keep the CSRF token a sign-in answered with, for when its cookie cannot be read. */
   rememberCsrf(token: string | undefined): void;
   /** Whether this browser holds a session's CSRF cookie (so is probably signed in). */
@@ -97,9 +99,15 @@ export function createClient(options: ClientOptions = {}): ApiClient {
   const cookies = options.cookies ?? (() => (typeof document === "undefined" ? "" : document.cookie));
   let rememberedCsrf: string | undefined;
 
-  async function request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  async function request<T>(
+    method: string,
+    url: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    contentType?: string,
+  ): Promise<T> {
     const headers = new Headers({ Accept: "application/json" });
-    if (body !== undefined) headers.set("Content-Type", "application/json");
+    if (body !== undefined) headers.set("Content-Type", contentType ?? "application/json");
     if (UNSAFE_METHODS.has(method)) {
       const token = cookieValue(cookies(), CSRF_COOKIE) ?? rememberedCsrf;
       if (token) headers.set(CSRF_HEADER, token);
@@ -109,7 +117,7 @@ export function createClient(options: ClientOptions = {}): ApiClient {
       response = await doFetch(baseUrl + url, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : contentType ? String(body) : JSON.stringify(body),
         credentials: "same-origin",
         signal,
       });
@@ -128,13 +136,16 @@ export function createClient(options: ClientOptions = {}): ApiClient {
     return request<GetResult<P>>("GET", url + query, undefined, init?.signal);
   }
 
-  function send<T = unknown>(method: UnsafeMethod, path: string, body?: unknown): Promise<T> {
-    return request<T>(method, path, body);
+  function send<T = unknown>(method: UnsafeMethod, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return request<T>(method, path, body, signal);
   }
 
   return {
     get,
     send,
+    sendText(method, path, text, contentType) {
+      return request(method, path, text, undefined, contentType);
+    },
     rememberCsrf(token) {
       rememberedCsrf = token;
     },

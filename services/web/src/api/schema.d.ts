@@ -645,6 +645,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rules/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a rules file as PUT would, changing nothing (a dry run) */
+        post: operations["check_rules_file_v1_rules_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rules/history": {
         parameters: {
             query?: never;
@@ -697,6 +714,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The local accounts of your tenant (never a password or its hash) */
+        get: operations["list_users_v1_admin_users_get"];
+        put?: never;
+        /** Add a local account (a generated password is in this answer only) */
+        post: operations["create_user_v1_admin_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{name}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an account a new password; its sessions end */
+        post: operations["reset_password_v1_admin_users__name__password_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{name}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable an account: it may not sign in, and its sessions end */
+        post: operations["disable_v1_admin_users__name__disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -728,6 +797,57 @@ export interface paths {
         post: operations["sign_in_v1_session_post"];
         /** Sign out: the session ends, its cookies are cleared */
         delete: operations["sign_out_v1_session_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/session/methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The ways of signing in this server offers (for the sign-in page; no credentials needed) */
+        get: operations["sign_in_methods_v1_session_methods_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/session/oidc/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sign in at the company's identity provider: a redirect there */
+        get: operations["oidc_start_v1_session_oidc_start_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/session/oidc/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the identity provider sends the browser back: opens the session */
+        get: operations["oidc_callback_v1_session_oidc_callback_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -830,6 +950,27 @@ export interface paths {
         };
         /** Stage reach (at all and in order), conversion, time in stage, win rate, sales cycle */
         get: operations["funnel_v1_analytics_funnel_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/sales": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Leads, won, lost and open, win rate, conversion to won, sales cycle, open pipeline value and won amount per currency — by source, owner, region or period
+         * @description The leads are selected as the funnel selects them (created in the range, by source,
+         *     owner now and region; a scoped caller's book); money is summed per currency.
+         */
+        get: operations["sales_v1_analytics_sales_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -949,6 +1090,23 @@ export interface paths {
         };
         /** Each read model's position, lag and dead letters */
         get: operations["projections_v1_projections_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/projections/{name}/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The events a read model could not apply: id, type, position, reason */
+        get: operations["projection_dead_letters_v1_projections__name__dead_letters_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1226,6 +1384,29 @@ export interface components {
         BodyPersonalIn: {
             /** Body */
             body?: string | null;
+        };
+        /**
+         * Cohort
+         * @description One cohort's row of the retention matrix.
+         */
+        Cohort: {
+            /**
+             * Cohort
+             * @example 2026-01
+             */
+            cohort: string;
+            /** Size */
+            size: number;
+            /**
+             * Retained
+             * @description Customers active k months after the cohort's month, k = 0, 1, …
+             */
+            retained: number[];
+            /**
+             * Retained Pct
+             * @description 100 * retained[k] / size, 2 decimals
+             */
+            retained_pct: number[];
         };
         /**
          * CommandAccepted
@@ -1534,6 +1715,74 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** DeadLetterOut */
+        DeadLetterOut: {
+            /**
+             * Event Id
+             * @description Null when the record could not be decoded
+             */
+            event_id: string | null;
+            /** Event Type */
+            event_type: string | null;
+            /**
+             * Position
+             * @description Global position of the event, when known
+             */
+            position: number | null;
+            /**
+             * Partition
+             * @description Source partition of the record
+             */
+            partition: number;
+            /**
+             * Offset
+             * @description Source offset of the record
+             */
+            offset: number;
+            /**
+             * Generation
+             * @description Table generation that refused it
+             */
+            generation: number;
+            /**
+             * Reason
+             * @description The error's type (a validation error by field), never its message or the event's values
+             */
+            reason: string;
+            /**
+             * Recorded At
+             * @description When the projector set it aside, UTC
+             */
+            recorded_at: string;
+        };
+        /** DeadLettersPage */
+        DeadLettersPage: {
+            /** Projection */
+            projection: string;
+            /**
+             * Total
+             * @description Dead letters of your tenant in this read model
+             */
+            total: number;
+            /**
+             * Items
+             * @description Newest first
+             */
+            items: components["schemas"]["DeadLetterOut"][];
+            /**
+             * Next Offset
+             * @description Pass as `offset` for the next page; null on the last page
+             */
+            next_offset: number | null;
+        };
+        /** DisableIn */
+        DisableIn: {
+            /**
+             * Reason
+             * @description Recorded with the change.
+             */
+            reason?: string | null;
+        };
         /** DiscountApprovalIn */
         DiscountApprovalIn: {
             /**
@@ -1635,6 +1884,70 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** FieldChange */
+        FieldChange: {
+            /** Field */
+            field: string;
+            /** Before */
+            before?: unknown;
+            /** After */
+            after?: unknown;
+        };
+        /**
+         * Funnel
+         * @description The funnel of every matching lead, and per group with `group_by`.
+         */
+        Funnel: {
+            /** Stages */
+            stages: components["schemas"]["FunnelStage"][];
+            /**
+             * Win Rate
+             * @description won / (won + lost); null when none closed
+             */
+            win_rate: number | null;
+            /** Median Sales Cycle S */
+            median_sales_cycle_s: number | null;
+            /** Groups */
+            groups: components["schemas"]["FunnelGroup"][];
+        };
+        /** FunnelGroup */
+        FunnelGroup: {
+            /** Stages */
+            stages: components["schemas"]["FunnelStage"][];
+            /**
+             * Win Rate
+             * @description won / (won + lost); null when none closed
+             */
+            win_rate: number | null;
+            /** Median Sales Cycle S */
+            median_sales_cycle_s: number | null;
+            /** Key */
+            key: string | null;
+        };
+        /**
+         * FunnelStage
+         * @description One stage of the funnel.
+         */
+        FunnelStage: {
+            /** Stage */
+            stage: string;
+            /**
+             * Reached
+             * @description Leads that were ever in the stage
+             */
+            reached: number;
+            /**
+             * Reached In Order
+             * @description Leads that reached it through every earlier stage in pipeline order
+             */
+            reached_in_order: number;
+            /** Conversion To Next */
+            conversion_to_next: number | null;
+            /** Median Time In Stage S */
+            median_time_in_stage_s: number | null;
+            /** P90 Time In Stage S */
+            p90_time_in_stage_s: number | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1649,6 +1962,18 @@ export interface components {
          *           "actor": "manager-1",
          *           "aggregate_id": "6a2ec81c-b024-4755-9c07-4ce0dc537015",
          *           "aggregate_version": 4,
+         *           "changes": [
+         *             {
+         *               "after": [
+         *                 "vip",
+         *                 "gold"
+         *               ],
+         *               "before": [
+         *                 "vip"
+         *               ],
+         *               "field": "tags"
+         *             }
+         *           ],
          *           "correlation_id": "0b8f6f44-3f55-4c1a-9a0e-8f4f6f0b2d11",
          *           "data": {
          *             "tag": "gold"
@@ -1722,6 +2047,11 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+            /**
+             * Changes
+             * @description What the event changed, field by field, before and after (folded from the customer's events in store order). Fields: `name`, `email`, `phone`, `company`, `region`, `industry`, `source`, `external_ref`, `owner`, `tags`, `consent.<channel>`, `lifecycle_stage`, `erased`; of the event's lead `lead.title`, `lead.stage`, `lead.status`, `lead.amount`, `lead.currency`, `lead.owner`; of its ticket `ticket.status`, `ticket.priority`, `ticket.assignee`. Personal values are shown as `data` shows them: none once the customer is erased.
+             */
+            changes?: components["schemas"]["FieldChange"][];
         };
         /**
          * InteractionIn
@@ -1982,6 +2312,7 @@ export interface components {
          *           "stage": "negotiation"
          *         }
          *       ],
+         *       "stale": false,
          *       "status": "open",
          *       "stays": 5,
          *       "time_in_stage": {
@@ -2070,6 +2401,16 @@ export interface components {
              * @description `next_follow_up_at` has passed
              */
             follow_up_overdue: boolean;
+            /**
+             * Stale
+             * @description An open lead with no contact (`last_contact_at`) for longer than the follow-up window of its stage in the tenant's rules; an overdue flag does not reset it, only a contact does
+             */
+            stale: boolean;
+            /**
+             * Version
+             * @description The lead's version (events applied to it): send it as `expected_version` to refuse a change if someone else changed the lead since
+             */
+            version: number;
             /** Customer Id */
             customer_id: string;
             /**
@@ -2137,11 +2478,6 @@ export interface components {
              * @description The lead's open and acknowledged alerts, newest first
              */
             alerts: components["schemas"]["LeadAlert"][];
-            /**
-             * Version
-             * @description Events applied to the lead
-             */
-            version: number;
             /** Last Position */
             last_position: number;
         } & {
@@ -2256,8 +2592,10 @@ export interface components {
          *           "source": "web",
          *           "stage": "negotiation",
          *           "stage_entered_at": "2026-03-09T14:00:00.000000+00:00",
+         *           "stale": false,
          *           "status": "open",
-         *           "title": "Difference engine upgrade"
+         *           "title": "Difference engine upgrade",
+         *           "version": 9
          *         }
          *       ],
          *       "total": 1
@@ -2359,6 +2697,16 @@ export interface components {
              * @description `next_follow_up_at` has passed
              */
             follow_up_overdue: boolean;
+            /**
+             * Stale
+             * @description An open lead with no contact (`last_contact_at`) for longer than the follow-up window of its stage in the tenant's rules; an overdue flag does not reset it, only a contact does
+             */
+            stale: boolean;
+            /**
+             * Version
+             * @description The lead's version (events applied to it): send it as `expected_version` to refuse a change if someone else changed the lead since
+             */
+            version: number;
             /** Customer Id */
             customer_id: string;
             /**
@@ -2418,6 +2766,24 @@ export interface components {
                 [key: string]: "tenant" | "team" | "own";
             };
         };
+        /**
+         * Money
+         * @description An amount in one currency.
+         */
+        Money: {
+            /**
+             * Currency
+             * @description ISO 4217 code; null for leads without one
+             * @example EUR
+             */
+            currency: string | null;
+            /**
+             * Amount
+             * @description Decimal string
+             * @example 24000.00
+             */
+            amount: string;
+        };
         /** NewKeyIn */
         NewKeyIn: {
             /**
@@ -2451,6 +2817,48 @@ export interface components {
              * @description Or: how many days from now.
              */
             expires_in_days?: number | null;
+        };
+        /** NewPasswordIn */
+        NewPasswordIn: {
+            /** Password */
+            password?: string | null;
+            /**
+             * Generate Password
+             * @default false
+             */
+            generate_password: boolean;
+        };
+        /** NewUserIn */
+        NewUserIn: {
+            /**
+             * Name
+             * @description The id the account acts as (the actor of what it writes, an owner or assignee).
+             * @example rep-7
+             */
+            name: string;
+            /**
+             * Roles
+             * @description Any of: admin, sales_manager, sales_rep, support_agent, analyst, auditor.
+             * @example [
+             *       "sales_rep"
+             *     ]
+             */
+            roles: string[];
+            /** Teams */
+            teams?: string[];
+            /** Display Name */
+            display_name?: string | null;
+            /**
+             * Password
+             * @description The first password (12 characters or more, not a common one); leave it out with `generate_password`.
+             */
+            password?: string | null;
+            /**
+             * Generate Password
+             * @description Let the server choose the password and answer it, this once.
+             * @default false
+             */
+            generate_password: boolean;
         };
         /**
          * NoteEditIn
@@ -2580,6 +2988,19 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** OidcMethod */
+        OidcMethod: {
+            /**
+             * Display Name
+             * @description The provider's name for the button; null: the page says "your organisation".
+             */
+            display_name: string | null;
+            /**
+             * Start
+             * @description Where the browser goes to sign in there (add `next`).
+             */
+            start: string;
+        };
         /** OwnerIn */
         OwnerIn: {
             /**
@@ -2617,6 +3038,15 @@ export interface components {
             /** Reference */
             reference?: string | null;
         };
+        /** Percentiles */
+        Percentiles: {
+            /** P50 */
+            p50: number | null;
+            /** P90 */
+            p90: number | null;
+            /** P99 */
+            p99: number | null;
+        };
         /** PersonalIn */
         PersonalIn: {
             /** Name */
@@ -2625,6 +3055,21 @@ export interface components {
             email?: string | null;
             /** Phone */
             phone?: string | null;
+        };
+        /** PriorityFigures */
+        PriorityFigures: {
+            /** Tickets */
+            tickets: number;
+            /** Responded */
+            responded: number;
+            /** Resolved */
+            resolved: number;
+            first_response_s: components["schemas"]["Percentiles"];
+            resolution_s: components["schemas"]["Percentiles"];
+            /** Sla Breach Rate */
+            sla_breach_rate: number | null;
+            /** Priority */
+            priority: string | null;
         };
         /** ProfileIn */
         ProfileIn: {
@@ -2768,6 +3213,24 @@ export interface components {
              */
             unit_price: string;
         };
+        /**
+         * Retention
+         * @description Monthly cohort retention.
+         */
+        Retention: {
+            /**
+             * Cohort
+             * @example month
+             */
+            cohort: string;
+            /**
+             * Activity
+             * @example purchase
+             */
+            activity: string;
+            /** Cohorts */
+            cohorts: components["schemas"]["Cohort"][];
+        };
         /** RuleChange */
         RuleChange: {
             /** Version */
@@ -2788,6 +3251,21 @@ export interface components {
             /** Digest */
             digest: string;
         };
+        /** RuleProblemOut */
+        RuleProblemOut: {
+            /**
+             * Line
+             * @description The file's line (1-based); null: the whole file.
+             */
+            line: number | null;
+            /**
+             * Path
+             * @description The rule's dotted path, e.g. `follow_up.default`.
+             */
+            path: string;
+            /** Reason */
+            reason: string;
+        };
         /** RulesChanged */
         RulesChanged: {
             /** Tenant Id */
@@ -2807,6 +3285,29 @@ export interface components {
              * @description Named parts of the rules that differ, sorted.
              */
             changed: string[];
+        };
+        /** RulesChecked */
+        RulesChecked: {
+            /**
+             * Ok
+             * @description Whether PUT /v1/rules would accept the file.
+             */
+            ok: boolean;
+            /**
+             * Problems
+             * @description Each problem, in file order; empty when ok.
+             */
+            problems: components["schemas"]["RuleProblemOut"][];
+            /**
+             * Changed
+             * @description When ok: the named parts of the rules that differ from those in force, sorted.
+             */
+            changed: string[];
+            /**
+             * In Force
+             * @description Whether the file is the one in force already (a PUT of it is refused as no change).
+             */
+            in_force: boolean;
         };
         /** RulesHistory */
         RulesHistory: {
@@ -2853,6 +3354,143 @@ export interface components {
             rules: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * Sales
+         * @description The figures of every matching lead, and per group with `group_by`.
+         */
+        Sales: {
+            /**
+             * Leads
+             * @description Leads created in the range that match the filters
+             */
+            leads: number;
+            /**
+             * Won
+             * @description Of those, won
+             */
+            won: number;
+            /**
+             * Lost
+             * @description Of those, lost
+             */
+            lost: number;
+            /**
+             * Open
+             * @description Of those, still open
+             */
+            open: number;
+            /**
+             * Win Rate
+             * @description won / (won + lost); null when none closed
+             */
+            win_rate: number | null;
+            /**
+             * Conversion To Won
+             * @description won / leads; null for no leads
+             */
+            conversion_to_won: number | null;
+            /**
+             * Median Sales Cycle S
+             * @description Median seconds from creation to winning, over the won leads
+             */
+            median_sales_cycle_s: number | null;
+            /**
+             * Open Value
+             * @description The open leads' amounts summed per currency (open pipeline value); null when the caller's roles withhold lead amounts
+             */
+            open_value: components["schemas"]["Money"][] | null;
+            /**
+             * Won Amount
+             * @description The won leads' amounts summed per currency; null when the caller's roles withhold lead amounts
+             */
+            won_amount: components["schemas"]["Money"][] | null;
+            /**
+             * Groups
+             * @description Per group, sorted by key (null last); empty without `group_by`
+             */
+            groups: components["schemas"]["SalesGroup"][];
+        };
+        /**
+         * SalesGroup
+         * @description The figures of one group.
+         */
+        SalesGroup: {
+            /**
+             * Leads
+             * @description Leads created in the range that match the filters
+             */
+            leads: number;
+            /**
+             * Won
+             * @description Of those, won
+             */
+            won: number;
+            /**
+             * Lost
+             * @description Of those, lost
+             */
+            lost: number;
+            /**
+             * Open
+             * @description Of those, still open
+             */
+            open: number;
+            /**
+             * Win Rate
+             * @description won / (won + lost); null when none closed
+             */
+            win_rate: number | null;
+            /**
+             * Conversion To Won
+             * @description won / leads; null for no leads
+             */
+            conversion_to_won: number | null;
+            /**
+             * Median Sales Cycle S
+             * @description Median seconds from creation to winning, over the won leads
+             */
+            median_sales_cycle_s: number | null;
+            /**
+             * Open Value
+             * @description The open leads' amounts summed per currency (open pipeline value); null when the caller's roles withhold lead amounts
+             */
+            open_value: components["schemas"]["Money"][] | null;
+            /**
+             * Won Amount
+             * @description The won leads' amounts summed per currency; null when the caller's roles withhold lead amounts
+             */
+            won_amount: components["schemas"]["Money"][] | null;
+            /**
+             * Key
+             * @description The group's source, owner, region or period; null: leads without one
+             */
+            key: string | null;
+        };
+        /**
+         * Service
+         * @description Service figures by priority (urgent first) and over all tickets.
+         */
+        Service: {
+            /** By Priority */
+            by_priority: components["schemas"]["PriorityFigures"][];
+            overall: components["schemas"]["ServiceFigures"];
+        };
+        /**
+         * ServiceFigures
+         * @description Service figures of a set of tickets; durations in seconds.
+         */
+        ServiceFigures: {
+            /** Tickets */
+            tickets: number;
+            /** Responded */
+            responded: number;
+            /** Resolved */
+            resolved: number;
+            first_response_s: components["schemas"]["Percentiles"];
+            resolution_s: components["schemas"]["Percentiles"];
+            /** Sla Breach Rate */
+            sla_breach_rate: number | null;
         };
         /** SessionOut */
         SessionOut: {
@@ -2902,6 +3540,16 @@ export interface components {
             name: string;
             /** Password */
             password: string;
+        };
+        /** SignInMethods */
+        SignInMethods: {
+            /**
+             * Local Accounts
+             * @description Whether names and passwords sign in (`POST /v1/session`).
+             */
+            local_accounts: boolean;
+            /** @description Signing in at the company's identity provider, when offered. */
+            oidc: components["schemas"]["OidcMethod"] | null;
         };
         /**
          * StageIn
@@ -3809,6 +4457,54 @@ export interface components {
             items: components["schemas"]["TimelineEntry"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** UserChanged */
+        UserChanged: {
+            /** Name */
+            name: string;
+            /** Version */
+            version: number;
+            /** Position */
+            position: number;
+            /**
+             * Password
+             * @description The password the server generated, shown in this answer only; null when you gave one.
+             */
+            password?: string | null;
+        };
+        /** UserList */
+        UserList: {
+            /**
+             * Users
+             * @description Oldest first.
+             */
+            users: components["schemas"]["UserOut"][];
+        };
+        /** UserOut */
+        UserOut: {
+            /** Name */
+            name: string;
+            /** Display Name */
+            display_name: string | null;
+            /** Roles */
+            roles: string[];
+            /** Teams */
+            teams: string[];
+            /** Disabled */
+            disabled: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Password Changed At */
+            password_changed_at: string | null;
+            /** Disabled At */
+            disabled_at: string | null;
+            /** Disabled By */
+            disabled_by: string | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -7163,6 +7859,90 @@ export interface operations {
             };
         };
     };
+    check_rules_file_v1_rules_check_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                "x-correlation-id"?: string | null;
+                "x-causation-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The rules file (docs/rules.md), UTF-8. */
+        requestBody: {
+            content: {
+                /**
+                 * @example [follow_up]
+                 *     default = "5d"
+                 */
+                "application/toml": string;
+                /**
+                 * @example [follow_up]
+                 *     default = "5d"
+                 */
+                "text/plain": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesChecked"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stale expected_version / If-Match, or a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_rules_history_v1_rules_history_get: {
         parameters: {
             query?: never;
@@ -7452,6 +8232,304 @@ export interface operations {
             };
         };
     };
+    list_users_v1_admin_users_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                "x-correlation-id"?: string | null;
+                "x-causation-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stale expected_version / If-Match, or a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_user_v1_admin_users_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                "x-correlation-id"?: string | null;
+                "x-causation-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUserIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserChanged"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stale expected_version / If-Match, or a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_password_v1_admin_users__name__password_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                "x-correlation-id"?: string | null;
+                "x-causation-id"?: string | null;
+            };
+            path: {
+                /** @description The account's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPasswordIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserChanged"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stale expected_version / If-Match, or a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disable_v1_admin_users__name__disable_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                "x-correlation-id"?: string | null;
+                "x-causation-id"?: string | null;
+            };
+            path: {
+                /** @description The account's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DisableIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserChanged"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stale expected_version / If-Match, or a concurrent change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     me_v1_me_get: {
         parameters: {
             query?: never;
@@ -7633,14 +8711,12 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unknown id */
+            /** @description Local accounts are off (`CRM_LOCAL_ACCOUNTS`) */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
+                content?: never;
             };
             /** @description Stale expected_version / If-Match, or a concurrent change */
             409: {
@@ -7740,6 +8816,94 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sign_in_methods_v1_session_methods_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
+                };
+            };
+        };
+    };
+    oidc_start_v1_session_oidc_start_get: {
+        parameters: {
+            query?: {
+                /** @description A path of this site to go to after signing in. */
+                next?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description To `/sign-in?error=<code>` when it cannot start */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    oidc_callback_v1_session_oidc_callback_get: {
+        parameters: {
+            query?: {
+                code?: string | null;
+                state?: string | null;
+                error?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To `next` when signed in, else to `/sign-in?error=<code>` */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -8171,9 +9335,99 @@ export interface operations {
                      *       "groups": []
                      *     }
                      */
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad header) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body, or a domain rule refused the command */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The read models did not reach `min_position` in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sales_v1_analytics_sales_get: {
+        parameters: {
+            query?: {
+                /** @description Business time, inclusive */
+                from?: string | null;
+                /** @description Business time, exclusive */
+                to?: string | null;
+                source?: string | null;
+                owner?: string | null;
+                region?: string | null;
+                group_by?: ("source" | "owner" | "region" | "period") | null;
+                period?: "day" | "week" | "month" | "quarter" | "year";
+                /** @description Wait until the read models have applied this global position (returned by every command), up to `read_wait_timeout_s` (10 s by default); 504 if they have not, 422 `position_beyond_log` at once if the event store has not reached it. */
+                min_position?: number | null;
+            };
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+                /** @description Same as `min_position`. */
+                "x-min-position"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "leads": 40,
+                     *       "won": 12,
+                     *       "lost": 8,
+                     *       "open": 20,
+                     *       "win_rate": 0.6,
+                     *       "conversion_to_won": 0.3,
+                     *       "median_sales_cycle_s": 2592000,
+                     *       "open_value": [
+                     *         {
+                     *           "currency": "EUR",
+                     *           "amount": "180000.00"
+                     *         }
+                     *       ],
+                     *       "won_amount": [
+                     *         {
+                     *           "currency": "EUR",
+                     *           "amount": "96000.00"
+                     *         },
+                     *         {
+                     *           "currency": "USD",
+                     *           "amount": "12000.00"
+                     *         }
+                     *       ],
+                     *       "groups": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sales"];
                 };
             };
             /** @description Malformed request (bad JSON, bad header) */
@@ -8345,9 +9599,7 @@ export interface operations {
                      *       ]
                      *     }
                      */
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Retention"];
                 };
             };
             /** @description Malformed request (bad JSON, bad header) */
@@ -8447,9 +9699,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Service"];
                 };
             };
             /** @description Malformed request (bad JSON, bad header) */
@@ -8718,6 +9968,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectionsPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    projection_dead_letters_v1_projections__name__dead_letters_get: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
+            header?: {
+                /** @description Which of your tenants to act in; default: the first your credentials name. */
+                "x-tenant-id"?: string | null;
+            };
+            path: {
+                /** @description The read model's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLettersPage"];
                 };
             };
             /** @description Validation Error */

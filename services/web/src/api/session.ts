@@ -8,6 +8,7 @@ import { ApiError } from "./errors";
 import type { components } from "./schema";
 
 export type Me = components["schemas"]["Me"];
+export type SignInMethods = components["schemas"]["SignInMethods"];
 
 export interface Credentials {
   tenant: string;
@@ -42,4 +43,15 @@ export async function whoIsSignedIn(client: ApiClient): Promise<Me | null> {
     if (error instanceof ApiError && error.status === 401) return null;
     throw error;
   }
+}
+
+/** How this server signs people in: local accounts, the identity provider (no credentials
+ * needed to ask). */
+export function signInMethods(client: ApiClient): Promise<SignInMethods> {
+  return client.get("/v1/session/methods");
+}
+
+/** Where the browser goes to sign in at the identity provider, coming back to `next`. */
+export function providerSignInUrl(start: string, next: string): string {
+  return `${start}?${new URLSearchParams({ next }).toString()}`;
 }

@@ -1,11 +1,22 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 
-import { STORAGE_KEY, formatters, initialLocale, translate, type Formatters, type Vars } from "./i18n";
+import {
+  STORAGE_KEY,
+  formatters,
+  initialLocale,
+  storedLocaleOf,
+  translate,
+  userStorageKey,
+  type Formatters,
+  type Vars,
+} from "./i18n";
 import type { Locale, MessageKey } from "./messages";
 
 export interface I18n extends Formatters {
   locale: Locale;
   setLocale(locale: Locale): void;
+  /** The signed-in person (null: nobody): their own choice applies, and a choice is kept for them. */
+  setUser(tenant: string | null, subject?: string): void;
   t(key: MessageKey, vars?: Vars): string;
 }
 
@@ -28,23 +39,36 @@ export function I18nProvider({ children, locale: fixed }: { children: ReactNode;
     document.documentElement.lang = locale;
   }, [locale]);
 
+  const userKey = useRef<string | null>(null);
+
   const setLocale = useCallback((next: Locale) => {
     setLocaleState(next);
     try {
       browserStorage()?.setItem(STORAGE_KEY, next);
+      if (userKey.current) browserStorage()?.setItem(userKey.current, next);
     } catch {
       // the choice then lasts until the page is reloaded
     }
   }, []);
 
+  const setUser = useCallback(
+    (tenant: string | null, subject?: string) => {
+      userKey.current = tenant !== null && subject ? userStorageKey(tenant, subject) : null;
+      const chosen = userKey.current && !fixed ? storedLocaleOf(browserStorage(), userKey.current) : null;
+      if (chosen) setLocaleState(chosen);
+    },
+    [fixed],
+  );
+
   const value = useMemo<I18n>(
     () => ({
       locale,
       setLocale,
+      setUser,
       t: (key, vars) => translate(locale, key, vars),
       ...formatters(locale),
     }),
-    [locale, setLocale],
+    [locale, setLocale, setUser],
   );
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }

@@ -31,6 +31,21 @@ export function initialLocale(storage: Pick<Storage, "getItem"> | undefined, lan
   return isLocale(stored) ? stored : localeFor(languages);
 }
 
+/** Where one person's choice is kept in this browser: each user of a shared browser keeps theirs. */
+export function userStorageKey(tenant: string, subject: string): string {
+  return `${STORAGE_KEY}:${tenant}:${subject}`;
+}
+
+/** The language `tenant`/`subject` chose on this browser, if any. */
+export function storedLocaleOf(storage: Pick<Storage, "getItem"> | undefined, key: string): Locale | null {
+  try {
+    const stored = storage?.getItem(key) ?? null;
+    return isLocale(stored) ? stored : null;
+  } catch {
+    return null;
+  }
+}
+
 export type Vars = Record<string, string | number>;
 
 /** The message `key` in `locale`, with `{name}` replaced from `vars`. */

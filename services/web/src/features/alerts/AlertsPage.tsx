@@ -7,6 +7,7 @@ import type { components } from "../../api/schema";
 import type { Me } from "../../api/session";
 import { useApi } from "../../app/ApiProvider";
 import { errorText } from "../../app/errorText";
+import { useLivePosition } from "../../app/LiveUpdates";
 import { useI18n } from "../../i18n/I18nProvider";
 import { ALERT_KINDS, codeLabel } from "../tickets/labels";
 
@@ -34,6 +35,7 @@ export function AlertsPage() {
   const kindId = useId();
   // The position of our latest change: the next reads wait until the alerts model shows it.
   const seen = useRef<number | undefined>(undefined);
+  const afterLive = useLivePosition("alerts");
   const [announcement, setAnnouncement] = useState("");
 
   const alerts = useInfiniteQuery({
@@ -47,7 +49,7 @@ export function AlertsPage() {
           kind: kind ?? undefined,
           limit: PAGE,
           cursor: pageParam ?? undefined,
-          min_position: seen.current,
+          min_position: afterLive(seen.current),
         },
         signal,
       }),

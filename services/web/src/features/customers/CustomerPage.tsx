@@ -1,14 +1,19 @@
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
-import type { ReactNode } from "react";
-import { Link, useParams } from "react-router";
+import { createContext, useContext, useEffect, type ReactNode } from "react";
+import { Link, useOutletContext, useParams, useSearchParams } from "react-router";
 
 import type { GetResult } from "../../api/client";
 import { ApiError } from "../../api/errors";
+import type { Me } from "../../api/session";
 import { useApi } from "../../app/ApiProvider";
 import { errorText } from "../../app/errorText";
 import { useI18n, type I18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
+import { AuditHistory } from "./AuditHistory";
+import { momentParam, notAfter } from "./history";
 import { lifecycleLabel } from "./listState";
+import { stageLabel } from "../pipeline/board";
+import { TimeSlider } from "./TimeSlider";
 
 export const TIMELINE_PAGE = 25;
 
@@ -24,16 +29,49 @@ const text = (value: unknown): string | null =>
   typeof value === "string" && value !== "" ? value : typeof value === "number" ? String(value) : null;
 const count = (value: unknown): number => (typeof value === "number" && Number.isFinite(value) ? value : 0);
 
+const PastContext = createContext<string | null>(null);
+
+/** The past moment the customer page shows (null: now). Write actions on the page are disabled
+ * while it is not null: nothing can be changed in the past. */
+export function usePastMoment(): string | null {
+  return useContext(PastContext);
+}
+
 /** The customer-360: profile, consents, stage, leads, purchases, interactions, tickets, tasks,
- * notes, and the timeline from newest back to the first fact. */
+ * notes, the timeline from newest back to the first fact and the audit history; with the time
+ * slider, all of it as it stood at a past moment (`?as_of=`). */
 export function CustomerPage() {
   const { customerId = "" } = useParams();
-  const { t } = useI18n();
+  const { t, dateTime } = useI18n();
   const client = useApi();
+  const [params, setParams] = useSearchParams();
+  const asOf = momentParam(params.get("as_of"));
   const customer = useQuery({
     queryKey: ["customers", "360", customerId],
     queryFn: ({ signal }) => client.get("/v1/customers/{customer_id}", { path: { customer_id: customerId }, signal }),
   });
+  const past = useQuery({
+    queryKey: ["customers", "360", customerId, { asOf }],
+    queryFn: ({ signal }) =>
+      client.get("/v1/customers/{customer_id}", {
+        path: { customer_id: customerId },
+        query: { as_of: asOf ?? undefined },
+        signal,
+      }),
+    enabled: asOf !== null,
+    // While the slider moves, the moment before stays on screen until the next one is read.
+    placeholderData: (previous, query) => (query?.queryKey[2] === customerId ? previous : undefined),
+  });
+  const show = (moment: string | null, exact = false) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (moment === null) next.delete("as_of");
+        else next.set("as_of", moment);
+        return next;
+      },
+      { replace: !exact },
+    );
 
   let body: ReactNode;
   if (customer.isPending) {
@@ -49,7 +87,44 @@ export function CustomerPage() {
       </>
     );
   } else {
-    body = <CustomerDocument customer={customer.data} />;
+    const registered = text(customer.data["registered_at"]);
+    const moments = (
+      <>
+        {asOf !== null && (
+          <div className="notice notice--warning asof__banner">
+            <p role="status">{t("asof.banner", { when: dateTime(asOf) })}</p>
+            <button type="button" onClick={() => show(null, true)}>
+              {t("asof.backToNow")}
+            </button>
+          </div>
+        )}
+        {registered && <TimeSlider from={registered} asOf={asOf} onChange={show} />}
+      </>
+    );
+    let shown: ReactNode;
+    if (asOf === null) {
+      shown = <CustomerDocument customer={customer.data} asOf={null} />;
+    } else if (past.isPending) {
+      shown = <p role="status">{t("app.loading")}</p>;
+    } else if (past.isError && !past.data) {
+      const before = past.error instanceof ApiError && past.error.status === 404;
+      shown = (
+        <p role="alert" className="notice notice--error">
+          {before ? t("asof.notYet", { when: dateTime(asOf) }) : errorText(past.error, t)}
+        </p>
+      );
+    } else {
+      shown = <CustomerDocument customer={past.data ?? customer.data} asOf={asOf} />;
+    }
+    // The name, then the moment shown and the slider, always in the same place: moving the
+    // slider redraws the document below it, never the slider (which keeps the focus).
+    body = (
+      <>
+        <h1 id="page-title">{customerTitle(asOf !== null && past.data ? past.data : customer.data, t)}</h1>
+        {moments}
+        <PastContext.Provider value={asOf}>{shown}</PastContext.Provider>
+      </>
+    );
   }
   return (
     <section aria-labelledby="page-title" className="customer">
@@ -61,20 +136,25 @@ export function CustomerPage() {
   );
 }
 
-function CustomerDocument({ customer }: { customer: Customer360 }) {
+/** The customer's name as the page's heading (an erased customer has none). */
+function customerTitle(customer: Customer360, t: I18n["t"]): string {
+  return customer["erased"] === true
+    ? t("customer.erasedTitle")
+    : (customer.display_name ?? customer.company ?? t("customers.noName"));
+}
+
+function CustomerDocument({ customer, asOf }: { customer: Customer360; asOf: string | null }) {
   const i18n = useI18n();
+  const me = useOutletContext<Me | undefined>();
+  const canReadHistory = me?.permissions["history.read"] !== undefined;
   const { t, dateTime } = i18n;
   const erased = customer["erased"] === true;
   const personal = record(customer.personal);
-  const title = erased
-    ? t("customer.erasedTitle")
-    : (customer.display_name ?? customer.company ?? t("customers.noName"));
   const tags = customer.tags ?? [];
   const registered = text(customer["registered_at"]);
 
   return (
     <>
-      <h1 id="page-title">{title}</h1>
       {erased && (
         <p className="notice notice--warning" role="note">
           {t("customer.erased")}
@@ -104,7 +184,8 @@ function CustomerDocument({ customer }: { customer: Customer360 }) {
         <Tasks tasks={record(customer.tasks)} i18n={i18n} />
         <Notes notes={record(customer.notes)} i18n={i18n} />
       </div>
-      <Timeline customerId={customer.customer_id} />
+      <Timeline customerId={customer.customer_id} asOf={asOf} />
+      {canReadHistory && <AuditHistory customerId={customer.customer_id} asOf={asOf} />}
     </>
   );
 }
@@ -183,8 +264,8 @@ function Leads({ leads }: { leads: Loose[] }) {
                 return (
                   <tr key={text(lead["lead_id"]) ?? index}>
                     <th scope="row">{text(lead["title"]) ?? ""}</th>
-                    <td>{text(lead["stage"]) ?? ""}</td>
-                    <td>{text(lead["status"]) ?? ""}</td>
+                    <td>{stageLabel(t, text(lead["stage"]) ?? "")}</td>
+                    <td>{leadStatusLabel(t, text(lead["status"]) ?? "")}</td>
                     <td className="number">{amount ? money(amount, text(lead["currency"])) : ""}</td>
                   </tr>
                 );
@@ -328,7 +409,9 @@ function Notes({ notes, i18n }: { notes: Loose; i18n: I18n }) {
   );
 }
 
-function Timeline({ customerId }: { customerId: string }) {
+/** The timeline, newest first, a page at a time back to the first fact; when the page shows a
+ * past moment, only the entries up to it (later pages are read until one is). */
+function Timeline({ customerId, asOf }: { customerId: string; asOf: string | null }) {
   const { t, dateTime } = useI18n();
   const client = useApi();
   const timeline = useInfiniteQuery({
@@ -342,6 +425,15 @@ function Timeline({ customerId }: { customerId: string }) {
     initialPageParam: "",
     getNextPageParam: (page) => page.next_cursor ?? undefined,
   });
+  const entries: TimelineEntry[] = (timeline.data?.pages ?? [])
+    .flatMap((page) => page.items)
+    .filter((entry) => asOf === null || notAfter(entry.occurred_at, asOf));
+  const { hasNextPage, isFetching, isFetchNextPageError, fetchNextPage } = timeline;
+  // Looking at the past: newer entries are skipped, so read on until one of that time shows.
+  const readOn = asOf !== null && entries.length === 0 && hasNextPage && !isFetching && !isFetchNextPageError;
+  useEffect(() => {
+    if (readOn) void fetchNextPage();
+  }, [readOn, fetchNextPage]);
 
   let body: ReactNode;
   if (timeline.isPending) {
@@ -353,12 +445,16 @@ function Timeline({ customerId }: { customerId: string }) {
       </p>
     );
   } else {
-    const entries: TimelineEntry[] = timeline.data.pages.flatMap((page) => page.items);
     body =
       entries.length === 0 ? (
-        <p>{t("customer.timelineEmpty")}</p>
+        readOn || timeline.isFetchingNextPage ? (
+          <p role="status">{t("app.loading")}</p>
+        ) : (
+          <p>{t("customer.timelineEmpty")}</p>
+        )
       ) : (
         <>
+          {asOf !== null && <p className="muted">{t("customer.timelineUpTo", { when: dateTime(asOf) })}</p>}
           <ol className="timeline">
             {entries.map((entry) => (
               <li key={entry.event_id} className="timeline__entry">
@@ -392,4 +488,9 @@ function Timeline({ customerId }: { customerId: string }) {
       {body}
     </section>
   );
+}
+
+/** A lead's status in the user's language: open, or the stage that closed it. */
+function leadStatusLabel(t: I18n["t"], status: string): string {
+  return status === "open" ? t("customer.lead.open") : stageLabel(t, status);
 }

@@ -4,11 +4,12 @@ import type { ReactNode } from "react";
 import { MemoryRouter, Outlet, Route, Routes, useLocation } from "react-router";
 
 import { createClient } from "../../api/client";
+import type { Me } from "../../api/session";
 import { ApiProvider } from "../../app/ApiProvider";
 import { I18nProvider } from "../../i18n/I18nProvider";
 import type { Locale } from "../../i18n/messages";
 
-export const ME = {
+export const ME: Me = {
   subject: "rep-1",
   display_name: null,
   tenant_id: "default",
@@ -36,6 +37,7 @@ export function renderPage(
   path: string,
   answer: (url: URL) => Response,
   locale: Locale = "en",
+  me: Me = ME,
 ): string[] {
   const urls: string[] = [];
   const client = createClient({
@@ -51,7 +53,7 @@ export function renderPage(
         <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
           <MemoryRouter initialEntries={[path]}>
             <Routes>
-              <Route element={<Outlet context={ME} />}>{routes}</Route>
+              <Route element={<Outlet context={me} />}>{routes}</Route>
             </Routes>
             <WhereAmI />
           </MemoryRouter>

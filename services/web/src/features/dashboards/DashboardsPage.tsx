@@ -23,6 +23,7 @@ import {
   type FunnelMode,
 } from "./dashboardState";
 import { formatDuration, formatShare } from "./format";
+import { ChannelResultsPanel, RepPerformancePanel } from "./SalesPanels";
 
 interface FunnelStage {
   stage: string;
@@ -82,6 +83,8 @@ export default function DashboardsPage() {
       <p>{t("dash.intro")}</p>
       <FilterForm key={params.toString()} filters={filters} apply={apply} />
       <FunnelPanel filters={filters} apply={apply} />
+      <RepPerformancePanel filters={filters} />
+      <ChannelResultsPanel filters={filters} />
       <LifecyclePanel filters={filters} />
       <RetentionPanel filters={filters} apply={apply} />
       <ServicePanel filters={filters} />
@@ -230,7 +233,7 @@ function FunnelPanel({ filters, apply }: { filters: DashboardFilters; apply: (ne
                     ) : (
                       <Link
                         to={funnelStageLink(filters, stage.stage)}
-                        aria-label={t("dash.customersReached", { stage: stageLabel(stage.stage, t) })}
+                        aria-label={`${t("dash.customersReached", { stage: stageLabel(stage.stage, t) })}: ${number(countOf(stage))}`}
                       >
                         {number(countOf(stage))}
                       </Link>
@@ -305,7 +308,7 @@ function LifecyclePanel({ filters }: { filters: DashboardFilters }) {
                   <th scope="row">{lifecycleLabel(stage, t)}</th>
                   <td>
                     {linkable ? (
-                      <Link to={lifecycleLink(stage)} aria-label={t("dash.customersIn", { stage: lifecycleLabel(stage, t) })}>
+                      <Link to={lifecycleLink(stage)} aria-label={`${t("dash.customersIn", { stage: lifecycleLabel(stage, t) })}: ${number(counts[stage] ?? 0)}`}>
                         {number(counts[stage] ?? 0)}
                       </Link>
                     ) : (
@@ -468,7 +471,7 @@ function ServicePanel({ filters }: { filters: DashboardFilters }) {
   );
   const figures = (label: string, row: ServiceFigures, link?: string) => (
     <>
-      <td>{link ? <Link to={link} aria-label={t("dash.ticketsOf", { priority: label })}>{number(row.tickets)}</Link> : number(row.tickets)}</td>
+      <td>{link ? <Link to={link} aria-label={`${t("dash.ticketsOf", { priority: label })}: ${number(row.tickets)}`}>{number(row.tickets)}</Link> : number(row.tickets)}</td>
       <td>{number(row.responded)}</td>
       <td>{number(row.resolved)}</td>
       <td>{formatDuration(row.first_response_s.p50, locale)}</td>

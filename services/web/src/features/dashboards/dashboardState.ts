@@ -90,3 +90,29 @@ export function lifecycleLink(stage: string): string {
 export function priorityLink(priority: string): string {
   return `/tickets?${new URLSearchParams({ priority }).toString()}`;
 }
+
+/**
+ * The customers with a lead in the dashboard's slice — as GET /v1/analytics/sales selects
+ * leads — narrowed to one owner or source (a group's key) and, with `reached`, to the leads
+ * that reached that stage (`won`, `lost`).
+ */
+export function salesLink(
+  filters: DashboardFilters,
+  group: { owner?: string; source?: string; reached?: "won" | "lost" },
+): string {
+  const search = new URLSearchParams();
+  if (group.reached) search.set("lead_reached", group.reached);
+  const source = group.source ?? filters.source;
+  const owner = group.owner ?? filters.owner;
+  if (source) search.set("lead_source", source);
+  if (owner) search.set("lead_owner", owner);
+  if (filters.region) search.set("lead_region", filters.region);
+  if (filters.from) search.set("lead_created_from", filters.from);
+  if (filters.to) search.set("lead_created_to", filters.to);
+  return `/customers?${search.toString()}`;
+}
+
+/** An owner's open leads on the pipeline board. */
+export function boardLink(owner: string): string {
+  return `/pipeline?${new URLSearchParams({ owner }).toString()}`;
+}

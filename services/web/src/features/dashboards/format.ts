@@ -13,3 +13,11 @@ export function formatShare(share: number | null | undefined, locale: string): s
   if (share === null || share === undefined || !Number.isFinite(share)) return "–";
   return new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 1 }).format(share);
 }
+
+/** A duration in whole days and tenths (the sales cycle). */
+export function formatDays(seconds: number | null | undefined, locale: string): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  return new Intl.NumberFormat(locale, { style: "unit", unit: "day", unitDisplay: "long", maximumFractionDigits: 1 }).format(
+    seconds / 86400,
+  );
+}

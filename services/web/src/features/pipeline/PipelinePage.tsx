@@ -13,7 +13,7 @@ import {
   type KeyboardCoordinateGetter,
 } from "@dnd-kit/core";
 import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useId, useMemo, useRef, useState, type FormEvent } from "react";
+import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useOutletContext, useSearchParams } from "react-router";
 
 import type { GetResult } from "../../api/client";
@@ -22,6 +22,7 @@ import type { components } from "../../api/schema";
 import type { Me } from "../../api/session";
 import { useApi } from "../../app/ApiProvider";
 import { errorText } from "../../app/errorText";
+import { useLivePosition } from "../../app/LiveUpdates";
 import { useI18n } from "../../i18n/I18nProvider";
 import { LOST, WON, columnsOf, daysSince, gateOf, openStagesOf, stageLabel } from "./board";
 
@@ -71,6 +72,12 @@ export function PipelinePage() {
   const [asking, setAsking] = useState<Asking | null>(null);
   const [status, setStatus] = useState("");
   const canWork = me.permissions["leads.work"] !== undefined;
+  // Reads wait for this page's own last write and for the latest live event of the leads.
+  const livePosition = useLivePosition("leads");
+  const readAfter = () => livePosition(seen.current);
+  const wrote = (position: number) => {
+    seen.current = Math.max(seen.current ?? 0, position);
+  };
 
   const rules = useQuery({
     queryKey: ["pipeline", "rules"],
@@ -92,7 +99,7 @@ export function PipelinePage() {
             owner: ownerQuery,
             sort: "stage_entered_at" as const,
             limit: PAGE,
-            min_position: seen.current,
+            min_position: readAfter(),
           },
           signal,
         }),
@@ -146,38 +153,53 @@ export function PipelinePage() {
     onDragCancel: ({ active }) => t("pipeline.announce.cancel", { title: titleOf(active.id) }),
   };
 
-  async function move(lead: Lead, to: string, extra: { reason?: string; budget_confirmed?: boolean } = {}) {
+  async function move(
+    lead: Lead,
+    to: string,
+    extra: { reason?: string; budget_confirmed?: boolean } = {},
+    version: number = lead.version,
+  ) {
     setMoved((current) => ({ ...current, [lead.lead_id]: to }));
     setRefused((current) => without(current, lead.lead_id));
     setStatus("");
     try {
+      // The version the card shows: if someone else changed the lead since, the API says 409.
       const accepted = await client.send<Accepted>("POST", `/v1/leads/${encodeURIComponent(lead.lead_id)}/stage`, {
         stage: to,
+        expected_version: version,
         ...extra,
       });
-      seen.current = Math.max(seen.current ?? 0, accepted.position);
+      wrote(accepted.position);
       await queryClient.invalidateQueries({ queryKey: ["pipeline", "leads"] });
       setStatus(t("pipeline.moved", { title: lead.title, stage: label(to) }));
     } catch (error) {
       setRefused((current) => ({ ...current, [lead.lead_id]: { to, error } }));
       setStatus(t("pipeline.refused", { title: lead.title, stage: label(to) }));
+      if (error instanceof ApiError && error.status === 409) {
+        // Show the card as it is now.
+        void queryClient.invalidateQueries({ queryKey: ["pipeline", "leads"] });
+        void queryClient.invalidateQueries({ queryKey: ["pipeline", "lead", lead.lead_id] });
+      }
     } finally {
       setMoved((current) => without(current, lead.lead_id));
     }
   }
 
   async function setAmountAndMove(lead: Lead, to: string, amount: string, currency: string) {
+    let version = lead.version;
     try {
       const accepted = await client.send<Accepted>("POST", `/v1/leads/${encodeURIComponent(lead.lead_id)}/amount`, {
         amount,
         currency,
+        expected_version: version,
       });
-      seen.current = Math.max(seen.current ?? 0, accepted.position);
+      wrote(accepted.position);
+      version = accepted.version;
     } catch (error) {
       setRefused((current) => ({ ...current, [lead.lead_id]: { to, error } }));
       return;
     }
-    await move(lead, to);
+    await move(lead, to, {}, version);
   }
 
   function dropped(event: DragEndEvent) {
@@ -252,7 +274,11 @@ export function PipelinePage() {
       {asking && (
         <CloseLead
           asking={asking}
-          onCancel={() => setAsking(null)}
+          onCancel={() => {
+            const leadId = asking.lead.lead_id;
+            setAsking(null);
+            focusHandle(leadId);
+          }}
           onConfirm={(reason) => {
             const { lead, to } = asking;
             setAsking(null);
@@ -283,6 +309,10 @@ export function PipelinePage() {
                 leads={byColumn[stage] ?? []}
                 loading={columns[index]?.isPending ?? true}
                 canWork={canWork}
+                me={me}
+                readAfter={readAfter}
+                onWritten={wrote}
+                onAnnounce={setStatus}
                 refused={refused}
                 onRetry={(lead, to, extra) => void move(lead, to, extra)}
                 onAmount={(lead, to, amount, currency) => void setAmountAndMove(lead, to, amount, currency)}
@@ -298,6 +328,11 @@ export function PipelinePage() {
 
 interface CardActions {
   canWork: boolean;
+  me: Me;
+  /** `min_position` for the page's reads. */
+  readAfter: () => number | undefined;
+  onWritten: (position: number) => void;
+  onAnnounce: (message: string) => void;
   refused: Record<string, Refusal>;
   onRetry: (lead: Lead, to: string, extra?: { budget_confirmed?: boolean }) => void;
   onAmount: (lead: Lead, to: string, amount: string, currency: string) => void;
@@ -346,6 +381,10 @@ function Card(props: CardActions & { lead: Lead }) {
   const dayText = new Intl.NumberFormat(locale, { style: "unit", unit: "day", unitDisplay: "long" }).format(days);
   const customer = lead.customer_name ?? lead.customer_company ?? lead.customer_external_ref ?? t("ticket.customerUnnamed");
   const style = transform ? { transform: `translate3d(${transform.x}px, ${transform.y}px, 0)` } : undefined;
+  const [discountsOpen, setDiscountsOpen] = useState(false);
+  const discountsId = useId();
+  const canSeeDiscounts =
+    props.me.permissions["discounts.request"] !== undefined || props.me.permissions["discounts.decide"] !== undefined;
   return (
     <li
       ref={setNodeRef}
@@ -373,7 +412,23 @@ function Card(props: CardActions & { lead: Lead }) {
         {lead.amount ? money(lead.amount, lead.currency) : t("pipeline.noAmount")} ·{" "}
         {t("pipeline.daysInStage", { days: dayText })}
       </span>
+      {lead.stale && <span className="badge badge--warning">{t("lead.stale")}</span>}
       {lead.follow_up_overdue && <span className="badge badge--warning">{t("lead.followUpOverdue")}</span>}
+      {canSeeDiscounts && (
+        <button
+          type="button"
+          className="button--secondary button--small"
+          aria-expanded={discountsOpen}
+          aria-controls={discountsOpen ? discountsId : undefined}
+          aria-label={t("pipeline.discountsOf", { title: lead.title })}
+          onClick={() => setDiscountsOpen((open) => !open)}
+        >
+          {t("pipeline.discounts")}
+        </button>
+      )}
+      {discountsOpen && (
+        <Discounts id={discountsId} {...props} lead={lead} closed={closed} onClose={() => setDiscountsOpen(false)} />
+      )}
       {refusal && <RefusalNote {...props} lead={lead} refusal={refusal} />}
     </li>
   );
@@ -388,7 +443,12 @@ function RefusalNote(props: CardActions & { lead: Lead; refusal: Refusal }) {
   const [currency, setCurrency] = useState(lead.currency ?? "");
   const error = refusal.error;
   const gate = error instanceof ApiError && error.code === "rule_violation" ? gateOf(error.rule) : null;
-  const message = error instanceof ApiError && error.status === 422 ? error.message : errorText(error, t);
+  const conflict = error instanceof ApiError && error.status === 409;
+  const message = conflict
+    ? t("pipeline.conflict")
+    : error instanceof ApiError && error.status === 422
+      ? error.message
+      : errorText(error, t);
   const stage = stageLabel(t, refusal.to);
 
   function submitAmount(event: FormEvent<HTMLFormElement>) {
@@ -421,6 +481,14 @@ function RefusalNote(props: CardActions & { lead: Lead; refusal: Refusal }) {
   );
 }
 
+/** Back to the card's drag handle once the won/lost question closes without a move. */
+function focusHandle(leadId: string) {
+  requestAnimationFrame(() => {
+    const card = Array.from(document.querySelectorAll<HTMLElement>("[data-lead]")).find((node) => node.dataset.lead === leadId);
+    card?.querySelector<HTMLElement>(".board__handle")?.focus();
+  });
+}
+
 function CloseLead(props: { asking: Asking; onCancel: () => void; onConfirm: (reason: string) => void }) {
   const { lead, to } = props.asking;
   const { t } = useI18n();
@@ -428,6 +496,20 @@ function CloseLead(props: { asking: Asking; onCancel: () => void; onConfirm: (re
   const titleId = useId();
   const [reason, setReason] = useState("");
   const lost = to === LOST;
+  const first = useRef<HTMLInputElement & HTMLButtonElement>(null);
+
+  // The board gives the focus back to the dropped card's handle one frame after a drop: the
+  // question takes it after that.
+  useEffect(() => {
+    let inner = 0;
+    const outer = requestAnimationFrame(() => {
+      inner = requestAnimationFrame(() => first.current?.focus());
+    });
+    return () => {
+      cancelAnimationFrame(outer);
+      cancelAnimationFrame(inner);
+    };
+  }, []);
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -436,16 +518,25 @@ function CloseLead(props: { asking: Asking; onCancel: () => void; onConfirm: (re
   }
 
   return (
-    <form className="panel board__ask" aria-labelledby={titleId} onSubmit={submit}>
+    <form
+      className="panel board__ask"
+      aria-labelledby={titleId}
+      onSubmit={submit}
+      onKeyDown={(event) => {
+        if (event.key !== "Escape") return;
+        event.preventDefault();
+        props.onCancel();
+      }}
+    >
       <h2 id={titleId}>{t(lost ? "pipeline.loseTitle" : "pipeline.winTitle", { title: lead.title })}</h2>
       {lost && (
         <div className="field">
           <label htmlFor={reasonId}>{t("pipeline.lostReason")}</label>
-          <input id={reasonId} required autoFocus value={reason} onChange={(e) => setReason(e.target.value)} />
+          <input ref={first} id={reasonId} required autoFocus value={reason} onChange={(e) => setReason(e.target.value)} />
         </div>
       )}
       <div className="inline-form">
-        <button type="submit" autoFocus={!lost}>
+        <button type="submit" ref={lost ? undefined : first} autoFocus={!lost}>
           {t(lost ? "pipeline.markLost" : "pipeline.markWon")}
         </button>
         <button type="button" className="button--secondary" onClick={props.onCancel}>
@@ -453,5 +544,152 @@ function CloseLead(props: { asking: Asking; onCancel: () => void; onConfirm: (re
         </button>
       </div>
     </form>
+  );
+}
+
+type Discount = components["schemas"]["LeadDiscount"];
+
+/** A lead's discounts (from its page, refreshed live): their state, a request form for who
+ * may ask, and approve / reject for who may decide one someone else asked for. */
+function Discounts(props: CardActions & { id: string; lead: Lead; closed: boolean; onClose: () => void }) {
+  const { lead, me } = props;
+  const { t, locale } = useI18n();
+  const client = useApi();
+  const queryClient = useQueryClient();
+  const percentId = useId();
+  const reasonId = useId();
+  const [percent, setPercent] = useState("");
+  const [reason, setReason] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<unknown>(null);
+  const canRequest = me.permissions["discounts.request"] !== undefined && !props.closed;
+  const canDecide = me.permissions["discounts.decide"] !== undefined && !props.closed;
+  const detail = useQuery({
+    queryKey: ["pipeline", "lead", lead.lead_id],
+    queryFn: ({ signal }) =>
+      client.get("/v1/leads/{lead_id}", {
+        path: { lead_id: lead.lead_id },
+        query: { min_position: props.readAfter() },
+        signal,
+      }),
+  });
+  const percentText = (value: string) =>
+    new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 4 }).format(Number(value) / 100);
+
+  async function write(path: string, body: Record<string, unknown>, message: string): Promise<boolean> {
+    setBusy(true);
+    setFailure(null);
+    try {
+      const accepted = await client.send<Accepted>("POST", path, body);
+      props.onWritten(accepted.position);
+      await Promise.all([
+        queryClient.invalidateQueries({ queryKey: ["pipeline", "lead", lead.lead_id] }),
+        queryClient.invalidateQueries({ queryKey: ["pipeline", "leads"] }),
+      ]);
+      props.onAnnounce(message);
+      return true;
+    } catch (error) {
+      setFailure(error);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function request(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const value = percent.trim();
+    if (!value) return;
+    const done = await write(
+      `/v1/leads/${encodeURIComponent(lead.lead_id)}/discounts`,
+      { percent: value, ...(reason.trim() ? { reason: reason.trim() } : {}) },
+      t("pipeline.discountRequested", { percent: percentText(value), title: lead.title }),
+    );
+    if (done) {
+      setPercent("");
+      setReason("");
+    }
+  }
+
+  function decide(discount: Discount, approve: boolean) {
+    const path = `/v1/leads/${encodeURIComponent(lead.lead_id)}/discounts/${encodeURIComponent(discount.discount_id)}/${approve ? "approve" : "reject"}`;
+    const values = { percent: percentText(discount.percent), title: lead.title };
+    void write(path, {}, t(approve ? "pipeline.discountApproved" : "pipeline.discountRejected", values));
+  }
+
+  function state(discount: Discount): string {
+    const who = discount.decided_by ?? "";
+    switch (discount.status) {
+      case "pending":
+        return discount.approver
+          ? t("pipeline.discount.pendingBy", { approver: discount.approver })
+          : t("pipeline.discount.pending");
+      case "approved":
+        return t("pipeline.discount.approved", { who });
+      case "rejected":
+        return t("pipeline.discount.rejected", { who });
+      default:
+        return t("pipeline.discount.applied");
+    }
+  }
+
+  const discounts = detail.data?.discounts ?? [];
+  return (
+    <section id={props.id} className="board__discounts" aria-label={t("pipeline.discountsOf", { title: lead.title })}>
+      {detail.isPending ? (
+        <p role="status">{t("app.loading")}</p>
+      ) : detail.isError ? (
+        <p role="alert" className="notice notice--error">
+          {errorText(detail.error, t)}
+        </p>
+      ) : discounts.length === 0 ? (
+        <p className="muted">{t("pipeline.noDiscounts")}</p>
+      ) : (
+        <ul className="board__discount-list">
+          {discounts.map((discount) => (
+            <li key={discount.discount_id} data-status={discount.status}>
+              <span>{t("pipeline.discountItem", { percent: percentText(discount.percent), who: discount.requested_by })}</span>{" "}
+              <span className={`badge${discount.status === "pending" ? " badge--warning" : ""}`}>{state(discount)}</span>
+              {discount.status === "pending" && canDecide && discount.requested_by !== me.subject && (
+                <span className="inline-form">
+                  <button type="button" disabled={busy} onClick={() => decide(discount, true)}>
+                    {t("pipeline.approveDiscount", { percent: percentText(discount.percent) })}
+                  </button>
+                  <button type="button" className="button--secondary" disabled={busy} onClick={() => decide(discount, false)}>
+                    {t("pipeline.rejectDiscount", { percent: percentText(discount.percent) })}
+                  </button>
+                </span>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {canRequest && (
+        <form className="board__discount-form" onSubmit={request} aria-label={t("pipeline.requestDiscount")}>
+          <label htmlFor={percentId}>{t("pipeline.discountPercent")}</label>
+          <input
+            id={percentId}
+            inputMode="decimal"
+            required
+            pattern="[0-9]+([.][0-9]+)?"
+            value={percent}
+            onChange={(e) => setPercent(e.target.value)}
+          />
+          <label htmlFor={reasonId}>{t("pipeline.discountReason")}</label>
+          <input id={reasonId} maxLength={200} value={reason} onChange={(e) => setReason(e.target.value)} />
+          <button type="submit" disabled={busy}>
+            {t("pipeline.requestDiscount")}
+          </button>
+        </form>
+      )}
+      {failure !== null && (
+        <p role="alert" className="notice notice--error">
+          {failure instanceof ApiError && failure.status === 422 ? failure.message : errorText(failure, t)}
+        </p>
+      )}
+      <button type="button" className="button--secondary button--small" onClick={props.onClose}>
+        {t("pipeline.closeDiscounts")}
+      </button>
+    </section>
   );
 }

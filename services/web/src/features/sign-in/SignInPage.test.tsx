@@ -18,7 +18,14 @@ interface Call {
   body: unknown;
 }
 
-function renderSignIn(answer: (call: Call) => Response, locale: Locale = "en") {
+const LOCAL_ONLY = { local_accounts: true, oidc: null };
+
+function renderSignIn(
+  answer: (call: Call) => Response,
+  locale: Locale = "en",
+  methods: unknown = LOCAL_ONLY,
+  entry = "/sign-in?next=/pipeline",
+) {
   const calls: Call[] = [];
   let cookies = "";
   const client = createClient({
@@ -29,6 +36,7 @@ function renderSignIn(answer: (call: Call) => Response, locale: Locale = "en") {
         url: String(input),
         body: init?.body ? JSON.parse(String(init.body)) : undefined,
       };
+      if (call.url === "/v1/session/methods") return json(200, methods);
       calls.push(call);
       const response = answer(call);
       if (call.url === "/v1/session" && response.ok) cookies = "crm_csrf=token-1";
@@ -39,7 +47,7 @@ function renderSignIn(answer: (call: Call) => Response, locale: Locale = "en") {
     <I18nProvider locale={locale}>
       <ApiProvider client={client}>
         <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
-          <MemoryRouter initialEntries={["/sign-in?next=/pipeline"]}>
+          <MemoryRouter initialEntries={[entry]}>
             <Routes>
               <Route path="/sign-in" element={<SignInPage />} />
               <Route path="/pipeline" element={<p>pipeline page</p>} />
@@ -105,6 +113,36 @@ describe("the sign-in page", () => {
     await user.type(screen.getByLabelText("Password"), "whatever it is");
     await user.click(screen.getByRole("button", { name: "Sign in" }));
     expect((await screen.findByRole("alert")).textContent).toContain("The server said: the request is not valid");
+  });
+
+  it("offers the identity provider, coming back to the page asked for", async () => {
+    renderSignIn(() => json(500, {}), "en", {
+      local_accounts: true,
+      oidc: { display_name: "Acme ID", start: "/v1/session/oidc/start" },
+    });
+    const link = await screen.findByRole("link", { name: "Sign in with Acme ID" });
+    expect(link.getAttribute("href")).toBe("/v1/session/oidc/start?next=%2Fpipeline");
+    expect(screen.getByLabelText("Password")).toBeTruthy();
+  });
+
+  it("offers only the identity provider when local accounts are off", async () => {
+    renderSignIn(() => json(500, {}), "zh-CN", {
+      local_accounts: false,
+      oidc: { display_name: null, start: "/v1/session/oidc/start" },
+    });
+    expect(await screen.findByRole("link", { name: "使用您所在组织的账户登录" })).toBeTruthy();
+    expect(screen.queryByLabelText("密码")).toBeNull();
+  });
+
+  it("explains why signing in at the identity provider failed, in both languages", () => {
+    renderSignIn(() => json(500, {}), "en", LOCAL_ONLY, "/sign-in?error=no_role");
+    expect(screen.getByRole("alert").textContent).toContain("has no role in this CRM");
+    cleanup();
+    renderSignIn(() => json(500, {}), "zh-CN", LOCAL_ONLY, "/sign-in?error=bad_state");
+    expect(screen.getByRole("alert").textContent).toContain("该登录已过期或已被使用");
+    cleanup();
+    renderSignIn(() => json(500, {}), "en", LOCAL_ONLY, "/sign-in?error=<b>made-up</b>");
+    expect(screen.getByRole("alert").textContent).toContain("Signing in at the identity provider failed.");
   });
 
   it("speaks Simplified Chinese, every control labelled", () => {

@@ -7,6 +7,7 @@ import type { components } from "../../api/schema";
 import type { Me } from "../../api/session";
 import { useApi } from "../../app/ApiProvider";
 import { errorText } from "../../app/errorText";
+import { useLivePosition } from "../../app/LiveUpdates";
 import { useI18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
 import { TICKET_STATUSES, codeLabel, duration, type TicketStatus } from "./labels";
@@ -36,12 +37,13 @@ export function TicketPage() {
   const queryClient = useQueryClient();
   // The position of our latest change: the next read waits until the tickets model shows it.
   const seen = useRef<number | undefined>(undefined);
+  const afterLive = useLivePosition("tickets");
   const ticket = useQuery({
     queryKey: ["tickets", "detail", ticketId],
     queryFn: ({ signal }) =>
       client.get("/v1/tickets/{ticket_id}", {
         path: { ticket_id: ticketId },
-        query: { min_position: seen.current },
+        query: { min_position: afterLive(seen.current) },
         signal,
       }),
     refetchInterval: 60_000, // the clocks run on

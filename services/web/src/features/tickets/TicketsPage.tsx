@@ -5,6 +5,7 @@ import { Link, useSearchParams } from "react-router";
 import type { GetQuery, GetResult } from "../../api/client";
 import { useApi } from "../../app/ApiProvider";
 import { errorText } from "../../app/errorText";
+import { useLivePosition } from "../../app/LiveUpdates";
 import { useI18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
 import {
@@ -90,12 +91,18 @@ export function TicketsPage() {
     sort: useId(),
   };
 
+  const afterLive = useLivePosition("tickets");
   const tickets = useInfiniteQuery({
     queryKey: ["tickets", "queue", filters],
     initialPageParam: null as string | null,
     queryFn: ({ pageParam, signal }) =>
       client.get("/v1/tickets", {
-        query: { ...ticketQuery(filters), cursor: pageParam ?? undefined, include_total: pageParam === null },
+        query: {
+          ...ticketQuery(filters),
+          cursor: pageParam ?? undefined,
+          include_total: pageParam === null,
+          min_position: afterLive(),
+        },
         signal,
       }),
     getNextPageParam: (last) => last.next_cursor ?? undefined,
