@@ -15,8 +15,7 @@ from services.cli import app
 from services.common.event_store import ChronicleStore
 from services.common.settings import Settings
 from services.demo.history import generate_history
-from services.projections.funnel.reads import read_funnel
-from services.projections.funnel.sales import read_sales
+from services.projections.funnel.reads import read_funnel, read_sales
 from services.projections.lifecycle.reads import LifecycleConfig, read_lifecycle_counts
 from services.projections.offline.export import export_events
 from services.projections.offline.standalone import (

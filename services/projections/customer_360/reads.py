@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from services.common.privacy.vault import PersonalDataVault
 from services.common.times import iso
+from services.projections.customer_360.changes import field_changes as field_changes
 from services.projections.customer_360.projection import (
     CUSTOMERS,
     PROFILE,

@@ -12,7 +12,6 @@ from services.common.limited import ExpensiveRead
 from services.common.web import ERROR_RESPONSES, ApiError, ErrorBody
 from services.projections.customer_360 import reads as customer_360_model
 from services.projections.funnel import reads as funnel_model
-from services.projections.funnel import sales as sales_model
 from services.projections.lifecycle import reads as lifecycle_model
 from services.projections.retention import reads as retention_model
 from services.projections.service import reads as service_model
@@ -87,7 +86,7 @@ def sales(
     """The leads are selected as the funnel selects them (created in the range, by source,
     owner now and region; a scoped caller's book); money is summed per currency."""
     _range(start, end)
-    result = sales_model.read_sales(
+    result = funnel_model.read_sales(
         read_models.analytics, start=start, end=end, tenant_id=caller.tenant_id, source=source,
         owner=owner, region=region, group_by=group_by, period=period,
         owners=caller.book.limited_to())

@@ -16,8 +16,7 @@ from services.common.limited import ExpensiveRead
 from services.common.people import PeopleDirectory
 from services.common.web import ERROR_RESPONSES, ApiError
 from services.projections.customer_360 import reads as customer_360_model
-from services.projections.customer_360.changes import field_changes
-from services.projections.lifecycle.stages import LifecycleConfig
+from services.projections.lifecycle import reads as lifecycle_model
 from services.projections.model import ConsumedEvent
 from services.query.api.deps import ReadModelsDep, RecordAccess
 
@@ -131,9 +130,9 @@ def history(customer_id: Annotated[UUID, Path(description="Customer id")], reque
         raise ApiError(404, "not_found", f"customer {customer_id} not found", kind="customer",
                        id=str(customer_id))
     people: PeopleDirectory | None = getattr(request.app.state, "people", None)
-    changes = field_changes(
+    changes = customer_360_model.field_changes(
         [ConsumedEvent(0, e.position, e.position, e.event) for e in events], str(customer_id),
-        LifecycleConfig.from_settings(read_models.settings))
+        lifecycle_model.LifecycleConfig.from_settings(read_models.settings))
     page = history_page(customer_id, events, after_position, limit,
                         lambda actors: people.names(caller.tenant_id, actors) if people else {},
                         changes)
