@@ -7,17 +7,15 @@ on it and move it on — asking no host but the server, and logging no console e
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_crm_serve import crm_serve
+from tests.e2e.test_web_app import _has_user_accounts, add_user, browser, watched_page
 from tests.waiting import eventually
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with test_web_app
@@ -77,11 +75,7 @@ def test_an_agent_acknowledges_an_alert_and_works_the_ticket(browser: Any, tmp_p
     args = ("--data-dir", str(tmp_path / "crm-data"))
     with crm_serve(*args, env={"CRM_POLICY_INTERVAL_S": "0.2"}) as (base, _, key):
         seeded = _breached_ticket(base, key("setup-admin", "admin"))
-        added = subprocess.run(
-            [CRM, "users", "add", AGENT, "--tenant", "default", "--role", "support_agent",
-             "--password-stdin", *store_options(args)], input=PASSWORD + "\n",
-            capture_output=True, text=True, timeout=120, env=os.environ.copy())
-        assert added.returncode == 0, added.stderr
+        add_user(args, AGENT, "support_agent", PASSWORD)
         context, page, seen = watched_page(browser, base)
         try:
             page.goto(f"{base}/alerts")

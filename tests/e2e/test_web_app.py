@@ -113,6 +113,15 @@ def test_the_app_and_the_api_docs_open_with_nothing_from_elsewhere(
     assert any(url.startswith(f"{base}/docs/swagger-ui-bundle.js") for url in seen.requests)
 
 
+def add_user(args: tuple[str, ...], name: str, role: str, password: str) -> None:
+    """A local account in the store `args` name, as `crm users add` makes one."""
+    added = subprocess.run(
+        [CRM, "users", "add", name, "--tenant", "default", "--role", role, "--password-stdin",
+         *store_options(args)], input=password + "\n", capture_output=True, text=True,
+        timeout=120, env=os.environ.copy())
+    assert added.returncode == 0, added.stderr
+
+
 def _has_user_accounts() -> bool:
     done = subprocess.run([CRM, "users", "--help"], capture_output=True, text=True, timeout=60)
     return done.returncode == 0
@@ -154,11 +163,7 @@ def test_a_user_signs_in_sees_my_day_and_signs_out(browser: Any, tmp_path: Path)
     args = ("--data-dir", str(tmp_path / "crm-data"))
     with crm_serve(*args) as (base, _, key):
         titles = _seed_my_day(base, key("setup-admin", "admin"), "rep-1")
-        added = subprocess.run(
-            [CRM, "users", "add", "rep-1", "--tenant", "default", "--role", "sales_rep",
-             "--password-stdin", *store_options(args)], input=password + "\n",
-            capture_output=True, text=True, timeout=120, env=os.environ.copy())
-        assert added.returncode == 0, added.stderr
+        add_user(args, "rep-1", "sales_rep", password)
         context, page, seen = watched_page(browser, base, timezone_id=midday_zone())
         try:
             page.goto(f"{base}/my-day")

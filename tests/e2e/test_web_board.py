@@ -7,9 +7,7 @@ console error is the line Chromium logs for the expected 422.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ import httpx
 import pytest
 
 from tests.e2e.board_keys import arrow_over
-from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_crm_serve import crm_serve
+from tests.e2e.test_web_app import _has_user_accounts, add_user, browser, watched_page
 from tests.waiting import eventually
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with test_web_app
@@ -57,11 +55,7 @@ def test_a_rep_drags_a_lead_through_the_budget_gate(browser: Any, tmp_path: Path
     with crm_serve(*args) as (base, _, key):
         admin = key("setup-admin", "admin")
         lead_id = _lead_in_contacted(base, admin)
-        added = subprocess.run(
-            [CRM, "users", "add", REP, "--tenant", "default", "--role", "sales_rep",
-             "--password-stdin", *store_options(args)], input=PASSWORD + "\n",
-            capture_output=True, text=True, timeout=120, env=os.environ.copy())
-        assert added.returncode == 0, added.stderr
+        add_user(args, REP, "sales_rep", PASSWORD)
         context, page, seen = watched_page(browser, base)
         try:
             page.goto(f"{base}/pipeline")

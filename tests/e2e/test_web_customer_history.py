@@ -9,9 +9,7 @@ Uses the fixtures of test_web_app.py (Chromium from services/web/ensure-browser.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_crm_serve import crm_serve
+from tests.e2e.test_web_app import _has_user_accounts, add_user, browser, watched_page
 
 __all__ = ["browser"]  # the fixture, shared with test_web_app.py
 
@@ -66,11 +64,7 @@ def test_the_time_slider_shows_the_leads_earlier_stage_and_history_its_changes(
     args = ("--data-dir", str(tmp_path / "crm-data"))
     with crm_serve(*args) as (base, _, key):
         customer = _seed(base, key("setup-admin", "admin"))
-        added = subprocess.run(
-            [CRM, "users", "add", "rep-1", "--tenant", "default", "--role", "sales_rep",
-             "--password-stdin", *store_options(args)], input=password + "\n",
-            capture_output=True, text=True, timeout=120, env=os.environ.copy())
-        assert added.returncode == 0, added.stderr
+        add_user(args, "rep-1", "sales_rep", password)
         context, page, seen = watched_page(browser, base)
         try:
             page.goto(f"{base}/customers/{customer}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_web_app import _has_user_accounts, add_user, browser, watched_page
 
 __all__ = ["browser"]  # the fixture, shared with test_web_app.py
 
@@ -37,35 +39,42 @@ def _shown(number: int) -> str:
     return f"{number:,}"
 
 
-def test_an_analyst_sees_the_apis_figures_on_the_dashboards(browser: Any, tmp_path: Path) -> None:
-    from playwright.sync_api import expect
-
+@contextmanager
+def seeded_for_an_analyst(tmp_path: Path) -> Iterator[tuple[str, Callable[..., dict[str, Any]]]]:
+    """`crm serve` on a store seeded with 24 customers' history and the account analyst-1:
+    its address, and a GET of the API as an analyst that waits for the read models to pass a
+    command made after the seed."""
     if not _has_user_accounts():
         pytest.skip("sign-in is not in this build yet (no `crm users`)")
     args = ("--data-dir", str(tmp_path / "crm-data"))
-    env = os.environ.copy()
     seeded = subprocess.run([CRM, "seed", "--customers", "24", *store_options(args)],
-                            capture_output=True, text=True, timeout=600, env=env)
+                            capture_output=True, text=True, timeout=600, env=os.environ.copy())
     assert seeded.returncode == 0, seeded.stderr
-    added = subprocess.run(
-        [CRM, "users", "add", "analyst-1", "--tenant", "default", "--role", "analyst",
-         "--password-stdin", *store_options(args)], input=PASSWORD + "\n",
-        capture_output=True, text=True, timeout=120, env=env)
-    assert added.returncode == 0, added.stderr
+    add_user(args, "analyst-1", "analyst", PASSWORD)
     with crm_serve(*args) as (base, _, key):
-        # A command after the seeded history: its position is one the read models must reach.
         made = httpx.post(f"{base}/v1/customers", headers=key("setup-admin", "admin"),
                           json={"personal": {"name": "Marker Customer"}})
         assert made.status_code == 201, made.text
         position = made.json()["position"]
         analyst = key("analyst-2", "analyst")
-        filters = {"from": "2020-01-01"}
 
-        def api(route: str, **query: Any) -> dict[str, Any]:
-            answer = httpx.get(f"{base}/v1/analytics/{route}", headers=analyst, timeout=60,
+        def read(path: str, **query: Any) -> dict[str, Any]:
+            answer = httpx.get(f"{base}{path}", headers=analyst, timeout=60,
                                params={**query, "min_position": position})
             assert answer.status_code == 200, answer.text
             return dict(answer.json())
+
+        yield base, read
+
+
+def test_an_analyst_sees_the_apis_figures_on_the_dashboards(browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with seeded_for_an_analyst(tmp_path) as (base, read):
+        filters = {"from": "2020-01-01"}
+
+        def api(route: str, **query: Any) -> dict[str, Any]:
+            return read(f"/v1/analytics/{route}", **query)
 
         funnel = api("funnel", **filters)
         assert funnel["stages"][0]["reached"] > 0, funnel  # the seeded store has leads

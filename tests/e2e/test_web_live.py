@@ -9,9 +9,7 @@ the rep wins the lead. No host but the server is asked, and no console error is 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,8 @@ import httpx
 import pytest
 
 from services.demo.working_day import DEMO_RULES_TOML
-from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_crm_serve import crm_serve
+from tests.e2e.test_web_app import _has_user_accounts, add_user, browser, watched_page
 from tests.waiting import eventually
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with test_web_app
@@ -51,14 +49,6 @@ def _lead_in_proposal(base: str, admin: dict[str, str]) -> str:
         "owner": REP, "stage": "proposal", "min_position": moved.json()["position"]})
     assert [item["lead_id"] for item in listed.json()["items"]] == [lead_id], listed.text
     return lead_id
-
-
-def _add_user(args: tuple[str, ...], name: str, role: str) -> None:
-    added = subprocess.run(
-        [CRM, "users", "add", name, "--tenant", "default", "--role", role, "--password-stdin",
-         *store_options(args)], input=PASSWORD + "\n", capture_output=True, text=True,
-        timeout=120, env=os.environ.copy())
-    assert added.returncode == 0, added.stderr
 
 
 def _sign_in(page: Any, base: str, path: str, name: str) -> None:
@@ -121,8 +111,8 @@ def test_a_move_and_a_discount_approval_show_live_in_the_other_browser(
     with crm_serve(*args) as (base, _, key):
         admin = key("setup-admin", "admin")
         lead_id = _lead_in_proposal(base, admin)
-        _add_user(args, REP, "sales_rep")
-        _add_user(args, MANAGER, "sales_manager")
+        add_user(args, REP, "sales_rep", PASSWORD)
+        add_user(args, MANAGER, "sales_manager", PASSWORD)
         rep_context, rep, rep_seen = watched_page(browser, base)
         boss_context, boss, boss_seen = watched_page(browser, base)
         try:

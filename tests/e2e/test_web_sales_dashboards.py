@@ -11,18 +11,15 @@ Uses the fixtures of test_web_app.py (Chromium from services/web/ensure-browser.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.test_crm_serve import CRM, crm_serve, store_options
-from tests.e2e.test_web_app import _has_user_accounts, browser, watched_page
+from tests.e2e.test_web_app import browser, watched_page
+from tests.e2e.test_web_dashboards import seeded_for_an_analyst
 
 __all__ = ["browser"]  # the fixture, shared with test_web_app.py
 
@@ -94,32 +91,7 @@ def test_an_analyst_sees_the_apis_sales_figures_and_the_customers_behind_one(
         browser: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    if not _has_user_accounts():
-        pytest.skip("sign-in is not in this build yet (no `crm users`)")
-    args = ("--data-dir", str(tmp_path / "crm-data"))
-    env = os.environ.copy()
-    seeded = subprocess.run([CRM, "seed", "--customers", "24", *store_options(args)],
-                            capture_output=True, text=True, timeout=600, env=env)
-    assert seeded.returncode == 0, seeded.stderr
-    added = subprocess.run(
-        [CRM, "users", "add", "analyst-1", "--tenant", "default", "--role", "analyst",
-         "--password-stdin", *store_options(args)], input=PASSWORD + "\n",
-        capture_output=True, text=True, timeout=120, env=env)
-    assert added.returncode == 0, added.stderr
-    with crm_serve(*args) as (base, _, key):
-        # A command after the seeded history: its position is one the read models must reach.
-        made = httpx.post(f"{base}/v1/customers", headers=key("setup-admin", "admin"),
-                          json={"personal": {"name": "Marker Customer"}})
-        assert made.status_code == 201, made.text
-        position = made.json()["position"]
-        analyst = key("analyst-2", "analyst")
-
-        def api(path: str, **query: Any) -> dict[str, Any]:
-            answer = httpx.get(f"{base}{path}", headers=analyst, timeout=60,
-                               params={**query, "min_position": position})
-            assert answer.status_code == 200, answer.text
-            return dict(answer.json())
-
+    with seeded_for_an_analyst(tmp_path) as (base, api):
         start = {"from": "2020-01-01"}
         by_owner = api("/v1/analytics/sales", **start, group_by="owner")
         by_source = api("/v1/analytics/sales", **start, group_by="source")

@@ -1,6 +1,7 @@
 import { NavLink, Navigate, Route, Routes, useOutletContext } from "react-router";
 
 import type { Me } from "../../api/session";
+import { NotAllowed as AppNotAllowed } from "../../app/Allowed";
 import { useI18n } from "../../i18n/I18nProvider";
 import { sectionsFor } from "./access";
 import { KeysPage } from "./KeysPage";
@@ -45,12 +46,5 @@ export function AdminRoutes() {
 }
 
 export function NotAllowed({ inner = false }: { inner?: boolean }) {
-  const { t } = useI18n();
-  const Heading = inner ? "h2" : "h1";
-  return (
-    <section aria-labelledby="not-allowed-title" className="not-allowed">
-      <Heading id="not-allowed-title">{t("admin.notAllowed.title")}</Heading>
-      <p>{t("admin.notAllowed.body")}</p>
-    </section>
-  );
+  return <AppNotAllowed inner={inner} title="admin.notAllowed.title" body="admin.notAllowed.body" />;
 }

@@ -3,7 +3,6 @@ import { useId, useMemo, useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 
 import { useApi } from "../../app/ApiProvider";
-import { errorText } from "../../app/errorText";
 import { useI18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
 import { LIFECYCLE_STAGES, lifecycleLabel } from "../customers/listState";
@@ -24,6 +23,7 @@ import {
 } from "./dashboardState";
 import { formatDuration, formatShare } from "./format";
 import { ChannelResultsPanel, RepPerformancePanel } from "./SalesPanels";
+import { Status } from "./Status";
 
 interface FunnelStage {
   stage: string;
@@ -133,25 +133,6 @@ function FilterForm({ filters, apply }: { filters: DashboardFilters; apply: (nex
       </div>
     </form>
   );
-}
-
-function Status({ pending, error }: { pending: boolean; error: unknown }) {
-  const { t } = useI18n();
-  if (error) {
-    return (
-      <p className="notice notice--error" role="alert">
-        {errorText(error, t)}
-      </p>
-    );
-  }
-  if (pending) {
-    return (
-      <p className="page-status" role="status">
-        {t("app.loading")}
-      </p>
-    );
-  }
-  return null;
 }
 
 function stageLabel(stage: string, t: (key: MessageKey) => string): string {

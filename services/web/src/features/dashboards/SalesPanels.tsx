@@ -8,12 +8,12 @@ import { Link } from "react-router";
 
 import type { components } from "../../api/schema";
 import { useApi } from "../../app/ApiProvider";
-import { errorText } from "../../app/errorText";
 import { useI18n } from "../../i18n/I18nProvider";
 import type { MessageKey } from "../../i18n/messages";
 import { Chart, type ChartOption } from "./Chart";
 import { boardLink, salesLink, segmentQuery, type DashboardFilters } from "./dashboardState";
 import { formatDays, formatShare } from "./format";
+import { Status } from "./Status";
 
 type Group = components["schemas"]["SalesGroup"];
 type Money = components["schemas"]["Money"];
@@ -36,25 +36,6 @@ function useSales(filters: DashboardFilters, groupBy: "owner" | "source") {
     queryKey: ["dashboards", "sales", query],
     queryFn: ({ signal }) => client.get("/v1/analytics/sales", { query, signal }),
   });
-}
-
-function Status({ pending, error }: { pending: boolean; error: unknown }) {
-  const { t } = useI18n();
-  if (error) {
-    return (
-      <p className="notice notice--error" role="alert">
-        {errorText(error, t)}
-      </p>
-    );
-  }
-  if (pending) {
-    return (
-      <p className="page-status" role="status">
-        {t("app.loading")}
-      </p>
-    );
-  }
-  return null;
 }
 
 /** Amounts per currency, one a line; "–" for none; withheld when the API leaves them out. */
